@@ -31,6 +31,17 @@ enum class ScalarKind : int32_t {
   S4 = 11,
 };
 
+// Storage bits of one element (0 for Void).
+constexpr int scalar_bits(ScalarKind k) {
+  switch (k) {
+    case ScalarKind::U4B8: case ScalarKind::U4: case ScalarKind::S4: return 4;
+    case ScalarKind::U8B128: case ScalarKind::U8: case ScalarKind::S8: case ScalarKind::E4M3: return 8;
+    case ScalarKind::F16: case ScalarKind::BF16: return 16;
+    case ScalarKind::F32: case ScalarKind::S32: return 32;
+    default: return 0;
+  }
+}
+
 // Stream-ordered workspace allocation supplied by the caller (the torch binding hands
 // out a tensor from the caching allocator; it must stay valid until the kernel ran).
 struct WorkspaceAllocator {
