@@ -1,0 +1,502 @@
+"""User-facing ops: ``mm``, ``prepack_B``, ``supported_schedules``.
+
+``torch.ops.machete.mm`` and ``torch.ops.machete.prepack_B`` are torch custom ops with a CUDA
+implementation (calling the extension ``machete._C``) and a fake implementation (shape / dtype
+propagation for torch.compile and meta tensors). Both implementations run the same argument
+validation, so a bad call fails with a one-line ValueError/TypeError naming the argument
+before anything reaches the GPU -- also at torch.compile trace time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import List, NamedTuple, Optional
+
+import torch
+
+from . import _model
+from .scalar_types import ScalarType, ScalarTypeLike, as_scalar_type
+
+__all__ = [
+    "mm",
+    "prepack_B",
+    "supported_schedules",
+    "heuristic_schedule",
+    "validate_mm_args",
+    "validate_prepack_args",
+]
+
+_K_ALIGN = 64
+_N_ALIGN = 128
+_BYTE_ALIGN = 16
+# Device types a tensor may live on: cuda for real work; meta for shape-only runs.
+_DEVICE_TYPES = ("cuda", "meta")
+
+
+# ---- the extension ------------------------------------------------------------------------------
+
+def _load_C():
+    try:
+        return importlib.import_module("machete._C")
+    except ImportError as e:
+        raise RuntimeError(
+            "machete: the CUDA extension was not built (import of machete._C failed: "
+            f"{e}); build it on a machine with CUDA and CUTLASS, e.g. `pip install -e .`"
+        ) from e
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def _dtype_name(dt) -> str:
+    return str(dt).replace("torch.", "")
+
+
+def _short(t, arg: str) -> str:
+    try:
+        return _model.short_name(t)
+    except TypeError as e:
+        raise TypeError(f"{arg}: {e}") from None
+
+
+def _check_tensor(x, arg: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{arg} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def _check_device(x: torch.Tensor, arg: str, device: torch.device) -> None:
+    if x.device != device:
+        raise ValueError(f"{arg} must be on the same device as a ({device}), got {x.device}")
+
+
+def _aligned(n_elems, elem_size: int) -> bool:
+    return (n_elems * elem_size) % _BYTE_ALIGN == 0
+
+
+def _pack_factor(b_type: ScalarType) -> int:
+    return 32 // b_type.size_bits
+
+
+def _supported_signatures() -> str:
+    return ", ".join(k.signature for k in _model.type_configs())
+
+
+def _b_types_with_zeros() -> List[str]:
+    return sorted({k.b for k in _model.type_configs() if k.b_group_zeropoint != _model.VOID})
+
+
+def _check_b(b, b_type: ScalarType, K: Optional[int], arg: str = "b") -> tuple:
+    """int32 [K / (32/bits), N], stride(0) == 1. Returns (K, N)."""
+    if b.dtype != torch.int32:
+        raise TypeError(f"{arg} must be an int32 tensor of packed {b_type.name} values, got {_dtype_name(b.dtype)}")
+    if b.dim() != 2:
+        raise ValueError(f"{arg} must be 2-D [K / {_pack_factor(b_type)}, N], got shape {tuple(b.shape)}")
+    p = _pack_factor(b_type)
+    rows, N = b.shape
+    if K is None:
+        K = rows * p
+    elif rows * p != K:
+        raise ValueError(
+            f"{arg} must have shape (K / {p}, N) = ({K // p}, N) for K={K} and b_type {b_type.name} "
+            f"({p} values per int32), got {tuple(b.shape)}"
+        )
+    if rows > 1 and b.stride(0) != 1:
+        raise ValueError(
+            f"{arg} must be column-major (stride(0) == 1, K packed along dim 0), got strides {tuple(b.stride())}"
+        )
+    return K, N
+
+
+def _check_K_N(K, N, what: str) -> None:
+    if K % _K_ALIGN != 0:
+        raise ValueError(f"K={K} ({what}) must be a multiple of {_K_ALIGN}")
+    if N % _N_ALIGN != 0:
+        raise ValueError(f"N={N} ({what}) must be a multiple of {_N_ALIGN}")
+
+
+def _check_b_type(b_type: ScalarType, arg: str = "b_type") -> None:
+    known = sorted({k.b for k in _model.type_configs()})
+    if not b_type.is_integer or b_type.short_name not in known:
+        names = ", ".join(known)
+        raise ValueError(f"{arg}: {b_type.name} is not supported (supported b types: {names})")
+
+
+def _resolve_group_size(group_size, K) -> int:
+    if group_size is None or group_size == -1:
+        return K
+    if isinstance(group_size, bool) or not isinstance(group_size, int):
+        # SymInt under torch.compile is fine; only reject non-integers.
+        if not isinstance(group_size, torch.SymInt):
+            raise TypeError(f"group_size must be an int, -1 or None, got {type(group_size).__name__}")
+    if group_size <= 0 or group_size % _K_ALIGN != 0 or K % group_size != 0:
+        raise ValueError(
+            f"group_size={group_size} must be -1/None (= K) or a multiple of {_K_ALIGN} that divides K={K}"
+        )
+    return group_size
+
+
+def _check_group_tensor(x, arg, a, G, N) -> None:
+    if x.dtype != a.dtype:
+        raise TypeError(f"{arg} dtype must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(x.dtype)}")
+    if tuple(x.shape) != (G, N):
+        raise ValueError(f"{arg} must have shape (ceil(K / group_size), N) = ({G}, {N}), got {tuple(x.shape)}")
+    if N > 1 and x.stride(1) != 1:
+        raise ValueError(f"{arg} must be row-major (stride(1) == 1), got strides {tuple(x.stride())}")
+    es = x.element_size()
+    if G > 1 and (x.stride(0) < N or not _aligned(x.stride(0), es)):
+        raise ValueError(
+            f"{arg} row stride must be >= N and a multiple of {_BYTE_ALIGN} bytes, got {x.stride(0)} elements"
+        )
+    if not _aligned(x.storage_offset(), es):
+        raise ValueError(f"{arg} must start at a {_BYTE_ALIGN}-byte aligned address")
+
+
+class MMArgs(NamedTuple):
+    b_type: ScalarType
+    type_config: _model.TypeKey
+    M: int
+    N: int
+    K: int
+    out_dtype: torch.dtype
+    group_size: int
+    schedule: Optional[str]
+
+
+def validate_mm_args(
+    a,
+    b,
+    b_type: ScalarTypeLike,
+    out_type: Optional[torch.dtype] = None,
+    group_scales=None,
+    group_zeros=None,
+    group_size: Optional[int] = None,
+    channel_scales=None,
+    token_scales=None,
+    schedule: Optional[str] = None,
+) -> MMArgs:
+    """Check every argument of ``mm``; raise a one-line TypeError/ValueError naming the culprit."""
+    # -- a
+    _check_tensor(a, "a")
+    a_types = sorted({k.a for k in _model.type_configs()})
+    a_short = _model._DTYPE_SHORT.get(a.dtype)
+    if a_short not in a_types:
+        allowed = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in a_types)
+        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}")
+    if a.dim() != 2:
+        raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
+    if a.device.type not in _DEVICE_TYPES:
+        raise ValueError(f"a must be on a CUDA device, got {a.device}")
+    device = a.device
+    M, K = a.shape
+
+    # -- every other tensor: type and device first
+    b_type = as_scalar_type(b_type, "b_type")
+    tensors = {"b": b, "group_scales": group_scales, "group_zeros": group_zeros,
+               "channel_scales": channel_scales, "token_scales": token_scales}
+    for name, x in tensors.items():
+        if x is None and name == "b":
+            raise TypeError("b must be a torch.Tensor, got NoneType")
+        if x is not None:
+            _check_tensor(x, name)
+            _check_device(x, name, device)
+
+    # -- a layout: unit column stride, 16-byte aligned row stride and start
+    es = a.element_size()
+    if K > 1 and a.stride(1) != 1:
+        raise ValueError(f"a must be row-major with unit column stride (stride(1) == 1), got strides {tuple(a.stride())}")
+    if M > 1 and (a.stride(0) < K or not _aligned(a.stride(0), es)):
+        raise ValueError(
+            f"a row stride must be >= K and a multiple of {_BYTE_ALIGN} bytes, got {a.stride(0)} elements "
+            f"of {es} bytes (call .contiguous())"
+        )
+    if not _aligned(a.storage_offset(), es):
+        raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address (storage offset {a.storage_offset()})")
+
+    # -- b_type and b
+    _check_b_type(b_type)
+    _, N = _check_b(b, b_type, K)
+    _check_K_N(K, N, "a.shape[1] / b.shape[1]")
+
+    # -- out_type
+    if out_type is None:
+        out_dtype = a.dtype
+    elif not isinstance(out_type, torch.dtype):
+        raise TypeError(f"out_type must be a torch.dtype or None, got {type(out_type).__name__}")
+    else:
+        out_dtype = out_type
+
+    # -- group scales / zeros
+    g = _resolve_group_size(group_size, K)
+    G = -(-K // g)
+    if group_scales is not None:
+        _check_group_tensor(group_scales, "group_scales", a, G, N)
+    elif group_size not in (None, -1):
+        raise ValueError("group_size was given without group_scales")
+    zero_types = _b_types_with_zeros()
+    if group_zeros is not None:
+        if b_type.short_name not in zero_types:
+            raise ValueError(
+                f"group_zeros is not supported for b_type {b_type.name} (its zero is part of the type); "
+                f"only for b types {', '.join(zero_types)}"
+            )
+        if group_scales is None:
+            raise ValueError("group_zeros requires group_scales")
+        _check_group_tensor(group_zeros, "group_zeros", a, G, N)
+        if group_zeros.stride() != group_scales.stride():
+            raise ValueError(
+                f"group_zeros must have the same layout as group_scales: strides {tuple(group_zeros.stride())} "
+                f"!= {tuple(group_scales.stride())}"
+            )
+    elif b_type.short_name in zero_types and group_scales is not None:
+        raise ValueError(f"group_zeros is required for b_type {b_type.name} (AWQ types take their zero points as group_zeros)")
+
+    if group_scales is None and not _model.configs_matching(
+        a=a_short, b=b_type.short_name, b_group_scale=_model.VOID
+    ):
+        raise ValueError(
+            f"group_scales is required for a {_dtype_name(a.dtype)} and b_type {b_type.name} "
+            f"(shape (ceil(K / group_size), N), dtype {_dtype_name(a.dtype)})"
+        )
+
+    # -- channel / token scales (W4A8 only)
+    for name, x, length, dim_name, field in (
+        ("channel_scales", channel_scales, N, "N", "b_channel_scale"),
+        ("token_scales", token_scales, M, "M", "a_token_scale"),
+    ):
+        if x is None:
+            continue
+        allowed = sorted({getattr(k, field) for k in _model.type_configs()} - {_model.VOID})
+        if not allowed:
+            raise ValueError(f"{name} are only supported for W4A8 types, which are not built")
+        if _model._DTYPE_SHORT.get(x.dtype) not in allowed:
+            names = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in allowed)
+            raise TypeError(f"{name} dtype must be one of {names}, got {_dtype_name(x.dtype)}")
+        if x.dim() != 1 or x.shape[0] != length:
+            raise ValueError(f"{name} must have shape ({dim_name},) = ({length},), got {tuple(x.shape)}")
+        if length > 1 and x.stride(0) != 1:
+            raise ValueError(f"{name} must be contiguous")
+
+    # -- the type configuration
+    key = _model.find_type_config(
+        a_short,
+        b_type.short_name,
+        _short(None if group_scales is None else group_scales.dtype, "group_scales"),
+        _short(None if group_zeros is None else group_zeros.dtype, "group_zeros"),
+        _short(None if channel_scales is None else channel_scales.dtype, "channel_scales"),
+        _short(None if token_scales is None else token_scales.dtype, "token_scales"),
+        _short(out_dtype, "out_type"),
+    )
+    if key is None:
+        outs = {k.out for k in _model.configs_matching(a=a_short, b=b_type.short_name)}
+        if out_type is not None and outs and _model.short_name(out_dtype) not in outs:
+            raise ValueError(f"out_type must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(out_dtype)}")
+        got = "".join((a_short, b_type.short_name,
+                       *(_short(None if x is None else x.dtype, n) for n, x in (
+                           ("group_scales", group_scales), ("group_zeros", group_zeros),
+                           ("channel_scales", channel_scales), ("token_scales", token_scales))),
+                       _short(out_dtype, "out_type")))
+        raise ValueError(
+            f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
+            f"token_scales, out); supported: {_supported_signatures()}"
+        )
+
+    # -- schedule
+    if schedule is not None:
+        if not isinstance(schedule, str):
+            raise TypeError(f"schedule must be a str or None, got {type(schedule).__name__}")
+        schedule = _model.normalize_schedule_name(schedule)
+        valid = _model.schedules_for(key)
+        if schedule not in valid:
+            raise ValueError(f"unknown schedule {schedule!r} for {key.signature}; valid: {', '.join(valid)}")
+
+    return MMArgs(b_type, key, M, N, K, out_dtype, g, schedule)
+
+
+class PrepackArgs(NamedTuple):
+    a_type: torch.dtype
+    b_type: ScalarType
+    convert_type: torch.dtype
+    K: int
+    N: int
+
+
+def validate_prepack_args(b, a_type, b_type: ScalarTypeLike, group_scales_type=None) -> PrepackArgs:
+    _check_tensor(b, "b")
+    if b.device.type not in _DEVICE_TYPES:
+        raise ValueError(f"b must be on a CUDA device, got {b.device}")
+    if not isinstance(a_type, torch.dtype):
+        raise TypeError(f"a_type must be a torch.dtype, got {type(a_type).__name__}")
+    a_types = sorted({k.a for k in _model.type_configs()})
+    a_short = _model._DTYPE_SHORT.get(a_type)
+    if a_short not in a_types:
+        allowed = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in a_types)
+        raise TypeError(f"a_type must be one of {allowed}, got {_dtype_name(a_type)}")
+    b_type = as_scalar_type(b_type, "b_type")
+    _check_b_type(b_type)
+    if group_scales_type is not None and not isinstance(group_scales_type, torch.dtype):
+        raise TypeError(f"group_scales_type must be a torch.dtype or None, got {type(group_scales_type).__name__}")
+    candidates = _model.configs_matching(a=a_short, b=b_type.short_name)
+    if group_scales_type is not None:
+        gs_short = _model._DTYPE_SHORT.get(group_scales_type)
+        ok = [k for k in candidates if k.b_group_scale == gs_short]
+        if not ok:
+            allowed = sorted({k.b_group_scale for k in candidates} - {_model.VOID})
+            raise TypeError(
+                f"group_scales_type must be one of {', '.join(allowed) or 'None'} for a_type "
+                f"{_dtype_name(a_type)} and b_type {b_type.name}, got {_dtype_name(group_scales_type)}"
+            )
+    elif not candidates:
+        raise ValueError(
+            f"unsupported type combination a_type={_dtype_name(a_type)}, b_type={b_type.name}; "
+            f"supported: {_supported_signatures()}"
+        )
+    K, N = _check_b(b, b_type, None)
+    _check_K_N(K, N, f"b.shape[0] * {_pack_factor(b_type)} / b.shape[1]")
+    return PrepackArgs(a_type, b_type, group_scales_type or a_type, K, N)
+
+
+# ---- custom ops -----------------------------------------------------------------------------------
+
+_MM_SCHEMA = (
+    "(Tensor a, Tensor b, int b_type, ScalarType? out_type=None, Tensor? group_scales=None, "
+    "Tensor? group_zeros=None, int? group_size=None, Tensor? channel_scales=None, "
+    "Tensor? token_scales=None, str? schedule=None) -> Tensor"
+)
+_PREPACK_SCHEMA = "(Tensor b, ScalarType a_type, int b_type, ScalarType? group_scales_type=None) -> Tensor"
+
+
+@torch.library.custom_op("machete::mm", mutates_args=(), device_types="cuda", schema=_MM_SCHEMA)
+def _mm_op(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, group_size=None,
+           channel_scales=None, token_scales=None, schedule=None):
+    args = validate_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size,
+                            channel_scales, token_scales, schedule)
+    if a.data_ptr() % _BYTE_ALIGN:
+        raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address")
+    if args.M == 1 and a.stride(0) != args.K:
+        # The row stride of a single row is meaningless; give the kernel a well-formed one.
+        a = a.as_strided((1, args.K), (args.K, 1))
+    C = _load_C()
+    return C.mm(a, b, args.b_type.id, args.out_dtype, group_scales, group_zeros, args.group_size,
+                channel_scales, token_scales, args.schedule)
+
+
+@_mm_op.register_fake
+def _mm_fake(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, group_size=None,
+             channel_scales=None, token_scales=None, schedule=None):
+    args = validate_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size,
+                            channel_scales, token_scales, schedule)
+    return a.new_empty((args.M, args.N), dtype=args.out_dtype)
+
+
+@torch.library.custom_op("machete::prepack_B", mutates_args=(), device_types="cuda", schema=_PREPACK_SCHEMA)
+def _prepack_op(b, a_type, b_type, group_scales_type=None):
+    args = validate_prepack_args(b, a_type, b_type, group_scales_type)
+    C = _load_C()
+    return C.prepack_B(b, args.a_type, args.b_type.id, group_scales_type)
+
+
+@_prepack_op.register_fake
+def _prepack_fake(b, a_type, b_type, group_scales_type=None):
+    validate_prepack_args(b, a_type, b_type, group_scales_type)
+    return torch.empty_like(b)
+
+
+# ---- the public API ------------------------------------------------------------------------------
+
+def mm(
+    a: torch.Tensor,
+    b_prepacked: torch.Tensor,
+    b_type: ScalarTypeLike,
+    *,
+    out_type: Optional[torch.dtype] = None,
+    group_scales: Optional[torch.Tensor] = None,
+    group_zeros: Optional[torch.Tensor] = None,
+    group_size: Optional[int] = None,
+    channel_scales: Optional[torch.Tensor] = None,
+    token_scales: Optional[torch.Tensor] = None,
+    schedule: Optional[str] = None,
+) -> torch.Tensor:
+    """``D[M, N] = a[M, K] @ dequant(B)[K, N]`` with ``dequant(w) = q * s + z``.
+
+    ``b_prepacked`` is the output of :func:`prepack_B`; ``b_type`` a
+    :class:`~machete.scalar_types.ScalarType` or its id; ``group_zeros`` (AWQ types only) are
+    *added after scaling* (pass ``-zp * s``); ``schedule`` one of :func:`supported_schedules`
+    (None: the heuristic picks).
+    """
+    b_type_id = as_scalar_type(b_type, "b_type").id
+    if isinstance(schedule, str):
+        schedule = _model.normalize_schedule_name(schedule)
+    return torch.ops.machete.mm(a, b_prepacked, b_type_id, out_type, group_scales, group_zeros,
+                                group_size, channel_scales, token_scales, schedule)
+
+
+def prepack_B(
+    b_q: torch.Tensor,
+    a_type: torch.dtype,
+    b_type: ScalarTypeLike,
+    group_scales_type: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """Reorder packed weights (int32 [K / (32/bits), N], column-major) into the layout ``mm``
+    consumes. Same shape and dtype as ``b_q``."""
+    return torch.ops.machete.prepack_B(b_q, a_type, as_scalar_type(b_type, "b_type").id, group_scales_type)
+
+
+def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
+              token_scales_type, out_type) -> Optional[_model.TypeKey]:
+    if not isinstance(a_type, torch.dtype):
+        raise TypeError(f"a_type must be a torch.dtype, got {type(a_type).__name__}")
+    b = as_scalar_type(b_type, "b_type")
+    if not b.is_integer:
+        return None
+    for arg, t in (("group_scales_type", group_scales_type), ("group_zeros_type", group_zeros_type),
+                   ("channel_scales_type", channel_scales_type), ("token_scales_type", token_scales_type),
+                   ("out_type", out_type)):
+        if t is not None and not isinstance(t, torch.dtype):
+            raise TypeError(f"{arg} must be a torch.dtype or None, got {type(t).__name__}")
+    short = _model._DTYPE_SHORT.get
+    fields = [short(a_type), b.short_name] + [
+        _model.VOID if t is None else short(t)
+        for t in (group_scales_type, group_zeros_type, channel_scales_type, token_scales_type)
+    ]
+    fields.append(short(out_type if out_type is not None else a_type))
+    if None in fields:
+        return None  # a dtype no type configuration uses
+    return _model.find_type_config(*fields)
+
+
+def supported_schedules(
+    a_type: torch.dtype,
+    b_type: ScalarTypeLike,
+    group_scales_type: Optional[torch.dtype] = None,
+    group_zeros_type: Optional[torch.dtype] = None,
+    channel_scales_type: Optional[torch.dtype] = None,
+    token_scales_type: Optional[torch.dtype] = None,
+    out_type: Optional[torch.dtype] = None,
+) -> List[str]:
+    """Canonical schedule names built for this type combination (empty list if none).
+
+    Answered from the generator's model, so it works without a GPU or the extension.
+    ``out_type`` None means a's dtype.
+    """
+    key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
+                    token_scales_type, out_type)
+    return [] if key is None else list(_model.schedules_for(key))
+
+
+def heuristic_schedule(
+    M: int,
+    N: int,
+    K: int,
+    a_type: torch.dtype,
+    b_type: ScalarTypeLike,
+    group_scales_type: Optional[torch.dtype] = None,
+    group_zeros_type: Optional[torch.dtype] = None,
+    channel_scales_type: Optional[torch.dtype] = None,
+    token_scales_type: Optional[torch.dtype] = None,
+    out_type: Optional[torch.dtype] = None,
+) -> str:
+    """The schedule ``mm`` picks when none is named (from the generator's model)."""
+    key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
+                    token_scales_type, out_type)
+    if key is None:
+        raise ValueError(f"unsupported type combination; supported: {_supported_signatures()}")
+    return _model.select_schedule(key, M, N, K)

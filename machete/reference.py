@@ -1,0 +1,272 @@
+"""Pure-torch reference: quantize / pack / unpack / dequantize weights and a reference GEMM.
+
+Conventions (SPEC sections 1, 5, 6):
+
+* ``w_q`` holds the *stored bit pattern* of every element as a non-negative integer
+  (``uint4b8`` stores ``x + 8``, ``int4`` stores the 4-bit two's complement of ``x``), shape [K, N].
+* Dequantisation is ``w = v * s + z`` where ``v`` is the represented value of the stored
+  element, ``s`` the group scale and ``z`` the group zero, which is added *after* scaling.
+  For the usual ``(q - zp) * s`` form, ``z = -zp * s`` (see :func:`zero_points_to_zeros`).
+* Group ``g`` covers rows ``k`` with ``k // group_size == g``; scales are [ceil(K/g), N].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+from . import scalar_types
+from .scalar_types import ScalarType, ScalarTypeLike, as_scalar_type
+
+__all__ = [
+    "QuantizedWeights",
+    "resolve_group_size",
+    "quantize",
+    "pack",
+    "unpack",
+    "storage_to_value",
+    "dequantize",
+    "zero_points_to_zeros",
+    "reference_mm",
+]
+
+# Types quantized with integer zero points (AWQ); all others are symmetric.
+_ZERO_POINT_TYPES = (scalar_types.uint4, scalar_types.uint8)
+
+
+class QuantizedWeights(NamedTuple):
+    w_q: torch.Tensor  # int32 [K, N], stored bit patterns
+    scales: torch.Tensor  # [ceil(K/g), N], scale dtype
+    zeros: Optional[torch.Tensor]  # same shape/dtype as scales (z = -zp * s), or None
+    w_ref: torch.Tensor  # dequantized weights [K, N] in scale dtype
+    group_size: int  # resolved group size
+    zero_points: Optional[torch.Tensor] = None  # int32 [ceil(K/g), N] integer zero points (AWQ)
+
+
+def resolve_group_size(group_size: Optional[int], K: int) -> int:
+    if group_size is None or group_size == -1:
+        return K
+    if group_size <= 0:
+        raise ValueError(f"group_size must be positive, -1 or None, got {group_size}")
+    return int(group_size)
+
+
+def has_zero_points(b_type: ScalarTypeLike) -> bool:
+    return as_scalar_type(b_type) in _ZERO_POINT_TYPES
+
+
+def _group_reduce(w: torch.Tensor, g: int, op: str) -> torch.Tensor:
+    """amax / amin of w [K, N] over each group of g rows -> [ceil(K/g), N]."""
+    K, N = w.shape
+    G = -(-K // g)
+    pad = G * g - K
+    if pad:
+        fill = float("-inf") if op == "amax" else float("inf")
+        w = torch.cat([w, w.new_full((pad, N), fill)], dim=0)
+    w = w.reshape(G, g, N)
+    return w.amax(dim=1) if op == "amax" else w.amin(dim=1)
+
+
+def _expand_groups(t: torch.Tensor, g: int, K: int) -> torch.Tensor:
+    """[ceil(K/g), N] -> [K, N] by repeating each group row g times."""
+    return t.repeat_interleave(g, dim=0)[:K]
+
+
+def quantize(
+    w: torch.Tensor,
+    b_type: ScalarTypeLike,
+    group_size: Optional[int] = None,
+    *,
+    scale_dtype: Optional[torch.dtype] = None,
+    zero_points: Optional[bool] = None,
+) -> QuantizedWeights:
+    """Quantize float weights ``w`` [K, N] per group along K.
+
+    * GPTQ / signed types (no zero points): symmetric, ``s = max|w| / (2^(bits-1) - 1)``,
+      ``v = clamp(round(w / s), min_value, max_value)``.
+    * AWQ types (``uint4``, ``uint8``): asymmetric, ``s = (max - min) / (2^bits - 1)``,
+      ``zp = clamp(round(-min / s))``, ``q = clamp(round(w / s) + zp)``, and
+      ``zeros = -zp * s`` so that ``w ~= q * s + zeros``.
+
+    ``scale_dtype`` defaults to ``w.dtype`` (pass a's dtype). Quantization uses the scales
+    after rounding to ``scale_dtype``, so ``w_ref`` is exactly what the kernel reconstructs.
+    """
+    b_type = as_scalar_type(b_type)
+    if not b_type.is_integer:
+        raise ValueError(f"quantize: only integer b_type is supported, got {b_type.name}")
+    if w.dim() != 2 or not w.is_floating_point():
+        raise ValueError(f"quantize: w must be a 2-D float tensor [K, N], got {tuple(w.shape)} {w.dtype}")
+    K, N = w.shape
+    g = resolve_group_size(group_size, K)
+    scale_dtype = scale_dtype or w.dtype
+    use_zp = has_zero_points(b_type) if zero_points is None else bool(zero_points)
+    if use_zp and b_type.signed:
+        raise ValueError(f"quantize: zero points need an unsigned type, got {b_type.name}")
+
+    wf = w.float()
+    tiny = torch.finfo(torch.float32).tiny
+    if use_zp:
+        maxq = b_type.storage_max
+        w_max = _group_reduce(wf, g, "amax")
+        w_min = _group_reduce(wf, g, "amin")
+        s = ((w_max - w_min) / maxq).clamp_min(tiny).to(scale_dtype)
+        s32 = s.float()
+        zp = torch.round(-w_min / s32).clamp(0, maxq)
+        q = torch.round(wf / _expand_groups(s32, g, K)) + _expand_groups(zp, g, K)
+        w_q = q.clamp(0, maxq).to(torch.int32)
+        zeros = (-zp * s32).to(scale_dtype)
+        zp_int = zp.to(torch.int32)
+    else:
+        qmax = (1 << (b_type.size_bits - 1)) - 1
+        absmax = _group_reduce(wf.abs(), g, "amax")
+        s = (absmax / qmax).clamp_min(tiny).to(scale_dtype)
+        s32 = s.float()
+        v = torch.round(wf / _expand_groups(s32, g, K)).clamp(b_type.min_value, b_type.max_value)
+        w_q = value_to_storage(v.to(torch.int32), b_type)
+        zeros = None
+        zp_int = None
+
+    w_ref = dequantize(w_q, b_type, s, zeros, g)
+    return QuantizedWeights(w_q, s, zeros, w_ref, g, zp_int)
+
+
+def zero_points_to_zeros(zero_points: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Integer zero points ``zp`` (``w = (q - zp) * s``) -> group zeros ``z = -zp * s``."""
+    if zero_points.shape != scales.shape:
+        raise ValueError(f"zero_points shape {tuple(zero_points.shape)} != scales shape {tuple(scales.shape)}")
+    return (-zero_points.float() * scales.float()).to(scales.dtype)
+
+
+def value_to_storage(v: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
+    """Represented integer values -> stored bit patterns (int32, non-negative)."""
+    b_type = as_scalar_type(b_type)
+    v = v.to(torch.int64) + b_type.bias
+    return (v & b_type.storage_max).to(torch.int32)
+
+
+def storage_to_value(w_q: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
+    """Stored bit patterns -> represented integer values (int32)."""
+    b_type = as_scalar_type(b_type)
+    q = w_q.to(torch.int64) & b_type.storage_max
+    if b_type.signed:
+        half = 1 << (b_type.size_bits - 1)
+        q = torch.where(q >= half, q - (1 << b_type.size_bits), q)
+    return (q - b_type.bias).to(torch.int32)
+
+
+def _pack_factor(b_type: ScalarType) -> int:
+    bits = b_type.size_bits
+    if 32 % bits:
+        raise ValueError(f"cannot pack {b_type.name}: {bits} bits does not divide 32")
+    return 32 // bits
+
+
+def pack(w_q: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
+    """Pack stored values [K, N] into int32 [K / (32/bits), N], column-major (stride(0) == 1).
+
+    Element [i, n] holds k = i*(32/bits) + j in bits [j*bits, (j+1)*bits) (LSB first).
+    """
+    b_type = as_scalar_type(b_type)
+    if w_q.dim() != 2:
+        raise ValueError(f"pack: w_q must be 2-D [K, N], got shape {tuple(w_q.shape)}")
+    if w_q.is_floating_point() or w_q.is_complex():
+        raise TypeError(f"pack: w_q must be an integer tensor, got {w_q.dtype}")
+    p = _pack_factor(b_type)
+    K, N = w_q.shape
+    if K % p:
+        raise ValueError(f"pack: K={K} must be a multiple of {p} for {b_type.name}")
+    q = w_q.to(torch.int64)
+    if bool(((q < 0) | (q > b_type.storage_max)).any()):
+        raise ValueError(f"pack: w_q values must be stored patterns in [0, {b_type.storage_max}]")
+    shifts = (torch.arange(p, device=q.device, dtype=torch.int64) * b_type.size_bits).view(1, p, 1)
+    packed = (q.view(K // p, p, N) << shifts).sum(dim=1)  # < 2^32, exact in int64
+    packed = torch.where(packed >= (1 << 31), packed - (1 << 32), packed).to(torch.int32)
+    return packed.t().contiguous().t()
+
+
+def unpack(packed: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
+    """Inverse of :func:`pack`: int32 [K / (32/bits), N] -> stored values int32 [K, N]."""
+    b_type = as_scalar_type(b_type)
+    if packed.dim() != 2 or packed.dtype != torch.int32:
+        raise ValueError(f"unpack: expected a 2-D int32 tensor, got {tuple(packed.shape)} {packed.dtype}")
+    p = _pack_factor(b_type)
+    R, N = packed.shape
+    x = packed.to(torch.int64) & 0xFFFFFFFF
+    shifts = (torch.arange(p, device=x.device, dtype=torch.int64) * b_type.size_bits).view(1, p, 1)
+    vals = (x.unsqueeze(1) >> shifts) & b_type.storage_max
+    return vals.reshape(R * p, N).to(torch.int32).contiguous()
+
+
+def dequantize(
+    w_q: torch.Tensor,
+    b_type: ScalarTypeLike,
+    scales: Optional[torch.Tensor] = None,
+    zeros: Optional[torch.Tensor] = None,
+    group_size: Optional[int] = None,
+    *,
+    dtype: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """``w = v * s + z`` (zero added after scaling), computed in fp32 and returned in ``dtype``
+    (default: the scales' dtype, or fp32 without scales). ``w_q`` holds stored values [K, N]."""
+    b_type = as_scalar_type(b_type)
+    if w_q.dim() != 2:
+        raise ValueError(f"dequantize: w_q must be 2-D [K, N], got shape {tuple(w_q.shape)}")
+    K, N = w_q.shape
+    w = storage_to_value(w_q, b_type).float()
+    if scales is None:
+        if zeros is not None:
+            raise ValueError("dequantize: zeros without scales")
+        return w.to(dtype or torch.float32)
+    g = resolve_group_size(group_size, K)
+    G = -(-K // g)
+    if tuple(scales.shape) != (G, N):
+        raise ValueError(f"dequantize: scales shape {tuple(scales.shape)} != ({G}, {N}) for K={K}, group_size={g}")
+    w = w * _expand_groups(scales.float(), g, K)
+    if zeros is not None:
+        if zeros.shape != scales.shape:
+            raise ValueError(f"dequantize: zeros shape {tuple(zeros.shape)} != scales shape {tuple(scales.shape)}")
+        w = w + _expand_groups(zeros.float(), g, K)
+    return w.to(dtype or scales.dtype)
+
+
+def reference_mm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    b_type: Optional[ScalarTypeLike] = None,
+    *,
+    group_scales: Optional[torch.Tensor] = None,
+    group_zeros: Optional[torch.Tensor] = None,
+    group_size: Optional[int] = None,
+    channel_scales: Optional[torch.Tensor] = None,
+    token_scales: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """fp32 reference of ``mm``: ``a.float() @ w`` with ``w`` the dequantized weights.
+
+    ``b`` is either already dequantized float weights [K, N] (``b_type`` None), or the stored
+    values [K, N] (``b_type`` given), or their packed int32 form [K / (32/bits), N]. Channel
+    scales [N] and token scales [M] (W4A8) multiply the product.
+    """
+    if a.dim() != 2:
+        raise ValueError(f"reference_mm: a must be 2-D, got shape {tuple(a.shape)}")
+    K = a.shape[1]
+    if b_type is None:
+        if group_scales is not None or group_zeros is not None:
+            raise ValueError("reference_mm: group scales/zeros need b_type (b is not quantized)")
+        w = b.float()
+    else:
+        bt = as_scalar_type(b_type)
+        if b.dim() == 2 and b.shape[0] != K and b.shape[0] * _pack_factor(bt) == K and b.dtype == torch.int32:
+            b = unpack(b, bt)
+        w = dequantize(b, bt, group_scales, group_zeros, group_size, dtype=torch.float32)
+        if group_scales is not None:
+            # Match the kernel: weights are reconstructed in the scale (= a) dtype.
+            w = w.to(group_scales.dtype).float()
+    if w.shape[0] != K:
+        raise ValueError(f"reference_mm: b has {w.shape[0]} rows, a has K={K}")
+    d = a.float() @ w
+    if channel_scales is not None:
+        d = d * channel_scales.float().reshape(1, -1)
+    if token_scales is not None:
+        d = d * token_scales.float().reshape(-1, 1)
+    return d
