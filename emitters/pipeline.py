@@ -1,0 +1,114 @@
+"""The whole generator as one pure function of its options: model -> IR -> passes -> text.
+The CLI (generate_machete.py) parses argv and owns the filesystem; everything here is pure."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import attrs
+
+from machete_ir import model as M
+from machete_ir.model import Heuristic, ImplConfig
+from machete_ir.names import canonical_schedule_name, parse_schedule_name
+from machete_ir.nodes import Program
+from passes import DEFAULT_PIPELINE, build_pipeline, run_pipeline
+
+from .lower import lower
+from .printer import print_program
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    types: tuple[str, ...] = ()        # type signatures; empty = all
+    schedules: tuple[str, ...] = ()    # schedule names (aliases accepted); empty = all
+    w4a8: bool = False
+    num_shards: int = 8
+    shard_policy: str = "lpt"
+    heuristic: Heuristic | None = None  # None = the SPEC §3 H100 heuristic
+    passes: tuple[str, ...] = DEFAULT_PIPELINE
+
+
+def select_impls(opts: Options) -> tuple[ImplConfig, ...]:
+    """Apply the --types / --schedules filters; unknown names raise ValueError naming them."""
+    impls = M.impl_configs(w4a8=opts.w4a8, heuristic=opts.heuristic)
+    if opts.types:
+        known = {i.types.signature: i for i in impls}
+        unknown = [t for t in opts.types if t not in known]
+        if unknown:
+            raise ValueError(f"unknown type signature(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(known)}" + ("" if opts.w4a8 else " (W4A8 types need --w4a8)"))
+        impls = tuple(i for i in impls if i.types.signature in opts.types)
+    if opts.schedules:
+        wanted = []
+        for name in opts.schedules:
+            sched = parse_schedule_name(name)  # raises on a malformed name or invalid tile/cluster
+            if not any(sched in i.schedules for i in impls):
+                raise ValueError(f"schedule {canonical_schedule_name(name)} is valid but not one of "
+                                 f"the generated schedules: "
+                                 f"{', '.join(dict.fromkeys(s.name for i in impls for s in i.schedules))}")
+            wanted.append(sched)
+        impls = tuple(attrs.evolve(i, schedules=tuple(s for s in i.schedules if s in wanted))
+                      for i in impls if any(s in wanted for s in i.schedules))
+    return impls
+
+
+def entry_points(opts: Options) -> list[tuple[str, str]]:
+    """(type signature, schedule name) per kernel entry point, in generation order."""
+    return [(i.types.signature, s.name) for i in select_impls(opts) for s in i.schedules]
+
+
+def build_program(opts: Options) -> Program:
+    program = lower(select_impls(opts))
+    pipeline = build_pipeline(opts.passes, num_shards=opts.num_shards, shard_policy=opts.shard_policy)
+    return run_pipeline(program, pipeline)
+
+
+def generate(opts: Options) -> tuple[Program, dict[str, str]]:
+    program = build_program(opts)
+    return program, print_program(program)
+
+
+def dump_ir(node: object, indent: int = 0) -> list[str]:
+    """A readable, deterministic dump of the IR (``--emit-ir``)."""
+    pad = "  " * indent
+    if isinstance(node, tuple):
+        if not node:
+            return [pad + "()"]
+        return [line for item in node for line in dump_ir(item, indent)]
+    if not attrs.has(type(node)):
+        return [pad + repr(node)]
+    simple, nested = [], []
+    for f in attrs.fields(type(node)):
+        if f.eq is False or f.name == "notes":
+            continue
+        v = getattr(node, f.name)
+        if isinstance(v, tuple) and v and all(attrs.has(type(x)) or isinstance(x, tuple) for x in v):
+            nested.append((f.name, v))
+        elif attrs.has(type(v)) and not _is_leafish(v):
+            nested.append((f.name, (v,)))
+        else:
+            simple.append(f"{f.name}={_short(v)}")
+    lines = [f"{pad}{type(node).__name__}({', '.join(simple)})"]
+    for name, items in nested:
+        lines.append(f"{pad}  .{name}:")
+        lines += dump_ir(items, indent + 2)
+    return lines
+
+
+def _is_leafish(v: object) -> bool:
+    from emitters.printer import cpp_type
+    try:
+        cpp_type(v)
+        return True
+    except TypeError:
+        return False
+
+
+def _short(v: object) -> str:
+    from emitters.printer import cpp_cond, cpp_expr, cpp_type
+    for f in (cpp_type, cpp_expr, cpp_cond):
+        try:
+            return f(v)
+        except TypeError:
+            pass
+    return repr(v)

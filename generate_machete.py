@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""machete-gen: generate the Machete mixed-input GEMM sources (SPEC §4).
+
+    python generate_machete.py                      # writes build/generated/*.cu
+    python generate_machete.py --list               # one line per kernel entry point
+    python generate_machete.py --types f16u4b8f16voidvoidvoidf16f32 --schedules 128x16_1x1x1_TmaMI__TmaCoop_streamK
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUTPUT_DIR = Path("build/generated")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage too by default)
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"generate_machete.py: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="generate_machete.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                   help=f"where the .cu files go (default: {DEFAULT_OUTPUT_DIR})")
+    p.add_argument("--num-shards", type=_positive, default=8,
+                   help="number of machete_mm_impl_partN.cu files (default: 8)")
+    p.add_argument("--shard-policy", choices=("lpt", "hash"), default="lpt",
+                   help="lpt: balance by the compile-cost model (default); hash: stable sha1")
+    p.add_argument("--types", type=_csv, default=(),
+                   help="comma list of type signatures to generate (default: all)")
+    p.add_argument("--schedules", type=_csv, default=(),
+                   help="comma list of schedule names to generate (default: all)")
+    p.add_argument("--w4a8", action="store_true", help="also generate the W4A8 type set")
+    p.add_argument("--heuristic-table", type=Path, default=None,
+                   help="a tuned heuristic table (JSON, see machete_ir/heuristic_table.py) "
+                        "to lower instead of the SPEC default")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--list", action="store_true",
+                      help="print 'TYPE_SIGNATURE SCHEDULE_NAME' per kernel entry point and exit")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="print the files that would be written (one path per line) and exit")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 if any output is missing or stale, 0 otherwise; writes nothing")
+    mode.add_argument("--emit-ir", action="store_true", help="print the IR after the passes and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="print pass reports and timings")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    # imports after parsing so that --help works even if a dependency is missing
+    from emitters import files as F
+    from emitters.pipeline import Options, dump_ir, entry_points, generate
+    from machete_ir.heuristic_table import load_heuristic
+    from passes import VerifyError
+
+    t0 = time.perf_counter()
+    try:
+        heuristic = load_heuristic(args.heuristic_table) if args.heuristic_table else None
+        opts = Options(types=args.types, schedules=args.schedules, w4a8=args.w4a8,
+                       num_shards=args.num_shards, shard_policy=args.shard_policy,
+                       heuristic=heuristic)
+        if args.list:
+            for sig, name in entry_points(opts):
+                print(f"{sig} {name}")
+            return 0
+        program, files = generate(opts)
+    except VerifyError as e:
+        return _fail(f"verify failed: {e}")
+    except (ValueError, OSError) as e:
+        return _fail(str(e))
+    t1 = time.perf_counter()
+
+    if args.verbose:
+        for note in program.notes:
+            print(note, file=sys.stderr)
+    if args.emit_ir:
+        print("\n".join(dump_ir(program)))
+        return 0
+    out_dir: Path = args.output_dir
+    if args.dry_run:
+        for name in list(files) + [F.MANIFEST]:
+            print(out_dir / name)
+        return 0
+    if args.check:
+        plan = F.plan(out_dir, files)
+        for name in plan.write:
+            print(f"stale: {out_dir / name}", file=sys.stderr)
+        for name in plan.remove:
+            print(f"would remove: {out_dir / name}", file=sys.stderr)
+        return 1 if plan.stale else 0
+    try:
+        plan = F.write_files(out_dir, files)
+    except OSError as e:
+        return _fail(f"cannot write to {out_dir}: {e}")
+    print(f"machete-gen: {len(files)} files in {out_dir} ({len(plan.write)} written, "
+          f"{len(plan.unchanged)} unchanged, {len(plan.remove)} stale removed) in "
+          f"{(t1 - t0) * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `--emit-ir | head`
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,61 @@
+"""The C++ contract with csrc/: every header, template, type and function name the generated
+files use but do not define. csrc/CONTRACT.md describes the same contract for humans and
+tests/test_contract.py checks that each name here is declared in csrc/.
+"""
+
+from __future__ import annotations
+
+from .model import Dt
+from .nodes import ConstPtr, ConstRef, NamedType, Param
+
+NAMESPACE = "machete"
+
+# Headers (include path -Icsrc).
+ARGS_HEADER = "machete/mm_args.h"          # MMArgs, PrepackArgs, ScalarKind; no CUDA/CUTLASS
+KERNEL_HEADER = "machete/mm_kernel.cuh"    # TypeConfig, MacheteKernel (CUTLASS)
+PREPACK_HEADER = "machete/prepack_kernel.cuh"  # PrepackB
+DISPATCH_SYSTEM_HEADERS = ("cstring", "stdexcept", "string", "vector")
+
+# Templates and types.
+TYPE_CONFIG_TEMPLATE = "TypeConfig"
+KERNEL_TEMPLATE = "MacheteKernel"
+KERNEL_RUN = "run"
+PREPACK_TEMPLATE = "PrepackB"
+SCALAR_KIND = "ScalarKind"
+MM_ARGS = NamedType(name="MMArgs")
+PREPACK_ARGS = NamedType(name="PrepackArgs")
+SCALAR_BITS_FN = "scalar_bits"
+
+# Our own element tags for the biased GPTQ types (csrc/machete/scalar_types.h).
+BIASED_TYPE_TAGS = {Dt.u4b8: "machete::uint4b8_t", Dt.u8b128: "machete::uint8b128_t"}
+
+# Functions the generated files define and the binding calls (declared in mm_args.h).
+MM_DISPATCH_FN = "mm_dispatch"
+SUPPORTED_SCHEDULES_FN = "supported_schedules"
+HEURISTIC_SCHEDULE_FN = "heuristic_schedule"
+PREPACK_DISPATCH_FN = "prepack_B_dispatch"
+
+# Members of MMArgs / PrepackArgs the dispatch reads.
+ARGS = "args"
+MM_TYPE_FIELDS = ("a_type", "b_type", "group_scales_type", "group_zeros_type",
+                  "channel_scales_type", "token_scales_type", "out_type")
+
+# Names from headers that the verify pass must not expect a generated definition for.
+EXTERNAL_NAMES = frozenset({
+    TYPE_CONFIG_TEMPLATE, KERNEL_TEMPLATE, PREPACK_TEMPLATE, SCALAR_KIND, "MMArgs", "PrepackArgs",
+    SCALAR_BITS_FN, "void", "bool", "int64_t", "char", "std::string", "std::vector",
+    "std::invalid_argument", "std::strcmp",
+    "cute::Shape", "cutlass::gemm::KernelTmaWarpSpecializedCooperative",
+    "cutlass::epilogue::TmaWarpSpecializedCooperative", "cutlass::gemm::StreamKScheduler",
+    "cutlass::gemm::PersistentScheduler", "cutlass::epilogue::collective::EpilogueTileAuto",
+    MM_DISPATCH_FN, SUPPORTED_SCHEDULES_FN, HEURISTIC_SCHEDULE_FN, PREPACK_DISPATCH_FN,
+} | {d.cpp_tag for d in Dt})
+
+# Parameter lists shared by declarations and definitions.
+MM_ARGS_PARAM = Param(type=ConstRef(inner=MM_ARGS), name=ARGS)
+PREPACK_ARGS_PARAM = Param(type=ConstRef(inner=PREPACK_ARGS), name=ARGS)
+SCHEDULE_PARAM = Param(type=ConstPtr(inner=NamedType(name="char")), name="schedule")
+STRING = NamedType(name="std::string")
+STRING_VECTOR = NamedType(name="std::vector", args=(STRING,))
+INT64 = NamedType(name="int64_t")
+SCALAR_KIND_T = NamedType(name=SCALAR_KIND)

@@ -1,0 +1,260 @@
+"""Typed conditions over the problem sizes M, N, K (and the few other C++ values dispatch tests).
+
+A heuristic rule's condition is a value of these classes, never a C++ string, so one rule can be
+evaluated in Python (``evaluate``), checked for reachability (``box_of`` / ``boxes_reachable``),
+printed as C++ (the printer) and rendered as a table (``render``).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Mapping, Union
+
+import attrs
+
+
+class CmpOp(enum.Enum):
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    EQ = "=="
+    NE = "!="
+
+
+@attrs.frozen(kw_only=True)
+class Var:
+    """A named integer (M, N, K) or a C++ expression path such as ``args.a_type``."""
+
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class IntLit:
+    value: int
+
+
+@attrs.frozen(kw_only=True)
+class EnumLit:
+    """A C++ enumerator, e.g. ``ScalarKind::F16`` (``enum`` is the qualified enum type)."""
+
+    enum: str
+    member: str
+
+
+@attrs.frozen(kw_only=True)
+class StrLit:
+    value: str
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    """A call of a function from the C++ contract (e.g. ``scalar_bits(args.b_type)``)."""
+
+    fn: str
+    args: tuple["Expr", ...]
+
+
+Expr = Union[Var, IntLit, EnumLit, StrLit, Call]
+
+
+@attrs.frozen(kw_only=True)
+class Cmp:
+    lhs: Expr
+    op: CmpOp
+    rhs: Expr
+
+
+@attrs.frozen(kw_only=True)
+class And:
+    terms: tuple["Cond", ...] = attrs.field(validator=attrs.validators.min_len(1))
+
+
+@attrs.frozen(kw_only=True)
+class Or:
+    terms: tuple["Cond", ...] = attrs.field(validator=attrs.validators.min_len(1))
+
+
+@attrs.frozen(kw_only=True)
+class StrEq:
+    """``std::strcmp(var, value) == 0`` (schedule-name selection)."""
+
+    var: Var
+    value: str
+
+
+@attrs.frozen(kw_only=True)
+class IsNull:
+    var: Var
+
+
+Cond = Union[Cmp, And, Or, StrEq, IsNull]
+
+# The problem-size variables every heuristic is written over.
+M = Var(name="M")
+N = Var(name="N")
+K = Var(name="K")
+SIZE_VARS = (M, N, K)
+
+
+def gt(v: Var, c: int) -> Cmp:
+    return Cmp(lhs=v, op=CmpOp.GT, rhs=IntLit(value=c))
+
+
+def ge(v: Var, c: int) -> Cmp:
+    return Cmp(lhs=v, op=CmpOp.GE, rhs=IntLit(value=c))
+
+
+def le(v: Var, c: int) -> Cmp:
+    return Cmp(lhs=v, op=CmpOp.LE, rhs=IntLit(value=c))
+
+
+def lt(v: Var, c: int) -> Cmp:
+    return Cmp(lhs=v, op=CmpOp.LT, rhs=IntLit(value=c))
+
+
+def all_of(*terms: Cond) -> Cond:
+    return terms[0] if len(terms) == 1 else And(terms=tuple(terms))
+
+
+_PY_OPS = {
+    CmpOp.GT: lambda a, b: a > b,
+    CmpOp.GE: lambda a, b: a >= b,
+    CmpOp.LT: lambda a, b: a < b,
+    CmpOp.LE: lambda a, b: a <= b,
+    CmpOp.EQ: lambda a, b: a == b,
+    CmpOp.NE: lambda a, b: a != b,
+}
+
+
+def _value(e: Expr, env: Mapping[str, object]) -> object:
+    if isinstance(e, Var):
+        if e.name not in env:
+            raise KeyError(f"condition uses {e.name!r}, which the environment does not bind")
+        return env[e.name]
+    if isinstance(e, IntLit):
+        return e.value
+    if isinstance(e, StrLit):
+        return e.value
+    raise TypeError(f"cannot evaluate {e!r} in Python")
+
+
+def evaluate(cond: Cond | None, env: Mapping[str, object]) -> bool:
+    """Evaluate a condition (None = unconditional) with ``env`` binding its variables."""
+    if cond is None:
+        return True
+    if isinstance(cond, Cmp):
+        return bool(_PY_OPS[cond.op](_value(cond.lhs, env), _value(cond.rhs, env)))
+    if isinstance(cond, And):
+        return all(evaluate(t, env) for t in cond.terms)
+    if isinstance(cond, Or):
+        return any(evaluate(t, env) for t in cond.terms)
+    if isinstance(cond, StrEq):
+        return env[cond.var.name] == cond.value
+    if isinstance(cond, IsNull):
+        return env[cond.var.name] is None
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+def render(cond: Cond | None) -> str:
+    """Human-readable form (tables, error messages); the printer owns the C++ form."""
+    if cond is None:
+        return "(default)"
+    if isinstance(cond, Cmp):
+        return f"{_render_expr(cond.lhs)} {cond.op.value} {_render_expr(cond.rhs)}"
+    if isinstance(cond, And):
+        return " && ".join(render(t) for t in cond.terms)
+    if isinstance(cond, Or):
+        return " || ".join(f"({render(t)})" for t in cond.terms)
+    if isinstance(cond, StrEq):
+        return f'{cond.var.name} == "{cond.value}"'
+    if isinstance(cond, IsNull):
+        return f"{cond.var.name} == null"
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+def _render_expr(e: Expr) -> str:
+    if isinstance(e, Var):
+        return e.name
+    if isinstance(e, IntLit):
+        return str(e.value)
+    if isinstance(e, EnumLit):
+        return f"{e.enum}::{e.member}"
+    if isinstance(e, StrLit):
+        return repr(e.value)
+    if isinstance(e, Call):
+        return f"{e.fn}({', '.join(_render_expr(a) for a in e.args)})"
+    raise TypeError(f"unknown expression {e!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Interval reasoning over integers (M, N, K >= 1): a conjunction of ``var op const`` is a box.
+
+INF = float("inf")
+Box = tuple[tuple[int, float], ...]  # per SIZE_VARS: inclusive [lo, hi]
+
+
+def full_box() -> Box:
+    return tuple((1, INF) for _ in SIZE_VARS)
+
+
+def box_of(cond: Cond | None) -> Box:
+    """The box of integer (M, N, K) points satisfying ``cond``; only ``And``/``Cmp`` over sizes."""
+    box = [list(b) for b in full_box()]
+    terms = () if cond is None else (cond.terms if isinstance(cond, And) else (cond,))
+    names = [v.name for v in SIZE_VARS]
+    for t in terms:
+        if not (isinstance(t, Cmp) and isinstance(t.lhs, Var) and isinstance(t.rhs, IntLit)
+                and t.lhs.name in names):
+            raise ValueError(f"not an interval condition over M, N, K: {render(t)}")
+        i, c = names.index(t.lhs.name), t.rhs.value
+        lo, hi = box[i]
+        if t.op is CmpOp.GT:
+            lo = max(lo, c + 1)
+        elif t.op is CmpOp.GE:
+            lo = max(lo, c)
+        elif t.op is CmpOp.LT:
+            hi = min(hi, c - 1)
+        elif t.op is CmpOp.LE:
+            hi = min(hi, c)
+        elif t.op is CmpOp.EQ:
+            lo, hi = max(lo, c), min(hi, c)
+        else:
+            raise ValueError(f"'!=' is not an interval condition: {render(t)}")
+        box[i] = [lo, hi]
+    return tuple((lo, hi) for lo, hi in box)
+
+
+def box_empty(b: Box) -> bool:
+    return any(lo > hi for lo, hi in b)
+
+
+def box_subtract(a: Box, b: Box) -> list[Box]:
+    """a minus b as a list of disjoint boxes."""
+    inter = tuple((max(alo, blo), min(ahi, bhi)) for (alo, ahi), (blo, bhi) in zip(a, b))
+    if box_empty(inter):
+        return [a]
+    out: list[Box] = []
+    rest = list(a)
+    for i, ((alo, ahi), (ilo, ihi)) in enumerate(zip(a, inter)):
+        if alo < ilo:
+            piece = list(rest)
+            piece[i] = (alo, ilo - 1)
+            out.append(tuple(piece))
+        if ihi < ahi:
+            piece = list(rest)
+            piece[i] = (ihi + 1, ahi)
+            out.append(tuple(piece))
+        rest[i] = (ilo, ihi)
+    return out
+
+
+def reachable_region(cond: Cond | None, earlier: list[Cond | None]) -> list[Box]:
+    """Points that satisfy ``cond`` and none of ``earlier`` (first-match-wins semantics)."""
+    region = [box_of(cond)]
+    for e in earlier:
+        eb = box_of(e)
+        region = [piece for r in region for piece in box_subtract(r, eb)]
+        if not region:
+            break
+    return [r for r in region if not box_empty(r)]

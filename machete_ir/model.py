@@ -1,0 +1,368 @@
+"""The domain model: type configurations, schedules, heuristics (SPEC §2, §3).
+
+Everything is a frozen attrs value validated on construction, so an invalid tile, an unknown type
+or an unreachable rule fails where it is written, with a message that says which one.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Iterable, Sequence
+
+import attrs
+from cutlass_library import (
+    DataType,
+    DataTypeTag,
+    EpilogueScheduleTag,
+    EpilogueScheduleType,
+    KernelScheduleTag,
+    KernelScheduleType,
+    TileSchedulerTag,
+    TileSchedulerType,
+)
+
+from . import expr as E
+from .expr import Cond, K, M, N
+
+
+class Dt(enum.Enum):
+    """Element types. Values are the SPEC short names used in type signatures.
+
+    Most map onto ``cutlass_library.DataType``; the GPTQ biased integers u4b8 / u8b128 are ours
+    (CUTLASS has no biased integer types): they are stored ``x + 8`` / ``x + 128``.
+    """
+
+    void = "void"
+    f16 = "f16"
+    bf16 = "bf16"
+    f32 = "f32"
+    s32 = "s32"
+    s8 = "s8"
+    s4 = "s4"
+    e4m3 = "e4m3"
+    u4 = "u4"
+    u8 = "u8"
+    u4b8 = "u4b8"
+    u8b128 = "u8b128"
+
+    @property
+    def short_name(self) -> str:
+        return self.value
+
+    @property
+    def bits(self) -> int:
+        return _BITS[self]
+
+    @property
+    def cutlass(self) -> DataType | None:
+        """The cutlass_library DataType, or None for our own biased types."""
+        return None if self in (Dt.u4b8, Dt.u8b128) else DataType[self.value]
+
+    @property
+    def cpp_tag(self) -> str:
+        """C++ element tag (CUTLASS's, or ours from csrc/machete/scalar_types)."""
+        from .cpp_contract import BIASED_TYPE_TAGS
+
+        return BIASED_TYPE_TAGS[self] if self.cutlass is None else DataTypeTag[self.cutlass]
+
+    @property
+    def scalar_kind(self) -> str:
+        """The ``machete::ScalarKind`` enumerator (mm_args.h)."""
+        return _SCALAR_KIND[self]
+
+
+_BITS = {Dt.void: 0, Dt.f16: 16, Dt.bf16: 16, Dt.f32: 32, Dt.s32: 32, Dt.s8: 8, Dt.s4: 4,
+         Dt.e4m3: 8, Dt.u4: 4, Dt.u8: 8, Dt.u4b8: 4, Dt.u8b128: 8}
+_SCALAR_KIND = {Dt.void: "Void", Dt.f16: "F16", Dt.bf16: "BF16", Dt.f32: "F32", Dt.s32: "S32",
+                Dt.s8: "S8", Dt.s4: "S4", Dt.e4m3: "E4M3", Dt.u4: "U4", Dt.u8: "U8",
+                Dt.u4b8: "U4B8", Dt.u8b128: "U8B128"}
+
+ACTIVATION_TYPES = (Dt.f16, Dt.bf16, Dt.s8, Dt.e4m3)
+WEIGHT_TYPES = (Dt.u4b8, Dt.u8b128, Dt.u4, Dt.u8)
+FLOAT16_TYPES = (Dt.f16, Dt.bf16)
+
+
+def _one_of(allowed: Sequence[Dt], what: str):
+    def check(inst, attribute, value):
+        if value not in allowed:
+            names = ", ".join(d.value for d in allowed)
+            raise ValueError(f"TypeConfig.{attribute.name}: {what} must be one of {names}, got {value.value}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class TypeConfig:
+    """The eight type fields of SPEC §2, in declaration order (void = absent)."""
+
+    a: Dt = attrs.field(validator=_one_of(ACTIVATION_TYPES, "the activation type"))
+    b: Dt = attrs.field(validator=_one_of(WEIGHT_TYPES, "the weight type"))
+    b_group_scale: Dt = attrs.field(validator=_one_of((Dt.void, Dt.f16, Dt.bf16), "the group scale type"))
+    b_group_zeropoint: Dt = attrs.field(validator=_one_of((Dt.void, Dt.f16, Dt.bf16), "the group zero type"))
+    b_channel_scale: Dt = attrs.field(validator=_one_of((Dt.void, Dt.f32), "the channel scale type"))
+    a_token_scale: Dt = attrs.field(validator=_one_of((Dt.void, Dt.f32), "the token scale type"))
+    out: Dt = attrs.field(validator=_one_of(FLOAT16_TYPES, "the output type"))
+    accumulator: Dt = attrs.field(validator=_one_of((Dt.f32, Dt.s32), "the accumulator type"))
+
+    def __attrs_post_init__(self) -> None:
+        want_acc = Dt.s32 if self.a is Dt.s8 else Dt.f32
+        if self.accumulator is not want_acc:
+            raise ValueError(f"{self}: a={self.a.value} needs accumulator {want_acc.value}")
+        if self.b_group_zeropoint is not Dt.void and self.b_group_scale is Dt.void:
+            raise ValueError(f"{self}: group zeros need group scales")
+        if self.a in FLOAT16_TYPES and self.b_group_scale not in (Dt.void, self.a):
+            raise ValueError(f"{self}: group scale type must equal a ({self.a.value})")
+        if self.b in (Dt.u4b8, Dt.u8b128) and self.b_group_zeropoint is not Dt.void:
+            raise ValueError(f"{self}: {self.b.value} carries its zero in the type; group zeros must be void")
+
+    @property
+    def fields(self) -> tuple[Dt, ...]:
+        return tuple(getattr(self, f.name) for f in attrs.fields(TypeConfig))
+
+    @property
+    def signature(self) -> str:
+        from .names import type_signature
+
+        return type_signature(self)
+
+    @property
+    def convert_type(self) -> Dt:
+        """What B is converted to before the MMA: the group scale type, or a."""
+        return self.b_group_scale if self.b_group_scale is not Dt.void else self.a
+
+    def __str__(self) -> str:
+        return f"TypeConfig({self.a.value},{self.b.value})"
+
+
+def _pow2_in(lo: int, hi: int, what: str):
+    def check(inst, attribute, value):
+        if not (lo <= value <= hi) or value & (value - 1):
+            raise ValueError(f"invalid {what} {value}: must be a power of two in [{lo}, {hi}]")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleConfig:
+    """One kernel schedule. ``tile_n``/``tile_m`` follow SPEC §1: (N tile, M tile) because Machete
+    computes D^T = B^T A^T, so the weights' N is the MMA's M."""
+
+    tile_n: int = attrs.field(validator=_pow2_in(64, 256, "N tile"))
+    tile_m: int = attrs.field(validator=_pow2_in(8, 256, "M tile"))
+    cluster: tuple[int, int, int] = attrs.field(converter=tuple)
+    kernel_schedule: KernelScheduleType = KernelScheduleType.TmaWarpSpecializedCooperative
+    epilogue_schedule: EpilogueScheduleType = EpilogueScheduleType.TmaWarpSpecializedCooperative
+    tile_scheduler: TileSchedulerType = TileSchedulerType.StreamK
+
+    @cluster.validator
+    def _check_cluster(self, attribute, value) -> None:
+        if len(value) != 3 or any(not isinstance(c, int) or c < 1 or c & (c - 1) for c in value):
+            raise ValueError(f"invalid cluster shape {value}: three powers of two >= 1")
+        if value[0] * value[1] * value[2] > 8 or value[2] != 1:
+            raise ValueError(f"invalid cluster shape {value}: at most 8 CTAs and c2 == 1 on Hopper")
+
+    def __attrs_post_init__(self) -> None:
+        if self.kernel_schedule is not KernelScheduleType.TmaWarpSpecializedCooperative:
+            raise ValueError(f"{self.name}: only the TMA warp-specialized cooperative mainloop is supported")
+        if self.epilogue_schedule is not EpilogueScheduleType.TmaWarpSpecializedCooperative:
+            raise ValueError(f"{self.name}: only the TMA warp-specialized cooperative epilogue is supported")
+        if self.tile_scheduler not in (TileSchedulerType.StreamK, TileSchedulerType.Persistent):
+            raise ValueError(f"{self.name}: tile scheduler must be StreamK or Persistent")
+
+    @property
+    def name(self) -> str:
+        from .names import schedule_name
+
+        return schedule_name(self)
+
+    @property
+    def kernel_schedule_tag(self) -> str:
+        return KernelScheduleTag[self.kernel_schedule]
+
+    @property
+    def epilogue_schedule_tag(self) -> str:
+        return EpilogueScheduleTag[self.epilogue_schedule]
+
+    @property
+    def tile_scheduler_tag(self) -> str:
+        return TileSchedulerTag[self.tile_scheduler]
+
+
+def schedule(tile: str, cluster: str) -> ScheduleConfig:
+    """``schedule("128x16", "1x1x1")``."""
+    tn, tm = (int(x) for x in tile.split("x"))
+    return ScheduleConfig(tile_n=tn, tile_m=tm, cluster=tuple(int(x) for x in cluster.split("x")))
+
+
+@attrs.frozen(kw_only=True)
+class HeuristicRule:
+    """``if cond: use schedule``; cond None = unconditional (the default, last rule)."""
+
+    cond: Cond | None
+    schedule: ScheduleConfig
+    note: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Heuristic:
+    name: str
+    rules: tuple[HeuristicRule, ...] = attrs.field(validator=attrs.validators.min_len(1))
+
+    def __attrs_post_init__(self) -> None:
+        for i, r in enumerate(self.rules[:-1]):
+            if r.cond is None:
+                raise ValueError(f"heuristic {self.name}: rule {i + 1} is unconditional but not last")
+        if self.rules[-1].cond is not None:
+            raise ValueError(f"heuristic {self.name}: the last rule must be the unconditional default")
+
+    @property
+    def schedules(self) -> tuple[ScheduleConfig, ...]:
+        """Unique schedules in first-seen order."""
+        return tuple(dict.fromkeys(r.schedule for r in self.rules))
+
+    def select(self, m: int, n: int, k: int) -> ScheduleConfig:
+        env = {"M": m, "N": n, "K": k}
+        for r in self.rules:
+            if E.evaluate(r.cond, env):
+                return r.schedule
+        raise AssertionError("unreachable: the last rule is unconditional")
+
+
+@attrs.frozen(kw_only=True)
+class ImplConfig:
+    """One type configuration with the schedules it is compiled for and its heuristic."""
+
+    types: TypeConfig
+    schedules: tuple[ScheduleConfig, ...]
+    heuristic: Heuristic
+
+    def __attrs_post_init__(self) -> None:
+        if not self.schedules:
+            raise ValueError(f"{self.types}: no schedules to compile")
+
+    @property
+    def uncompiled_heuristic_schedules(self) -> tuple[ScheduleConfig, ...]:
+        """Schedules the heuristic may pick that a filtered build left out."""
+        return tuple(s for s in self.heuristic.schedules if s not in self.schedules)
+
+
+# ----------------------------------------------------------------------------------------------
+# SPEC §3: the default H100 heuristic.
+
+def _rule(cond: Cond | None, tile: str, cluster: str, note: str = "") -> HeuristicRule:
+    return HeuristicRule(cond=cond, schedule=schedule(tile, cluster), note=note)
+
+
+# 4069 (not 4096) is the reference heuristic's own value in rules 6 and 7; kept on purpose.
+REFERENCE_4069 = 4069
+
+H100_RULES: tuple[HeuristicRule, ...] = (
+    _rule(E.all_of(E.gt(M, 256), E.le(K, 16384), E.le(N, 4096)), "128x128", "2x1x1"),
+    _rule(E.gt(M, 256), "128x256", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 128), E.le(K, 4096), E.le(N, 4096)), "128x64", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 128), E.le(K, 8192), E.le(N, 8192)), "128x128", "2x1x1"),
+    _rule(E.gt(M, 128), "128x256", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 64), E.le(K, REFERENCE_4069), E.le(N, REFERENCE_4069)), "128x32", "2x1x1",
+          "4069 is the reference heuristic's value"),
+    _rule(E.all_of(E.gt(M, 64), E.le(K, REFERENCE_4069), E.le(N, 8192)), "128x64", "2x1x1",
+          "4069 is the reference heuristic's value"),
+    _rule(E.all_of(E.gt(M, 64), E.ge(K, 8192), E.ge(N, 12288)), "256x128", "2x1x1"),
+    _rule(E.gt(M, 64), "128x128", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 32), E.le(K, 6144), E.le(N, 6144)), "128x16", "1x1x1"),
+    _rule(E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 12288)), "256x64", "2x1x1"),
+    _rule(E.gt(M, 32), "128x64", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 16), E.le(K, 12288), E.le(N, 8192)), "128x32", "2x1x1"),
+    _rule(E.gt(M, 16), "256x32", "2x1x1"),
+    _rule(E.ge(N, 26624), "256x16", "1x1x1"),
+    _rule(None, "128x16", "1x1x1"),
+)
+H100_HEURISTIC = Heuristic(name="h100", rules=H100_RULES)
+
+
+def _w4a8_rules() -> tuple[HeuristicRule, ...]:
+    """SPEC §2: the default rules with every 128x256 tile made 128x128, and the
+    ``M > 32 && K >= 16384 && N >= 12288 -> 256x64`` row removed."""
+    dropped = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 12288))
+    out = []
+    for r in H100_RULES:
+        if r.cond == dropped:
+            continue
+        s = r.schedule
+        if (s.tile_n, s.tile_m) == (128, 256):
+            s = attrs.evolve(s, tile_m=128)
+        out.append(attrs.evolve(r, schedule=s))
+    return tuple(out)
+
+
+W4A8_HEURISTIC = Heuristic(name="w4a8", rules=_w4a8_rules())
+
+
+# ----------------------------------------------------------------------------------------------
+# SPEC §2: the type configurations.
+
+def _gptq_awq_types() -> tuple[TypeConfig, ...]:
+    out = []
+    for b in WEIGHT_TYPES:  # generation order: for b in (u4b8, u8b128, u4, u8), for a in (f16, bf16)
+        for a in FLOAT16_TYPES:
+            zero = a if b in (Dt.u4, Dt.u8) else Dt.void
+            out.append(TypeConfig(a=a, b=b, b_group_scale=a, b_group_zeropoint=zero,
+                                  b_channel_scale=Dt.void, a_token_scale=Dt.void, out=a,
+                                  accumulator=Dt.f32))
+    return tuple(out)
+
+
+def _w4a8_types() -> tuple[TypeConfig, ...]:
+    out = []
+    for a in (Dt.s8, Dt.e4m3):
+        for gs in (Dt.f16, Dt.void):
+            out.append(TypeConfig(a=a, b=Dt.u4b8, b_group_scale=gs, b_group_zeropoint=Dt.void,
+                                  b_channel_scale=Dt.f32, a_token_scale=Dt.f32, out=Dt.f16,
+                                  accumulator=Dt.s32 if a is Dt.s8 else Dt.f32))
+    return tuple(out)
+
+
+TYPE_CONFIGS: tuple[TypeConfig, ...] = _gptq_awq_types()
+W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
+SCHEDULES: tuple[ScheduleConfig, ...] = H100_HEURISTIC.schedules
+W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = W4A8_HEURISTIC.schedules
+
+
+def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None) -> tuple[ImplConfig, ...]:
+    """The implementations to generate. ``heuristic`` replaces the default H100 one (tuning)."""
+    h = heuristic or H100_HEURISTIC
+    out = [ImplConfig(types=t, schedules=h.schedules, heuristic=h) for t in TYPE_CONFIGS]
+    if w4a8:
+        out += [ImplConfig(types=t, schedules=W4A8_SCHEDULES, heuristic=W4A8_HEURISTIC)
+                for t in W4A8_TYPE_CONFIGS]
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Queries the runtime package answers from the model (no GPU needed).
+
+def find_type_config(a: Dt, b: Dt, group_scale: Dt = Dt.void, group_zero: Dt = Dt.void,
+                     channel_scale: Dt = Dt.void, token_scale: Dt = Dt.void,
+                     out: Dt | None = None,
+                     configs: Iterable[TypeConfig] = TYPE_CONFIGS + W4A8_TYPE_CONFIGS) -> TypeConfig | None:
+    for t in configs:
+        if (t.a, t.b, t.b_group_scale, t.b_group_zeropoint, t.b_channel_scale, t.a_token_scale) == (
+                a, b, group_scale, group_zero, channel_scale, token_scale) and out in (None, t.out):
+            return t
+    return None
+
+
+def impl_for(types: TypeConfig, heuristic: Heuristic | None = None) -> ImplConfig:
+    for impl in impl_configs(w4a8=True, heuristic=heuristic):
+        if impl.types == types:
+            return impl
+    raise ValueError(f"{types} is not an implemented type configuration")
+
+
+def schedules_for(types: TypeConfig) -> tuple[ScheduleConfig, ...]:
+    return impl_for(types).schedules
+
+
+def select_schedule(types: TypeConfig, m: int, n: int, k: int,
+                    heuristic: Heuristic | None = None) -> ScheduleConfig:
+    """What the generated dispatch picks for (M, N, K): the IR's rule chain, evaluated in Python."""
+    return impl_for(types, heuristic).heuristic.select(m, n, k)

@@ -1,0 +1,313 @@
+"""The C++ IR: frozen, hashable attrs nodes named after the C++ construct they print.
+
+Children are tuples; metadata that must not affect equality (``origin``: which model value a node
+came from, used in error messages) is declared ``eq=False``. Passes transform these values; only
+``emitters/printer.py`` turns them into text.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Union
+
+import attrs
+
+from .expr import Call, Cond, EnumLit, Expr, IntLit, StrLit, Var
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+@attrs.frozen(kw_only=True)
+class CuteInt:
+    """A cute compile-time integer: ``cute::_128`` for a power of two, else ``cute::Int<96>``."""
+
+    value: int = attrs.field(validator=attrs.validators.ge(0))
+
+
+@attrs.frozen(kw_only=True)
+class NamedType:
+    """A (possibly templated) named type: ``cute::Shape<cute::_128, cute::_16>``."""
+
+    name: str
+    args: tuple["TypeArg", ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class ConstRef:
+    inner: "CppType"
+
+
+@attrs.frozen(kw_only=True)
+class ConstPtr:
+    inner: "CppType"
+
+
+CppType = Union[NamedType, CuteInt, ConstRef, ConstPtr]
+TypeArg = Union[NamedType, CuteInt, int]
+
+VOID = NamedType(name="void")
+
+# ---------------------------------------------------------------------------------------------
+# Statements (function bodies)
+
+
+@attrs.frozen(kw_only=True)
+class Return:
+    value: Union[Expr, "InitList", None] = None
+
+
+@attrs.frozen(kw_only=True)
+class InitList:
+    """``{a, b, c}`` (e.g. the returned list of schedule names)."""
+
+    items: tuple[Expr, ...]
+
+
+@attrs.frozen(kw_only=True)
+class StaticCall:
+    """``Type::fn(args...)``, e.g. ``MacheteKernel<types_x, sch_y>::run(args)``."""
+
+    type: "NamedType"
+    fn: str
+    args: tuple[Expr, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ExprStmt:
+    expr: Union[Expr, StaticCall]
+
+
+@attrs.frozen(kw_only=True)
+class VarDecl:
+    """``T const name = init;``"""
+
+    type: CppType
+    name: str
+    init: Expr
+
+
+@attrs.frozen(kw_only=True)
+class Assign:
+    target: Var
+    value: Expr
+
+
+@attrs.frozen(kw_only=True)
+class Raise:
+    """``throw Exc(std::string("...") + var + "...")``: parts are literals (str) or variables."""
+
+    exc: str
+    parts: tuple[Union[str, Var], ...]
+
+
+@attrs.frozen(kw_only=True)
+class Branch:
+    cond: Cond
+    body: tuple["Stmt", ...]
+
+
+@attrs.frozen(kw_only=True)
+class IfChain:
+    """``if (...) {} else if (...) {} else {}``. ``role`` marks chains passes reason about
+    (``heuristic:<name>`` chains must be exhaustive and every branch reachable)."""
+
+    branches: tuple[Branch, ...]
+    else_body: tuple["Stmt", ...] | None = None
+    role: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class NameCase:
+    names: tuple[str, ...]  # canonical name first, then accepted aliases
+    body: tuple["Stmt", ...]
+
+
+@attrs.frozen(kw_only=True)
+class SelectByName:
+    """Selection by schedule name: the first case one of whose names equals ``var``."""
+
+    var: Var
+    cases: tuple[NameCase, ...]
+    default: tuple["Stmt", ...]
+
+
+@attrs.frozen(kw_only=True)
+class Comment:
+    text: str
+
+
+Stmt = Union[Return, ExprStmt, VarDecl, Assign, Raise, IfChain, SelectByName, Comment]
+
+# ---------------------------------------------------------------------------------------------
+# Declarations (file scope)
+
+
+@attrs.frozen(kw_only=True)
+class Include:
+    path: str
+    system: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class UsingAlias:
+    name: str
+    type: CppType
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class TemplateAlias:
+    """``template <class P...> using name = type;`` (params appear in ``type`` as NamedType)."""
+
+    name: str
+    params: tuple[str, ...]
+    type: CppType
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Struct:
+    name: str
+    members: tuple[Union[UsingAlias, Comment], ...]
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    type: CppType
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class FunctionSig:
+    name: str
+    ret: CppType
+    params: tuple[Param, ...]
+    static: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class FunctionDecl:
+    sig: FunctionSig
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class ExternDecl:
+    """``extern <sig>;``: a symbol defined in another translation unit."""
+
+    sig: FunctionSig
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class FunctionDef:
+    sig: FunctionSig
+    body: tuple[Stmt, ...]
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class ExplicitInstantiation:
+    """``template struct <type>;``"""
+
+    type: NamedType
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class KernelInstance:
+    """One kernel entry point: the explicit instantiation and the extern "C++" function that
+    runs it. ``tile_n``/``tile_m`` feed the shard pass's compile-cost model."""
+
+    instantiation: ExplicitInstantiation
+    entry: FunctionDef
+    tile_n: int
+    tile_m: int
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Namespace:
+    name: str
+    body: tuple["Decl", ...]
+
+
+Decl = Union[Include, Comment, UsingAlias, TemplateAlias, Struct, FunctionDecl, ExternDecl,
+             FunctionDef, ExplicitInstantiation, KernelInstance, Namespace]
+
+
+@attrs.frozen(kw_only=True)
+class TranslationUnit:
+    """One generated file. ``header`` is the ``@generated`` comment the printer puts first."""
+
+    filename: str
+    body: tuple[Decl, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Program:
+    """Everything one run generates. ``notes`` carry pass reports (not part of equality)."""
+
+    units: tuple[TranslationUnit, ...]
+    notes: tuple[str, ...] = attrs.field(default=(), eq=False)
+
+    def unit(self, filename: str) -> TranslationUnit:
+        for u in self.units:
+            if u.filename == filename:
+                return u
+        raise KeyError(filename)
+
+    def with_note(self, note: str) -> "Program":
+        return attrs.evolve(self, notes=self.notes + (note,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic traversal (xDSL-style walk over attrs fields)
+
+
+def children(node: object) -> Iterator[object]:
+    if isinstance(node, tuple):
+        yield from node
+        return
+    if attrs.has(type(node)):
+        for f in attrs.fields(type(node)):
+            if f.eq is False:
+                continue
+            v = getattr(node, f.name)
+            if isinstance(v, tuple) or attrs.has(type(v)):
+                yield v
+
+
+def walk(node: object) -> Iterator[object]:
+    """Pre-order over every node (tuples are traversed, not yielded)."""
+    if not isinstance(node, tuple):
+        yield node
+    for c in children(node):
+        yield from walk(c)
+
+
+def defined_names(decl: object) -> tuple[str, ...]:
+    """Names a file-scope declaration defines (types and functions)."""
+    if isinstance(decl, (UsingAlias, TemplateAlias, Struct)):
+        return (decl.name,)
+    if isinstance(decl, FunctionDef):
+        return (decl.sig.name,)
+    if isinstance(decl, KernelInstance):
+        return (decl.entry.sig.name,)
+    return ()
+
+
+def referenced_names(node: object) -> tuple[str, ...]:
+    """Type names and called functions a node uses, in first-use order."""
+    out: dict[str, None] = {}
+    for n in walk(node):
+        if isinstance(n, NamedType):
+            out.setdefault(n.name, None)
+        elif isinstance(n, Call):
+            out.setdefault(n.fn, None)
+    return tuple(out)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")] + [
+    "Call", "EnumLit", "IntLit", "StrLit", "Var"]

@@ -1,0 +1,99 @@
+"""shard: split the impl pool (machete_mm_impl.cu) into N files balanced by compile cost.
+
+Cost model (seconds of one nvcc process): a fixed cost per translation unit (parsing CUTLASS and
+cute dominates) plus a cost per kernel that grows with its tile. Defaults come from GPU.md (one
+mixed-input TU 70-140 s; 7 kernels ~1.5x one); `benchmarks/fit_shard_cost.py` refits them from
+measured compile times. Policies: ``lpt`` (longest processing time first onto the least loaded
+shard: makespan within 4/3 of optimal) and ``hash`` (stable sha1 of the entry name: a kernel
+never moves when others are added). Each shard gets the schedule structs and type aliases its
+kernels use, and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+import attrs
+
+from emitters.lower import IMPL_POOL_FILE, impl_part_file
+from machete_ir import nodes as n
+
+
+@attrs.frozen(kw_only=True)
+class CostModel:
+    tu_seconds: float = 60.0
+    kernel_seconds: float = 8.0
+    per_tile_kilo_elem: float = 0.25  # seconds per 1024 elements of the (N x M) tile
+
+    def kernel(self, k: n.KernelInstance) -> float:
+        return self.kernel_seconds + self.per_tile_kilo_elem * (k.tile_n * k.tile_m) / 1024.0
+
+    def shard(self, kernels: Sequence[n.KernelInstance]) -> float:
+        return (self.tu_seconds if kernels else 0.0) + sum(self.kernel(k) for k in kernels)
+
+
+POLICIES = ("lpt", "hash")
+
+
+def assign_lpt(costs: Sequence[float], num_shards: int) -> list[int]:
+    order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    loads = [0.0] * num_shards
+    out = [0] * len(costs)
+    for i in order:
+        s = min(range(num_shards), key=lambda j: (loads[j], j))
+        out[i] = s
+        loads[s] += costs[i]
+    return out
+
+
+def assign_hash(keys: Sequence[str], num_shards: int) -> list[int]:
+    return [int.from_bytes(hashlib.sha1(k.encode()).digest()[:8], "big") % num_shards for k in keys]
+
+
+@attrs.frozen(kw_only=True)
+class Shard:
+    num_shards: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    policy: str = attrs.field(default="lpt", validator=attrs.validators.in_(POLICIES))
+    cost: CostModel = CostModel()
+
+    def __call__(self, program: n.Program) -> n.Program:
+        pool = program.unit(IMPL_POOL_FILE)
+        includes = tuple(d for d in pool.body if not isinstance(d, n.Namespace))
+        (ns,) = (d for d in pool.body if isinstance(d, n.Namespace))
+        support = {name: d for d in ns.body if not isinstance(d, n.KernelInstance)
+                   for name in n.defined_names(d)}
+        kernels = [d for d in ns.body if isinstance(d, n.KernelInstance)]
+        if self.policy == "lpt":
+            where = assign_lpt([self.cost.kernel(k) for k in kernels], self.num_shards)
+        else:
+            where = assign_hash([k.entry.sig.name for k in kernels], self.num_shards)
+
+        parts, loads = [], []
+        for s in range(self.num_shards):
+            mine = [k for k, w in zip(kernels, where) if w == s]  # generation order within a shard
+            needed: dict[str, None] = {}
+            for k in mine:
+                _close_over(k, support, needed)
+            body = tuple(d for d in ns.body if not isinstance(d, n.KernelInstance)
+                         and n.defined_names(d)[0] in needed) + tuple(mine)
+            parts.append(n.TranslationUnit(filename=impl_part_file(s + 1),
+                                           body=includes + (attrs.evolve(ns, body=body),)))
+            loads.append(self.cost.shard(mine))
+
+        units = []
+        for u in program.units:
+            units.extend(parts if u.filename == IMPL_POOL_FILE else [u])
+        mean = sum(loads) / len(loads)
+        ratio = max(loads) / mean if mean else 1.0
+        report = (f"shard[{self.policy}]: {len(kernels)} kernels over {self.num_shards} files; "
+                  f"est. seconds {' '.join(f'{x:.0f}' for x in loads)}; makespan/mean {ratio:.3f}")
+        return attrs.evolve(program, units=tuple(units)).with_note(report)
+
+
+def _close_over(node: object, support: dict, needed: dict) -> None:
+    """Add the support declarations ``node`` uses (and theirs), dependencies first."""
+    for name in n.referenced_names(node):
+        if name in support and name not in needed:
+            _close_over(support[name], support, needed)
+            needed[name] = None

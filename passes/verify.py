@@ -1,0 +1,111 @@
+"""verify: the checks that make a generated build correct by construction.
+
+- every rule of a ``heuristic:*`` if-chain is reachable (interval reasoning over integers
+  M, N, K >= 1, first match wins) and the chain ends in an unconditional default;
+- every function the files call is defined exactly once across all files, and declared or
+  defined in each file that calls it; every explicit instantiation appears once overall;
+- every type a file uses is defined in it (or comes from the csrc contract), before its use;
+- names are unique within each file.
+
+Failures raise VerifyError naming the rule or symbol and where it came from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from machete_ir import cpp_contract as C
+from machete_ir import expr as E
+from machete_ir import nodes as n
+
+
+class VerifyError(ValueError):
+    pass
+
+
+def _file_scope(unit: n.TranslationUnit):
+    for d in unit.body:
+        if isinstance(d, n.Namespace):
+            yield from d.body
+        else:
+            yield d
+
+
+def check_heuristic_chain(chain: n.IfChain, where: str) -> None:
+    label = f"{where}: {chain.role}"
+    if chain.else_body is None:
+        raise VerifyError(f"{label}: the default rule is missing (the chain must end in an "
+                          f"unconditional else)")
+    earlier: list = []
+    for i, b in enumerate(chain.branches, start=1):
+        try:
+            region = E.reachable_region(b.cond, earlier)
+        except ValueError as e:
+            raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}): {e}") from None
+        if not region:
+            raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}) is unreachable: "
+                              f"earlier rules cover every (M, N, K) it matches")
+        earlier.append(b.cond)
+
+
+def verify(program: n.Program) -> n.Program:
+    defined_in: dict[str, list[str]] = defaultdict(list)
+    instantiated_in: dict[str, list[str]] = defaultdict(list)
+    origins: dict[str, str] = {}
+    checked_chains = 0
+
+    for unit in program.units:
+        local: dict[str, str] = {}  # name -> kind, in definition order
+        declared: set[str] = set()
+        for d in _file_scope(unit):
+            origin = getattr(d, "origin", "") or type(d).__name__
+            # uses must precede: check before adding this declaration's own names
+            uses = n.referenced_names(d)
+            own = n.defined_names(d)
+            for name in uses:
+                if name in own or name in C.EXTERNAL_NAMES or name in local or name in declared:
+                    continue
+                if isinstance(d, n.TemplateAlias) and name in d.params:
+                    continue
+                raise VerifyError(f"{unit.filename}: {origin}: uses '{name}', which is neither "
+                                  f"declared before it in this file nor part of the csrc contract")
+            for name in own:
+                if name in local:
+                    raise VerifyError(f"{unit.filename}: '{name}' is defined twice in one file "
+                                      f"({origin})")
+                local[name] = type(d).__name__
+                origins.setdefault(name, origin)
+            if isinstance(d, (n.FunctionDef, n.KernelInstance)):
+                defined_in[own[0]].append(unit.filename)
+            if isinstance(d, (n.ExternDecl, n.FunctionDecl)):
+                declared.add(d.sig.name)
+                origins.setdefault(d.sig.name, origin)
+            insts = ([d] if isinstance(d, n.ExplicitInstantiation) else
+                     [d.instantiation] if isinstance(d, n.KernelInstance) else [])
+            for inst in insts:
+                key = repr(inst.type)
+                if unit.filename in instantiated_in[key]:
+                    raise VerifyError(f"{unit.filename}: {inst.origin}: instantiated twice")
+                instantiated_in[key].append(unit.filename)
+                if len(instantiated_in[key]) > 1:
+                    raise VerifyError(f"{inst.origin}: explicit instantiation appears in "
+                                      f"{' and '.join(instantiated_in[key])}")
+            for node in n.walk(d):
+                if isinstance(node, n.IfChain) and node.role.startswith("heuristic:"):
+                    check_heuristic_chain(node, f"{unit.filename}: {origin}")
+                    checked_chains += 1
+
+    for name, files in sorted(defined_in.items()):
+        if len(files) > 1:
+            raise VerifyError(f"'{name}' ({origins.get(name, '?')}) is defined in "
+                              f"{len(files)} files: {', '.join(files)}")
+    # every declared-but-not-defined function must be defined somewhere in the program
+    for unit in program.units:
+        for d in _file_scope(unit):
+            if isinstance(d, (n.ExternDecl, n.FunctionDecl)) and d.sig.name not in defined_in \
+                    and d.sig.name not in C.EXTERNAL_NAMES:
+                raise VerifyError(f"{unit.filename}: '{d.sig.name}' ({d.origin}) is declared "
+                                  f"but no generated file defines it")
+    return program.with_note(f"verify: {len(defined_in)} functions defined once, "
+                             f"{sum(map(len, instantiated_in.values()))} instantiations, "
+                             f"{checked_chains} heuristic chain(s) exhaustive and reachable")
