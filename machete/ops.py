@@ -364,7 +364,9 @@ _MM_SCHEMA = (
 _PREPACK_SCHEMA = "(Tensor b, ScalarType a_type, int b_type, ScalarType? group_scales_type=None) -> Tensor"
 
 
-@torch.library.custom_op("machete::mm", mutates_args=(), device_types="cuda", schema=_MM_SCHEMA)
+# Registered for CPU too, only so that CPU tensors get the clean device error from validation
+# instead of the dispatcher's "no kernel" message.
+@torch.library.custom_op("machete::mm", mutates_args=(), device_types=("cuda", "cpu"), schema=_MM_SCHEMA)
 def _mm_op(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, group_size=None,
            channel_scales=None, token_scales=None, schedule=None):
     args = validate_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size,
@@ -387,7 +389,8 @@ def _mm_fake(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, g
     return a.new_empty((args.M, args.N), dtype=args.out_dtype)
 
 
-@torch.library.custom_op("machete::prepack_B", mutates_args=(), device_types="cuda", schema=_PREPACK_SCHEMA)
+@torch.library.custom_op("machete::prepack_B", mutates_args=(), device_types=("cuda", "cpu"),
+                         schema=_PREPACK_SCHEMA)
 def _prepack_op(b, a_type, b_type, group_scales_type=None):
     args = validate_prepack_args(b, a_type, b_type, group_scales_type)
     C = _load_C()
@@ -423,10 +426,28 @@ def mm(
     (None: the heuristic picks).
     """
     b_type_id = as_scalar_type(b_type, "b_type").id
+    _check_python_types(a=a, b_prepacked=b_prepacked, group_scales=group_scales, group_zeros=group_zeros,
+                        channel_scales=channel_scales, token_scales=token_scales)
+    _check_optional(out_type, torch.dtype, "out_type", "a torch.dtype")
+    _check_optional(group_size, int, "group_size", "an int")
+    _check_optional(schedule, str, "schedule", "a str")
     if isinstance(schedule, str):
         schedule = _model.normalize_schedule_name(schedule)
     return torch.ops.machete.mm(a, b_prepacked, b_type_id, out_type, group_scales, group_zeros,
                                 group_size, channel_scales, token_scales, schedule)
+
+
+def _check_python_types(**tensors) -> None:
+    """What the op schema cannot hold gets a clean error here, before the dispatcher sees it."""
+    for name, x in tensors.items():
+        if x is None and name not in ("a", "b_prepacked", "b_q"):
+            continue
+        _check_tensor(x, name)
+
+
+def _check_optional(value, typ, arg: str, what: str) -> None:
+    if value is not None and (not isinstance(value, typ) or isinstance(value, bool)):
+        raise TypeError(f"{arg} must be {what} or None, got {type(value).__name__}")
 
 
 def prepack_B(
@@ -437,7 +458,12 @@ def prepack_B(
 ) -> torch.Tensor:
     """Reorder packed weights (int32 [K / (32/bits), N], column-major) into the layout ``mm``
     consumes. Same shape and dtype as ``b_q``."""
-    return torch.ops.machete.prepack_B(b_q, a_type, as_scalar_type(b_type, "b_type").id, group_scales_type)
+    b_type_id = as_scalar_type(b_type, "b_type").id
+    _check_python_types(b_q=b_q)
+    if not isinstance(a_type, torch.dtype):
+        raise TypeError(f"a_type must be a torch.dtype, got {type(a_type).__name__}")
+    _check_optional(group_scales_type, torch.dtype, "group_scales_type", "a torch.dtype")
+    return torch.ops.machete.prepack_B(b_q, a_type, b_type_id, group_scales_type)
 
 
 def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
