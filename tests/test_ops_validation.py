@@ -385,16 +385,26 @@ def test_prepack_on_cpu():
 
 # ---- supported_schedules / heuristic -------------------------------------------------------------
 
+@pytest.fixture(params=["generator", "builtin"])
+def model_backend(request, monkeypatch):
+    """Run against the generator's model (when importable) and against the built-in copy."""
+    if request.param == "builtin":
+        monkeypatch.setattr(_model, "backend", lambda: _model._Fallback())
+    elif _model.backend().source != "machete_ir.model":
+        pytest.skip("machete_ir.model not importable")
+    return request.param
+
+
 @pytest.mark.parametrize("t", GPTQ + AWQ, ids=lambda t: t.name)
 @pytest.mark.parametrize("a_dtype", [F16, BF16])
-def test_supported_schedules_active_types(t, a_dtype):
+def test_supported_schedules_active_types(model_backend, t, a_dtype):
     zeros = a_dtype if t in AWQ else None
     got = machete.supported_schedules(a_dtype, t, a_dtype, zeros)
     assert got == [s + CANON for s in SPEC_SCHEDULES]
     assert machete.supported_schedules(a_dtype, t.id, a_dtype, zeros, None, None, a_dtype) == got
 
 
-def test_supported_schedules_unsupported_is_empty():
+def test_supported_schedules_unsupported_is_empty(model_backend):
     assert machete.supported_schedules(F16, st.uint4b8) == []  # no group scales: not built
     assert machete.supported_schedules(F16, st.uint4b8, F16, F16) == []  # GPTQ has no zeros
     assert machete.supported_schedules(F16, st.uint4, F16) == []  # AWQ needs zeros
@@ -430,7 +440,7 @@ def test_supported_schedules_unsupported_is_empty():
         (257, 8192, 4096, "128x256_2x1x1"),
     ],
 )
-def test_heuristic_matches_spec(M, N, K, expected):
+def test_heuristic_matches_spec(model_backend, M, N, K, expected):
     for t, z in ((st.uint4b8, None), (st.uint4, BF16)):
         assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + CANON
 
