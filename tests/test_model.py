@@ -1,0 +1,113 @@
+"""Model layer: the SPEC §2/§3 facts and construction-time validation."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from machete_ir import expr as E
+from machete_ir import model as M
+from machete_ir.model import Dt, ScheduleConfig, TypeConfig, schedule
+
+SPEC_SIGNATURES = [
+    "f16u4b8f16voidvoidvoidf16f32", "bf16u4b8bf16voidvoidvoidbf16f32",
+    "f16u8b128f16voidvoidvoidf16f32", "bf16u8b128bf16voidvoidvoidbf16f32",
+    "f16u4f16f16voidvoidf16f32", "bf16u4bf16bf16voidvoidbf16f32",
+    "f16u8f16f16voidvoidf16f32", "bf16u8bf16bf16voidvoidbf16f32",
+]
+SPEC_SCHEDULE_ORDER = ["128x128_2x1x1", "128x256_2x1x1", "128x64_2x1x1", "128x32_2x1x1",
+                       "256x128_2x1x1", "128x16_1x1x1", "256x64_2x1x1", "256x32_2x1x1",
+                       "256x16_1x1x1"]
+
+
+def test_type_configs_in_spec_order():
+    assert [t.signature for t in M.TYPE_CONFIGS] == SPEC_SIGNATURES
+
+
+def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
+    assert len(M.H100_HEURISTIC.rules) == 16
+    assert [s.name.removesuffix("_TmaMI__TmaCoop_streamK") for s in M.SCHEDULES] == SPEC_SCHEDULE_ORDER
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 72
+
+
+def test_reference_4069_is_kept():
+    rule6 = M.H100_HEURISTIC.rules[5]
+    assert E.render(rule6.cond) == "M > 64 && K <= 4069 && N <= 4069"
+    assert "reference" in rule6.note
+
+
+def test_w4a8_heuristic_derivation():
+    h = M.W4A8_HEURISTIC
+    assert len(h.rules) == 15
+    assert all((r.schedule.tile_n, r.schedule.tile_m) != (128, 256) for r in h.rules)
+    assert not any(r.schedule.name.startswith("256x64") for r in h.rules)
+    assert len(M.W4A8_TYPE_CONFIGS) == 4
+    assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 72 + 4 * 7
+
+
+# SPEC §7 shapes (K, N) x M -> what the reference heuristic picks (rules applied by hand).
+@pytest.mark.parametrize("m,n,k,expected", [
+    (1, 6144, 4096, "128x16_1x1x1"), (16, 28672, 4096, "256x16_1x1x1"),
+    (17, 4096, 14336, "256x32_2x1x1"), (32, 4096, 4096, "128x32_2x1x1"),
+    (64, 6144, 4096, "128x16_1x1x1"), (64, 57344, 8192, "128x64_2x1x1"),
+    (64, 57344, 28672, "256x64_2x1x1"),
+    # K=4096 > 4069: rules 6 and 7 do not apply (the reference quirk); rule 9 does
+    (128, 4096, 4096, "128x128_2x1x1"), (128, 4096, 4000, "128x64_2x1x1"),
+    (128, 3968, 3968, "128x32_2x1x1"),
+    (128, 8192, 4096, "128x128_2x1x1"), (128, 57344, 8192, "256x128_2x1x1"),
+    (256, 4096, 4096, "128x64_2x1x1"), (256, 10240, 8192, "128x256_2x1x1"),
+    (512, 4096, 14336, "128x128_2x1x1"), (1024, 8192, 28672, "128x256_2x1x1"),
+    (4096, 28672, 4096, "128x256_2x1x1"), (1, 57344, 8192, "256x16_1x1x1"),
+])
+def test_select_schedule_matches_reference(m, n, k, expected):
+    t = M.TYPE_CONFIGS[0]
+    assert M.select_schedule(t, m, n, k).name.startswith(expected + "_")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(a=Dt.u4), "activation type"),
+    (dict(b=Dt.f16), "weight type"),
+    (dict(accumulator=Dt.s32), "accumulator"),
+    (dict(b_group_scale=Dt.bf16), "group scale type must equal a"),
+    (dict(b_group_zeropoint=Dt.f16), "carries its zero"),
+])
+def test_type_config_validation(kwargs, match):
+    base = attrs.asdict(M.TYPE_CONFIGS[0], recurse=False)
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        TypeConfig(**base)
+
+
+@pytest.mark.parametrize("tile,cluster,match", [
+    ("100x16", "1x1x1", "N tile"), ("128x24", "1x1x1", "M tile"), ("128x512", "1x1x1", "M tile"),
+    ("128x16", "3x1x1", "cluster"), ("128x16", "4x4x1", "cluster"), ("128x16", "1x1x2", "cluster"),
+])
+def test_schedule_validation(tile, cluster, match):
+    with pytest.raises(ValueError, match=match):
+        schedule(tile, cluster)
+
+
+def test_heuristic_needs_unconditional_last_rule():
+    s = schedule("128x16", "1x1x1")
+    with pytest.raises(ValueError, match="last rule"):
+        M.Heuristic(name="x", rules=(M.HeuristicRule(cond=E.gt(E.M, 1), schedule=s),))
+    with pytest.raises(ValueError, match="unconditional but not last"):
+        M.Heuristic(name="x", rules=(M.HeuristicRule(cond=None, schedule=s),
+                                     M.HeuristicRule(cond=None, schedule=s)))
+
+
+def test_model_values_are_frozen_and_hashable():
+    t = M.TYPE_CONFIGS[0]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        t.a = Dt.bf16  # type: ignore[misc]
+    assert len({*M.TYPE_CONFIGS, *M.TYPE_CONFIGS}) == 8
+    assert isinstance(M.SCHEDULES[0], ScheduleConfig) and hash(M.SCHEDULES[0])
+
+
+def test_find_type_config_and_convert_type():
+    t = M.find_type_config(Dt.bf16, Dt.u4, Dt.bf16, Dt.bf16)
+    assert t is not None and t.signature == "bf16u4bf16bf16voidvoidbf16f32"
+    assert t.convert_type is Dt.bf16
+    assert M.find_type_config(Dt.f16, Dt.u4, Dt.f16) is None  # AWQ needs zeros
+    assert M.find_type_config(Dt.f16, Dt.u4b8, Dt.f16, out=Dt.bf16) is None
