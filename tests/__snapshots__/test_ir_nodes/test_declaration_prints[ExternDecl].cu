@@ -1,0 +1,1 @@
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);

@@ -1,0 +1,1 @@
+#include "machete/mm_args.h"

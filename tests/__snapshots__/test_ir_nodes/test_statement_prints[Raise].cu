@@ -1,0 +1,1 @@
+throw std::invalid_argument(std::string("bad '") + schedule + "'");

@@ -1,0 +1,1 @@
+K<cute::Int<96>>::run(args);
