@@ -120,7 +120,29 @@ def _fallback_schedules() -> Tuple[str, ...]:
     return tuple(seen)
 
 
-class _Fallback:
+class Index:
+    """Lookup tables over one backend's type configurations (built once: mm validates per call)."""
+
+    def __init__(self, configs: Sequence[TypeKey]) -> None:
+        self.configs = tuple(configs)
+        self.a_types = frozenset(k.a for k in self.configs)
+        self.b_types = frozenset(k.b for k in self.configs)
+        self.zero_b_types = frozenset(k.b for k in self.configs if k.b_group_zeropoint != VOID)
+        self.channel_scale_types = frozenset(k.b_channel_scale for k in self.configs) - {VOID}
+        self.token_scale_types = frozenset(k.a_token_scale for k in self.configs) - {VOID}
+        self.by_fields = {tuple(k[:7]): k for k in self.configs}
+        self.schedules = {}  # TypeKey -> tuple of names, filled on first use
+
+
+class _Backend:
+    source = "?"
+
+    @functools.cached_property
+    def index(self) -> Index:
+        return Index(self.type_configs())
+
+
+class _Fallback(_Backend):
     source = "builtin"
 
     def type_configs(self) -> Tuple[TypeKey, ...]:
@@ -136,7 +158,7 @@ class _Fallback:
         raise AssertionError("unreachable: the last rule has no condition")
 
 
-class _Generator:
+class _Generator(_Backend):
     """Adapter over machete_ir.model (TYPE_CONFIGS, schedules_for, select_schedule, Dt)."""
 
     source = "machete_ir.model"
@@ -180,21 +202,26 @@ def backend():
 
 # ---- queries used by machete.ops ---------------------------------------------------------------
 
+def index() -> Index:
+    return backend().index
+
+
 def type_configs() -> Tuple[TypeKey, ...]:
-    return backend().type_configs()
+    return index().configs
 
 
 def find_type_config(a, b, group_scale, group_zero, channel_scale, token_scale, out) -> Optional[TypeKey]:
     """Match on every field but the accumulator (all short names)."""
-    want = (a, b, group_scale, group_zero, channel_scale, token_scale, out)
-    for key in type_configs():
-        if tuple(key[:7]) == want:
-            return key
-    return None
+    return index().by_fields.get((a, b, group_scale, group_zero, channel_scale, token_scale, out))
 
 
 def schedules_for(key: TypeKey) -> Tuple[str, ...]:
-    return backend().schedules_for(key)
+    cache = index().schedules
+    try:
+        return cache[key]
+    except KeyError:
+        cache[key] = result = tuple(backend().schedules_for(key))
+        return result
 
 
 def select_schedule(key: TypeKey, M: int, N: int, K: int) -> str:

@@ -81,7 +81,7 @@ def _supported_signatures() -> str:
 
 
 def _b_types_with_zeros() -> List[str]:
-    return sorted({k.b for k in _model.type_configs() if k.b_group_zeropoint != _model.VOID})
+    return sorted(_model.index().zero_b_types)
 
 
 def _check_b(b, b_type: ScalarType, K: Optional[int], arg: str = "b") -> tuple:
@@ -114,9 +114,9 @@ def _check_K_N(K, N, what: str) -> None:
 
 
 def _check_b_type(b_type: ScalarType, arg: str = "b_type") -> None:
-    known = sorted({k.b for k in _model.type_configs()})
+    known = _model.index().b_types
     if not b_type.is_integer or b_type.short_name not in known:
-        names = ", ".join(known)
+        names = ", ".join(sorted(known))
         raise ValueError(f"{arg}: {b_type.name} is not supported (supported b types: {names})")
 
 
@@ -176,10 +176,10 @@ def validate_mm_args(
     """Check every argument of ``mm``; raise a one-line TypeError/ValueError naming the culprit."""
     # -- a
     _check_tensor(a, "a")
-    a_types = sorted({k.a for k in _model.type_configs()})
+    idx = _model.index()
     a_short = _model._DTYPE_SHORT.get(a.dtype)
-    if a_short not in a_types:
-        allowed = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in a_types)
+    if a_short not in idx.a_types:
+        allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in idx.a_types))
         raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}")
     if a.dim() != 2:
         raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
@@ -231,9 +231,9 @@ def validate_mm_args(
         _check_group_tensor(group_scales, "group_scales", a, G, N)
     elif group_size not in (None, -1):
         raise ValueError("group_size was given without group_scales")
-    zero_types = _b_types_with_zeros()
     if group_zeros is not None:
-        if b_type.short_name not in zero_types:
+        if b_type.short_name not in idx.zero_b_types:
+            zero_types = _b_types_with_zeros()
             raise ValueError(
                 f"group_zeros is not supported for b_type {b_type.name} (its zero is part of the type); "
                 f"only for b types {', '.join(zero_types)}"
@@ -246,7 +246,7 @@ def validate_mm_args(
                 f"group_zeros must have the same layout as group_scales: strides {tuple(group_zeros.stride())} "
                 f"!= {tuple(group_scales.stride())}"
             )
-    elif b_type.short_name in zero_types and group_scales is not None:
+    elif b_type.short_name in idx.zero_b_types and group_scales is not None:
         raise ValueError(f"group_zeros is required for b_type {b_type.name} (AWQ types take their zero points as group_zeros)")
 
     if group_scales is None and not _model.configs_matching(
@@ -258,13 +258,13 @@ def validate_mm_args(
         )
 
     # -- channel / token scales (W4A8 only)
-    for name, x, length, dim_name, field in (
-        ("channel_scales", channel_scales, N, "N", "b_channel_scale"),
-        ("token_scales", token_scales, M, "M", "a_token_scale"),
+    for name, x, length, dim_name, allowed in (
+        ("channel_scales", channel_scales, N, "N", idx.channel_scale_types),
+        ("token_scales", token_scales, M, "M", idx.token_scale_types),
     ):
         if x is None:
             continue
-        allowed = sorted({getattr(k, field) for k in _model.type_configs()} - {_model.VOID})
+        allowed = sorted(allowed)
         if not allowed:
             raise ValueError(f"{name} are only supported for W4A8 types, which are not built")
         if _model._DTYPE_SHORT.get(x.dtype) not in allowed:
@@ -325,10 +325,10 @@ def validate_prepack_args(b, a_type, b_type: ScalarTypeLike, group_scales_type=N
         raise ValueError(f"b must be on a CUDA device, got {b.device}")
     if not isinstance(a_type, torch.dtype):
         raise TypeError(f"a_type must be a torch.dtype, got {type(a_type).__name__}")
-    a_types = sorted({k.a for k in _model.type_configs()})
+    a_types = _model.index().a_types
     a_short = _model._DTYPE_SHORT.get(a_type)
     if a_short not in a_types:
-        allowed = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in a_types)
+        allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in a_types))
         raise TypeError(f"a_type must be one of {allowed}, got {_dtype_name(a_type)}")
     b_type = as_scalar_type(b_type, "b_type")
     _check_b_type(b_type)

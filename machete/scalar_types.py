@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from typing import Union
 
 __all__ = [
@@ -67,7 +68,7 @@ class ScalarType:
                 raise ValueError(f"ScalarType: {name}={value} does not fit in {width} bits")
 
     # ---- derived properties -------------------------------------------------------------
-    @property
+    @functools.cached_property
     def id(self) -> int:
         """The integer id (SPEC section 5 encoding), computed from the fields."""
         result, offset = 0, 0
@@ -109,7 +110,7 @@ class ScalarType:
             base += "n"
         return base
 
-    @property
+    @functools.cached_property
     def short_name(self) -> str:
         """The generator's short name (``u4b8``, ``u8b128``, ``u4``, ``u8``, ``s4``, ``s8``)."""
         if not self.is_integer:

@@ -338,7 +338,13 @@ def test_unsupported_type_combination_lists_supported(fake, monkeypatch):
     # With the active set every combination is caught by a more specific check first; drop one
     # type from the model to reach the generic message (it guards e.g. W4A8 when enabled).
     keep = tuple(k for k in _model.type_configs() if not (k.a == "bf16" and k.b == "u8"))
-    monkeypatch.setattr(_model, "type_configs", lambda: keep)
+
+    class Reduced(_model._Fallback):
+        def type_configs(self):
+            return keep
+
+    reduced = Reduced()
+    monkeypatch.setattr(_model, "backend", lambda: reduced)
     a, b, t, kw = make_args(a_dtype=BF16, b_type=st.uint8)
     msg = expect(ValueError, r"^unsupported type combination bf16u8bf16bf16voidvoidbf16 .*; supported: ",
                  machete.mm, a, b, t, **kw)
