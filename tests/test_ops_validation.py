@@ -520,3 +520,65 @@ def test_missing_extension_error_message():
         pytest.skip("machete._C is built here")
     with pytest.raises(RuntimeError, match=r"^machete: the CUDA extension was not built \("):
         ops._load_C()
+
+
+# ---- what the CUDA implementation hands to machete._C (stubbed, run on CPU tensors) -----------
+
+class _StubC:
+    def __init__(self):
+        self.calls = []
+
+    def mm(self, *args):
+        self.calls.append(("mm", args))
+        a, b, out_type = args[0], args[1], args[3]
+        return torch.zeros(a.shape[0], b.shape[1], dtype=out_type)
+
+    def prepack_B(self, *args):
+        self.calls.append(("prepack_B", args))
+        return torch.empty_like(args[0])
+
+
+@pytest.fixture
+def stub_c(monkeypatch):
+    stub = _StubC()
+    monkeypatch.setattr(ops, "_DEVICE_TYPES", ("cuda", "meta", "cpu"))
+    monkeypatch.setattr(ops, "_load_C", lambda: stub)
+    return stub
+
+
+def test_impl_forwards_resolved_args_to_C(stub_c):
+    a, b, t, kw = make_args(device="cpu", b_type=st.uint4, group_size=-1)
+    d = machete.mm(a, b, t, schedule="128x32_2x1x1_TmaMI_TmaCoop_streamK", **kw)
+    assert d.shape == (16, 256) and d.dtype == F16
+    (name, args), = stub_c.calls
+    assert name == "mm"
+    A, B, type_id, out_type, gs, gz, g, cs, ts, sched = args
+    assert A is a and B is b and gs is kw["group_scales"] and gz is kw["group_zeros"]
+    assert type_id == st.uint4.id and out_type == F16
+    assert g == 256  # -1 resolved to K
+    assert cs is None and ts is None
+    assert sched == "128x32_2x1x1" + CANON  # alias normalised
+
+
+def test_impl_gives_single_row_a_a_well_formed_stride(stub_c):
+    _, b, t, kw = make_args(device="cpu")
+    a = torch.zeros(256, 1, dtype=F16).t()  # (1, 256) with strides (1, 1)
+    machete.mm(a, b, t, **kw)
+    A = stub_c.calls[0][1][0]
+    assert A.stride() == (256, 1) and A.data_ptr() == a.data_ptr()
+
+
+def test_impl_prepack_forwards(stub_c):
+    _, b, t, _ = make_args(device="cpu", b_type=st.uint8b128)
+    out = machete.prepack_B(b, BF16, t)
+    assert out.shape == b.shape
+    (name, args), = stub_c.calls
+    assert name == "prepack_B"
+    assert args[0] is b and args[1] == BF16 and args[2] == st.uint8b128.id and args[3] is None
+
+
+def test_impl_validates_before_calling_C(stub_c):
+    a, b, t, kw = make_args(device="cpu")
+    with pytest.raises(ValueError, match="group_size=32"):
+        machete.mm(a, b, t, **dict(kw, group_size=32))
+    assert stub_c.calls == []
