@@ -371,6 +371,8 @@ def _mm_op(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, gro
            channel_scales=None, token_scales=None, schedule=None):
     args = validate_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size,
                             channel_scales, token_scales, schedule)
+    if args.M == 0:
+        return a.new_empty((0, args.N), dtype=args.out_dtype)
     if a.data_ptr() % _BYTE_ALIGN:
         raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address")
     if args.M == 1 and a.stride(0) != args.K:

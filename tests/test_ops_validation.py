@@ -582,3 +582,10 @@ def test_impl_validates_before_calling_C(stub_c):
     with pytest.raises(ValueError, match="group_size=32"):
         machete.mm(a, b, t, **dict(kw, group_size=32))
     assert stub_c.calls == []
+
+
+def test_impl_empty_a_does_not_reach_C(stub_c):
+    _, b, t, kw = make_args(device="cpu")
+    d = machete.mm(torch.zeros(0, 256, dtype=F16), b, t, **kw)
+    assert d.shape == (0, 256) and d.dtype == F16
+    assert stub_c.calls == []
