@@ -1,0 +1,59 @@
+"""The generated files and csrc/ stay in step: every name the builders emit that the generated
+files do not define themselves is declared in a csrc header."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from emitters.pipeline import Options, generate
+from machete_ir import cpp_contract as C
+from machete_ir.model import Dt
+
+CSRC = Path(__file__).resolve().parent.parent / "csrc"
+
+
+def _headers() -> str:
+    return "\n".join(p.read_text() for p in sorted(CSRC.rglob("*")) if p.suffix in (".h", ".cuh", ".hpp"))
+
+
+def test_headers_named_by_the_contract_exist():
+    for h in (C.ARGS_HEADER, C.KERNEL_HEADER, C.PREPACK_HEADER):
+        assert (CSRC / h).is_file(), h
+
+
+@pytest.mark.parametrize("name,pattern", [
+    (C.TYPE_CONFIG_TEMPLATE, r"struct\s+{}\b"),
+    (C.KERNEL_TEMPLATE, r"struct\s+{}\b"),
+    (C.PREPACK_TEMPLATE, r"struct\s+{}\b"),
+    (C.SCALAR_KIND, r"enum\s+class\s+{}\b"),
+    ("MMArgs", r"struct\s+{}\b"),
+    ("PrepackArgs", r"struct\s+{}\b"),
+    (C.SCALAR_BITS_FN, r"\b{}\s*\("),
+    (C.MM_DISPATCH_FN, r"void\s+{}\s*\(\s*MMArgs const&"),
+    (C.SUPPORTED_SCHEDULES_FN, r"std::vector<std::string>\s+{}\s*\("),
+    (C.HEURISTIC_SCHEDULE_FN, r"std::string\s+{}\s*\("),
+    (C.PREPACK_DISPATCH_FN, r"void\s+{}\s*\(\s*PrepackArgs const&"),
+])
+def test_contract_name_is_declared(name, pattern):
+    assert re.search(pattern.format(re.escape(name)), _headers()), f"{name} not declared in csrc/"
+
+
+def test_scalar_kinds_and_fields_exist():
+    text = (CSRC / C.ARGS_HEADER).read_text()
+    for d in Dt:
+        assert re.search(rf"\b{d.scalar_kind}\s*=", text), d
+    for field in C.MM_TYPE_FIELDS + ("M", "N", "K"):
+        assert re.search(rf"\b{field}\b", text), field
+    for tag in C.BIASED_TYPE_TAGS.values():
+        short = tag.split("::")[-1]
+        assert re.search(rf"\b{short}\b", _headers()), tag
+
+
+def test_generated_dispatch_uses_only_contract_kinds():
+    files = generate(Options(w4a8=True))[1]
+    used = set(re.findall(r"ScalarKind::(\w+)", files["machete_mm_dispatch.cu"]))
+    declared = set(re.findall(r"^\s*(\w+)\s*=\s*\d+", (CSRC / C.ARGS_HEADER).read_text(), re.M))
+    assert used and used <= declared
