@@ -1,0 +1,249 @@
+// machete/mm_kernel.cuh -- the GEMM template the generated machete_mm_impl_part*.cu instantiate.
+//
+// Problem: D[M,N] = A[M,K] @ dequant(B)[K,N], dequant(q) = q * s + z (z added after scaling).
+//
+// Operand mapping. Hopper wgmma takes only its *left* operand from registers, and the quantized
+// weights must be up-converted in registers, so we run the transposed product
+//
+//     D^T (N x M) = B^T (N x K) * A^T (K x M)
+//
+// as a CUTLASS 3.x GEMM with problem shape (M', N', K) = (N, M, K):
+//   CUTLASS operand A  <- quantized weights B^T: (N, K), prepacked layout (prepack_layout.cuh)
+//   CUTLASS operand B  <- activations A^T:      (M, K), K-major, stride (lda, 1)
+//   CUTLASS D          <- D^T:                  (N, M), stride (1, ldd) (i.e. D row-major)
+//   group scales/zeros: (N, ceil(K/g)), N-major, stride (1, ld_group) -- exactly the row-major
+//                       [ceil(K/g), N] tensors users pass.
+// Hence schedule tile shapes are (N tile, M tile) and map to CUTLASS tile (TileN, TileM, TileK)
+// with TileK = 128 bytes of A = 64 f16/bf16 values.
+//
+// Stream-K and hangs. CUTLASS 4.2's StreamKScheduler synchronises the peers that share an output
+// tile through lock counters in the workspace (fixup(): wait_eq(lock, K_idx) then arrive_inc).
+// The kernel never resets those counters; only GemmUniversal::initialize() zeroes them (a
+// cudaMemsetAsync on the launch stream). A launch that reuses an initialised workspace without
+// calling initialize() again (e.g. the profiling loop of CUTLASS example 55, which calls
+// gemm.run() repeatedly) finds the counters at their final values from the previous launch, so
+// every stream-K unit that waits for `lock == K_idx` spins forever: exactly the "deterministic
+// hang on shapes that get stream-K units" reported in GPU.md (shapes whose tile count fills whole
+// waves are scheduled data-parallel and never wait). The mixed-input mainloop is not at fault.
+// We therefore allocate the workspace and call initialize() on *every* call, on the launch stream,
+// so the lock zeroing is ordered before the kernel (and captured into CUDA graphs with it).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include <cuda_runtime.h>
+
+#include "cute/tensor.hpp"
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/gemm/collective/collective_builder.hpp"
+#include "cutlass/gemm/device/gemm_universal_adapter.h"
+#include "cutlass/gemm/dispatch_policy.hpp"
+#include "cutlass/gemm/kernel/gemm_universal.hpp"
+#include "cutlass/gemm/kernel/tile_scheduler.hpp"
+#include "cutlass/numeric_types.h"
+
+#include "machete/mm_args.h"
+#include "machete/prepack_layout.cuh"
+#include "machete/scalar_tags.cuh"
+#include "machete/type_config.cuh"
+
+namespace machete {
+
+namespace detail {
+
+inline int device_sm_count() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
+  return sms;
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+template <class T> struct IsStreamK : std::false_type {};
+template <> struct IsStreamK<cutlass::gemm::StreamKScheduler> : std::true_type {};
+
+}  // namespace detail
+
+template <class Types, class Schedule>
+struct MacheteKernel {
+  using ElementA = typename Types::A;  // activations
+  using QuantTag = typename Types::B;
+  using ElementQ = typename QuantStorage<QuantTag>::type;
+  using ElementScale = typename Types::GroupScale;
+  using ElementZero = typename Types::GroupZero;
+  using ElementOut = typename Types::Out;
+  using ElementAcc = typename Types::Accumulator;
+
+  static_assert(Types::has_group_scales, "machete kernels need group scales");
+  static_assert(!Types::has_channel_scales && !Types::has_token_scales,
+                "channel/token scales (W4A8) are not implemented by this kernel template");
+  static_assert(cutlass::sizeof_bits<ElementA>::value == 16, "activations must be f16 or bf16");
+  static_assert(std::is_same_v<ElementScale, ElementA>, "group scales must have the type of A");
+  static_assert(!Types::has_group_zeros || std::is_same_v<ElementZero, ElementScale>,
+                "group zeros must have the type of the scales");
+
+  static constexpr int kBits = cutlass::sizeof_bits<ElementQ>::value;
+  static constexpr int kTileN = cute::size<0>(typename Schedule::TileShapeNM{});
+  static constexpr int kTileM = cute::size<1>(typename Schedule::TileShapeNM{});
+  static constexpr int kTileK = 128 * 8 / cutlass::sizeof_bits<ElementA>::value;  // 64
+
+  // CUTLASS tile: (M' = N tile, N' = M tile, K tile).
+  using TileShape = cute::Shape<cute::Int<kTileN>, cute::Int<kTileM>, cute::Int<kTileK>>;
+  using ClusterShape = typename Schedule::ClusterShape;
+  using KernelSchedule = typename Schedule::KernelSchedule;
+  using EpilogueSchedule = typename Schedule::EpilogueSchedule;
+  using TileScheduler = typename Schedule::TileScheduler;
+  using EpilogueTileType = typename Schedule::EpilogueTileType;
+
+  using LayoutQ = PrepackedLayout<kBits>;                 // operand A: prepacked weights
+  using LayoutAct = cutlass::layout::ColumnMajor;          // operand B: A^T (K x M), K contiguous
+  using LayoutD = cutlass::layout::ColumnMajor;            // D^T (N x M), N contiguous
+  static constexpr int kAlignQ = 128 / kBits;
+  static constexpr int kAlignA = 128 / cutlass::sizeof_bits<ElementA>::value;
+  static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementOut>::value;
+
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape, EpilogueTileType,
+      ElementAcc, ElementAcc,
+      void, LayoutD, kAlignD,  // no C operand (beta = 0): no smem or loads for C
+      ElementOut, LayoutD, kAlignD, EpilogueSchedule>::CollectiveOp;
+
+  using MainloopElementQ =
+      std::conditional_t<Types::has_group_zeros, cute::tuple<ElementQ, ElementScale, ElementZero>,
+                         cute::tuple<ElementQ, ElementScale>>;
+
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, MainloopElementQ, LayoutQ, kAlignQ,
+      ElementA, LayoutAct, kAlignA, ElementAcc, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<
+          static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      KernelSchedule>::CollectiveOp;
+
+  using GemmKernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>,
+                                                          CollectiveMainloop, CollectiveEpilogue,
+                                                          TileScheduler>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<GemmKernel>;
+
+  using StrideAct = typename GemmKernel::StrideB;
+  using StrideD = typename GemmKernel::StrideD;
+  using StrideC = typename GemmKernel::StrideC;
+  using StrideScale = typename CollectiveMainloop::StrideScale;
+
+  [[noreturn]] static void fail(std::string const& what) {
+    throw std::invalid_argument("machete::mm: " + what);
+  }
+
+  static void validate(MMArgs const& a) {
+    if (a.K <= 0 || a.N <= 0 || a.M < 0) fail("M, N, K must be positive");
+    if (a.K % 64 != 0) fail("K must be a multiple of 64, got " + std::to_string(a.K));
+    if (a.N % 128 != 0) fail("N must be a multiple of 128, got " + std::to_string(a.N));
+    if (a.M > INT32_MAX || a.N > INT32_MAX || a.K > INT32_MAX) fail("M, N, K must fit in int32");
+    int64_t g = a.group_size <= 0 ? a.K : a.group_size;
+    if (!(g == a.K || (g % kTileK == 0 && a.K % g == 0)))
+      fail("group_size must be K or a multiple of 64 dividing K, got " + std::to_string(a.group_size));
+    if (!a.A || !a.B || !a.D || !a.group_scales) fail("null A, B, D or group_scales pointer");
+    if (Types::has_group_zeros && !a.group_zeros) fail("this type needs group_zeros");
+    if (!Types::has_group_zeros && a.group_zeros) fail("this type takes no group_zeros");
+    if (a.lda < a.K || a.lda % kAlignA != 0)
+      fail("A row stride must be >= K and a multiple of " + std::to_string(kAlignA) +
+           " elements (16 bytes), got " + std::to_string(a.lda));
+    if (a.ldd < a.N || a.ldd % kAlignD != 0) fail("D row stride must be >= N and 16-byte aligned");
+    if (a.ld_group < a.N || a.ld_group % 8 != 0) fail("group scale row stride must be >= N and a multiple of 8");
+    if (!detail::aligned16(a.A) || !detail::aligned16(a.B) || !detail::aligned16(a.D) ||
+        !detail::aligned16(a.group_scales) || (a.group_zeros && !detail::aligned16(a.group_zeros)))
+      fail("A, B, D, scales and zeros must be 16-byte aligned");
+  }
+
+  static typename Gemm::Arguments make_arguments(MMArgs const& a, int sm_count) {
+    const int M = int(a.M), N = int(a.N), K = int(a.K);
+    const int g = int(a.group_size <= 0 ? a.K : a.group_size);
+    const int scale_k = (K + g - 1) / g;
+
+    LayoutQ layout_q = make_prepacked_layout<kBits>(N, K);
+    StrideAct stride_act = cute::make_stride(int64_t(a.lda), cute::Int<1>{}, int64_t(a.lda) * M);
+    StrideD stride_d = cute::make_stride(cute::Int<1>{}, int64_t(a.ldd), int64_t(a.ldd) * M);
+    StrideC stride_c = stride_d;
+    StrideScale stride_s = cute::make_stride(cute::Int<1>{}, int64_t(a.ld_group), int64_t(a.ld_group) * scale_k);
+
+    typename CollectiveMainloop::Arguments mainloop{};
+    mainloop.ptr_A = static_cast<ElementQ const*>(a.B);
+    mainloop.dA = layout_q;
+    mainloop.ptr_B = static_cast<ElementA const*>(a.A);
+    mainloop.dB = stride_act;
+    mainloop.ptr_S = static_cast<ElementScale const*>(a.group_scales);
+    mainloop.dS = stride_s;
+    mainloop.group_size = g;
+    if constexpr (Types::has_group_zeros) {
+      mainloop.ptr_Z = static_cast<ElementZero const*>(a.group_zeros);
+    }
+
+    typename CollectiveEpilogue::Arguments epilogue{};
+    epilogue.thread.alpha = 1.0f;
+    epilogue.thread.beta = 0.0f;
+    epilogue.ptr_C = nullptr;
+    epilogue.dC = stride_c;
+    epilogue.ptr_D = static_cast<ElementOut*>(a.D);
+    epilogue.dD = stride_d;
+
+    cutlass::KernelHardwareInfo hw_info;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    hw_info.device_id = dev;
+    hw_info.sm_count = sm_count;
+
+    typename Gemm::Arguments args{cutlass::gemm::GemmUniversalMode::kGemm, {N, M, K, 1}, mainloop,
+                                  epilogue, hw_info};
+    if constexpr (detail::IsStreamK<TileScheduler>::value) {
+      using DecompositionMode = typename GemmKernel::TileScheduler::DecompositionMode;
+      using ReductionMode = typename GemmKernel::TileScheduler::ReductionMode;
+      // CUTLASS's heuristic: data-parallel for tiles that fill whole waves, stream-K (a K split)
+      // over the last partial wave -- so e.g. 28672x8192 at M=1 (64 tiles of 128x16 for 132 SMs)
+      // is split along K across all SMs. Deterministic reduction: same result on every run.
+      args.scheduler.decomposition_mode = DecompositionMode::Heuristic;
+      args.scheduler.reduction_mode = ReductionMode::Deterministic;
+      args.scheduler.splits = 1;
+    }
+    return args;
+  }
+
+  static void run(MMArgs const& a) {
+    validate(a);
+    if (a.M == 0) return;  // empty output, nothing to launch
+    static const int cached_sms = detail::device_sm_count();
+    const int sm_count = a.sm_count > 0 ? a.sm_count : cached_sms;
+
+    typename Gemm::Arguments args = make_arguments(a, sm_count);
+    Gemm gemm;
+    cutlass::Status st = gemm.can_implement(args);
+    if (st != cutlass::Status::kSuccess) {
+      fail(std::string("CUTLASS cannot implement this problem (") + cutlassGetStatusString(st) +
+           "): M=" + std::to_string(a.M) + " N=" + std::to_string(a.N) + " K=" + std::to_string(a.K) +
+           " group_size=" + std::to_string(a.group_size));
+    }
+    size_t ws_bytes = Gemm::get_workspace_size(args);
+    void* ws = nullptr;
+    if (ws_bytes > 0) {
+      if (!a.workspace.allocate) throw std::runtime_error("machete::mm: workspace needed but no allocator given");
+      ws = a.workspace.allocate(a.workspace.ctx, ws_bytes);
+      if (!ws) throw std::runtime_error("machete::mm: workspace allocation failed");
+    }
+    // initialize() zeroes the stream-K lock counters on a.stream: must run before every launch.
+    st = gemm.initialize(args, ws, a.stream);
+    if (st != cutlass::Status::kSuccess)
+      throw std::runtime_error(std::string("machete::mm: initialize failed: ") + cutlassGetStatusString(st));
+    st = gemm.run(a.stream);
+    if (st != cutlass::Status::kSuccess)
+      throw std::runtime_error(std::string("machete::mm: launch failed: ") + cutlassGetStatusString(st));
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+      throw std::runtime_error(std::string("machete::mm: CUDA error after launch: ") + cudaGetErrorString(err));
+  }
+};
+
+}  // namespace machete
