@@ -330,7 +330,9 @@ W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = W4A8_HEURISTIC.schedules
 def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None) -> tuple[ImplConfig, ...]:
     """The implementations to generate. ``heuristic`` replaces the default H100 one (tuning)."""
     h = heuristic or H100_HEURISTIC
-    out = [ImplConfig(types=t, schedules=h.schedules, heuristic=h) for t in TYPE_CONFIGS]
+    # a tuned heuristic may pick fewer schedules; every default one stays selectable by name
+    scheds = tuple(dict.fromkeys(SCHEDULES + h.schedules))
+    out = [ImplConfig(types=t, schedules=scheds, heuristic=h) for t in TYPE_CONFIGS]
     if w4a8:
         out += [ImplConfig(types=t, schedules=W4A8_SCHEDULES, heuristic=W4A8_HEURISTIC)
                 for t in W4A8_TYPE_CONFIGS]
