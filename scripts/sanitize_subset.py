@@ -1,0 +1,23 @@
+"""A small mm/prepack workload for `compute-sanitizer --tool memcheck` (scripts/device_test.sh)."""
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+import machete  # noqa: E402
+from machete import scalar_types as st  # noqa: E402
+from tests.gpu.common import Problem, built_schedules  # noqa: E402
+
+n = 0
+for a_dtype, b_type in [(torch.float16, st.uint4b8), (torch.bfloat16, st.uint4), (torch.float16, st.uint8b128),
+                        (torch.bfloat16, st.uint8)]:
+    names = built_schedules(a_dtype, b_type)
+    if not names:
+        continue
+    for M, N, K, g in [(1, 256, 512, 128), (13, 384, 1024, -1), (130, 256, 640, 64)]:
+        p = Problem(M, N, K, a_dtype, b_type, g, seed=M)
+        for name in names:
+            p.check(p.run(schedule=name))
+            n += 1
+torch.cuda.synchronize()
+print(f"sanitize_subset: {n} mm calls checked")
