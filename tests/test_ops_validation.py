@@ -589,3 +589,26 @@ def test_impl_empty_a_does_not_reach_C(stub_c):
     d = machete.mm(torch.zeros(0, 256, dtype=F16), b, t, **kw)
     assert d.shape == (0, 256) and d.dtype == F16
     assert stub_c.calls == []
+
+
+def test_agrees_with_built_extension():
+    """Where machete._C is built (GPU machine): Python's answers are a superset of what was
+    compiled (a build may be filtered to some types / schedules) and the heuristics agree."""
+    try:
+        import machete._C as C
+    except ImportError:
+        pytest.skip("machete._C not built")
+    checked = 0
+    for t in GPTQ + AWQ:
+        for a_dtype in (F16, BF16):
+            z = a_dtype if t in AWQ else None
+            py = machete.supported_schedules(a_dtype, t, a_dtype, z)
+            built = list(C.supported_schedules(a_dtype, t.id, a_dtype, z, None, None, a_dtype))
+            assert set(built) <= set(py), (t.name, a_dtype)
+            if built == py:
+                for M, N, K in ((1, 4096, 4096), (40, 12288, 16384), (300, 4096, 4096), (100, 4096, 4000)):
+                    assert C.heuristic_schedule(M, N, K, a_dtype, t.id, a_dtype, z) == \
+                        machete.heuristic_schedule(M, N, K, a_dtype, t, a_dtype, z)
+                    checked += 1
+    assert machete.supported_schedules(F16, st.uint4b8) == list(
+        C.supported_schedules(F16, st.uint4b8.id, None, None, None, None, F16))
