@@ -1,0 +1,526 @@
+"""CPU-only tests of benchmarks/bench_mm.py: arithmetic, parsing, formatting, targets, watchdog, worker logic."""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import io
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_mm", ROOT / "benchmarks" / "bench_mm.py")
+bm = importlib.util.module_from_spec(_spec)
+sys.modules["bench_mm"] = bm
+_spec.loader.exec_module(bm)
+
+U4B8 = bm.BENCH_TYPES["u4b8-g128-f16"]
+U4ZP = bm.BENCH_TYPES["u4zp-g128-f16"]
+U8 = bm.BENCH_TYPES["u8b128-ch-f16"]
+
+
+# ---- arithmetic ---------------------------------------------------------------------------
+
+def test_bytes_match_perf_baseline_floor():
+    # PERF_BASELINE.md: 4096x4096 M=1 int4 g128 fp16 scales at 3.0 TB/s -> 2.9 us; 8192x57344 M=1 -> 80.8 us
+    assert bm.moved_bytes(1, 4096, 4096, U4B8) == 4096 * 4096 // 2 + 32 * 4096 * 2 + 4096 * 2 + 4096 * 2
+    assert bm.mem_floor_us(bm.moved_bytes(1, 4096, 4096, U4B8), 3.0e12) == pytest.approx(2.889, abs=1e-3)
+    assert bm.mem_floor_us(bm.moved_bytes(1, 8192, 57344, U4B8), 3.0e12) == pytest.approx(80.8, abs=0.05)
+    assert bm.mem_floor_us(bm.moved_bytes(16, 28672, 8192, U4B8), 3.0e12) == pytest.approx(40.8, abs=0.05)
+
+
+def test_bytes_zeros_and_channelwise():
+    k, n = 4096, 4096
+    assert bm.weight_bytes(k, n, U4ZP) == k * n // 2 + 2 * (k // 128) * n * 2
+    assert bm.weight_bytes(k, n, U8) == k * n + n * 2  # one group spanning K
+    assert U8.groups(k) == 1 and U4B8.groups(k) == 32
+    assert bm.BENCH_TYPES["u4b8-g128-bf16"].int4pack_applies and U4ZP.int4pack_applies
+    assert not U8.int4pack_applies
+
+
+def test_compute_limit():
+    # GPU.md: 8192x57344 at M=1024 -> 973 us at 989 TFLOP/s
+    assert bm.compute_limit_us(1024, 57344, 8192) == pytest.approx(973, abs=1)
+    assert bm.compute_limit_us(2, 3, 4, flops_per_s=48.0) == pytest.approx(1e6)
+
+
+def test_rotation():
+    l2 = 50 * 2**20
+    assert bm.rotation_target_bytes(l2) == 256 * 2**20
+    assert bm.rotation_target_bytes(100 * 2**20) == 400 * 2**20
+    assert bm.rotation_target_bytes(None) == 256 * 2**20
+    assert bm.rotation_target_bytes(l2, override_mb=1000) == 1000 * 2**20
+    target = bm.rotation_target_bytes(l2)
+    per = bm.weight_bytes(4096, 4096, U4B8)
+    c = bm.n_copies(per, target)
+    assert c * per >= target > (c - 1) * per
+    assert c * per > 2 * l2
+    assert bm.n_copies(10**10, target) == 1
+
+
+# ---- parsing ------------------------------------------------------------------------------
+
+def test_parse_defaults_and_quick():
+    a = bm.resolve_args([])
+    assert a.shapes == list(bm.SPEC_SHAPES) and len(a.shapes) == 8
+    assert a.m == [1, 16, 32, 64, 128, 256, 512, 1024, 4096]
+    assert a.types == list(bm.DEFAULT_TYPES)
+    q = bm.resolve_args(["--quick"])
+    assert q.shapes == list(bm.QUICK_SHAPES) and q.m == list(bm.QUICK_MS) and q.target_ms == 10.0
+    q2 = bm.resolve_args(["--quick", "--m", "1,16", "--shapes", "4096x4096"])
+    assert q2.m == [1, 16] and q2.shapes == [(4096, 4096)]
+
+
+def test_parse_values():
+    a = bm.resolve_args(["--shapes", "4096x4096, 8192X28672,4096x4096", "--m", "1,16", "--types", "all",
+                         "--no-sweep", "--out-dir", "/tmp/x"])
+    assert a.shapes == [(4096, 4096), (8192, 28672)]
+    assert a.types == list(bm.BENCH_TYPES) and a.no_sweep and a.out_dir == "/tmp/x"
+    assert bm.parse_shapes("spec") == list(bm.SPEC_SHAPES)
+
+
+@pytest.mark.parametrize("argv", [["--shapes", "4096"], ["--shapes", "4096x"], ["--m", "0"], ["--m", "a"],
+                                  ["--types", "u4b8"], ["--shapes", ""]])
+def test_parse_rejects(argv):
+    with pytest.raises(SystemExit):
+        bm.resolve_args(argv)
+
+
+def test_out_dir_from_env(monkeypatch):
+    monkeypatch.setenv("OUT", "/tmp/outdir")
+    assert bm.resolve_args([]).out_dir == "/tmp/outdir"
+    monkeypatch.delenv("OUT")
+    assert bm.resolve_args([]).out_dir == "bench_out"
+
+
+def test_worker_argv_round_trips():
+    a = bm.resolve_args(["--m", "1,16", "--types", "u8b128-ch-f16", "--no-sweep", "--no-graph",
+                         "--rotate-mb", "300", "--out-dir", "o"])
+    argv = bm.worker_argv(a, [(4096, 6144), (8192, 8192)], "ev.jsonl")
+    assert argv[0] == sys.executable and argv[2] == "--worker"
+    w = bm.resolve_args(argv[2:])
+    assert w.worker and w.events == "ev.jsonl" and w.shapes == [(4096, 6144), (8192, 8192)] and w.m == [1, 16]
+    assert w.types == ["u8b128-ch-f16"] and w.no_sweep and w.no_graph and not w.no_int4pack
+    assert w.rotate_mb == 300 and w.target_ms == a.target_ms
+
+
+def test_help_works(capsys):
+    with pytest.raises(SystemExit) as e:
+        bm.main(["--help"])
+    assert e.value.code == 0
+    assert "--no-sweep" in capsys.readouterr().out
+
+
+# ---- records, rows, targets, formatting ---------------------------------------------------
+
+def _res(key, status="ok", **kw):
+    return {"ev": "result", "key": list(key), "status": status, **kw}
+
+
+def _results(*over):
+    """Records for 4096x4096, M in {1, 1024}, type u4b8-g128-f16 with a 3.0 TB/s device."""
+    k, n, t = 4096, 4096, "u4b8-g128-f16"
+    recs = [
+        _res(("device",), copy_Bps=3.0e12, bf16_flops=754e12, name="H100", note="H100 test"),
+        _res((k, n, 1, "cublas", "f16"), us=21.4, graph_us=20.0),
+        _res((k, n, 1024, "cublas", "f16"), us=49.1),
+        _res((k, n, 1, "int4pack", "bf16"), us=11.2, graph_us=10.0),
+        _res((k, n, 1024, "int4pack", "bf16"), us=1174.1),
+        _res((k, n, 1, t, "heuristic"), us=4.0, graph_us=3.5, err=1e-3),
+        _res((k, n, 1024, t, "heuristic"), us=44.0, err=1e-3),
+        _res((k, n, 1, t, "sched", "128x16_1x1x1_TmaMI__TmaCoop_streamK"), us=3.8, graph_us=3.4),
+        _res((k, n, 1, t, "sched", "128x256_2x1x1_TmaMI__TmaCoop_streamK"), us=9.0),
+        _res((k, n, 1, t, "sched", "256x16_1x1x1_TmaMI__TmaCoop_streamK"), "FAIL", us=1.0, err=0.5),
+        _res((k, n, 1, t, "sched", "128x64_2x1x1_TmaMI__TmaCoop_streamK"), "hang", note="killed"),
+        _res((k, n, 1024, t, "sched", "128x256_2x1x1_TmaMI__TmaCoop_streamK"), us=40.0),
+    ]
+    out = {tuple(r["key"]): r for r in recs}
+    for rec in over:  # replacement records
+        out[tuple(rec["key"])] = rec
+    return out
+
+
+def _rows(results=None):
+    return bm.build_rows(results or _results(), [(4096, 4096)], [1, 1024], ["u4b8-g128-f16"])
+
+
+def test_build_rows_best_and_ratios():
+    r1, r1024 = _rows()
+    assert r1["machete_best_us"] == 3.8  # FAIL (1.0 us) and hang schedules are not "best"
+    assert r1["machete_best_schedule"] == "128x16_1x1x1_TmaMI__TmaCoop_streamK"
+    assert r1["n_schedules"] == 4 and r1["n_schedules_ok"] == 2
+    assert r1["mem_floor_us"] == pytest.approx(2.889, abs=1e-3)
+    assert r1["floor_us"] == r1["mem_floor_us"]
+    assert r1["heur_over_mem_floor"] == pytest.approx(3.5 / r1["mem_floor_us"])  # graph figure is lower
+    assert r1["cublas_over_heur"] == pytest.approx(20.0 / 3.5)
+    assert "256x16_1x1x1_TmaMI__TmaCoop_streamK=1.0[FAIL]" in r1["schedules"]
+    assert "[hang]" in r1["schedules"]
+    assert r1024["floor_us"] == pytest.approx(max(r1024["mem_floor_us"], r1024["compute_limit_us"]))
+    assert r1024["compute_measured_us"] == pytest.approx(2 * 1024 * 4096 * 4096 / 754e12 * 1e6)
+    assert r1024["cublas_over_best"] == pytest.approx(49.1 / 40.0)
+
+
+def test_build_rows_missing_and_not_applicable():
+    rows = bm.build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
+    (r,) = rows
+    assert r["machete_heur_status"] == "not run" and r["mem_floor_us"] is None and r["floor_us"] is None
+    assert r["int4pack_status"] == "n/a" and "8-bit" in r["int4pack_note"]
+    assert r["cublas_over_heur"] is None
+
+
+def test_failed_check_excluded_from_targets():
+    key = (4096, 4096, 1, "u4b8-g128-f16", "heuristic")
+    rows = _rows(_results(_res(key, "FAIL", us=2.0, err=0.3)))
+    assert rows[0]["machete_heur_us"] == 2.0 and rows[0]["machete_heur_status"] == "FAIL"
+    assert bm.eff_time(rows[0], "heur") is None
+    t = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
+    small = t[bm.TARGETS[0][1]]
+    assert small.missing == 1 and not small.ok
+
+
+def test_targets_pass_and_fail():
+    rows = _rows()
+    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
+    floor, small_cub, large_cub, peers = (heur[title] for _, title in bm.TARGETS)
+    # M=1: 3.5 us vs floor 2.889 -> 1.21x: within 1.25x
+    assert floor.ok and floor.passed == 1 and floor.measured == 1
+    # M=1: cuBLAS 20.0 / 3.5 = 5.7x >= 3
+    assert small_cub.ok
+    # M=1024: 49.1 / 44.0 = 1.116 >= 1.10
+    assert large_cub.ok and "1.12" in large_cub.worst
+    # M=1: 3.5 < min(20, 10); M=1024: 44 < min(49.1, 1174)
+    assert peers.ok and peers.measured == 2
+
+    slow = (4096, 4096, 1024, "u4b8-g128-f16", "heuristic")
+    rows = _rows(_results(_res(slow, us=46.0)))
+    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
+    assert not heur[bm.TARGETS[2][1]].ok  # 49.1 / 46 = 1.067 < 1.10
+    assert heur[bm.TARGETS[3][1]].ok  # still faster than every peer
+    best = {tr.name: tr for tr in bm.evaluate_targets(rows, "best")}
+    assert best[bm.TARGETS[2][1]].ok  # best schedule 40 us: 1.23x
+
+
+def test_target_floor_fails_when_slow():
+    slow = (4096, 4096, 1, "u4b8-g128-f16", "heuristic")
+    rows = _rows(_results(_res(slow, us=4.0, graph_us=3.7)))  # 3.7 / 2.889 = 1.28 > 1.25
+    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
+    assert not heur[bm.TARGETS[0][1]].ok and "1.28" in heur[bm.TARGETS[0][1]].worst
+
+
+def test_csv_round_trip():
+    rows = _rows()
+    text = bm.rows_to_csv(rows)
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert list(parsed[0]) == list(bm.CSV_COLUMNS)
+    assert len(parsed) == 2
+    assert parsed[0]["M"] == "1" and float(parsed[0]["machete_heur_us"]) == 4.0
+    assert parsed[0]["machete_best_schedule"] == "128x16_1x1x1_TmaMI__TmaCoop_streamK"
+    assert parsed[1]["int4pack_us"] == "1174"  # 4 significant digits
+    assert parsed[0]["device"] == "H100"
+
+
+def test_markdown_table():
+    md = bm.rows_to_markdown(_rows(), ["# title", ""])
+    lines = md.splitlines()
+    assert lines[0] == "# title"
+    header = lines[2]
+    assert header.startswith("| K | N | M | type | machete heur us")
+    ncols = header.count("|")
+    body = [l for l in lines[3:] if l.startswith("|")]
+    assert len(body) == 3 and all(l.count("|") == ncols for l in body)  # separator + 2 rows
+    assert "| 4096 | 4096 | 1 | u4b8-g128-f16 | 4.0 | 3.5 |  | ok (1.0e-03) | 3.8 | 128x16_1x1x1 |" in md
+    assert "| 1.21 |" in md  # 3.5 / 2.889
+
+
+def test_fmt():
+    assert bm._fmt(None) == "" and bm._fmt(3.14159) == "3.1" and bm._fmt(2.0, 2) == "2.00"
+    assert bm._fmt(0.001234) == "0.00123" and bm._fmt(True) == "1" and bm._fmt("x") == "x"
+
+
+def test_summary_lists_targets():
+    text = bm.summary_text(_rows(), "H100 test")
+    assert "SUMMARY" in text and "H100 test" in text
+    for _, title in bm.TARGETS:
+        assert title in text
+    assert "PASS 1/1" in text
+
+
+def test_plan_keys():
+    keys = bm.plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-bf16"], sweep=True, int4pack=True)
+    assert (4096, 4096, 1, "cublas", "f16") in keys and (4096, 4096, 16, "cublas", "bf16") in keys
+    assert (4096, 4096, 1, "int4pack", "bf16") in keys
+    assert (4096, 4096, 16, "u8b128-ch-bf16", "sweep") in keys
+    assert len(keys) == len(set(keys)) == 2 * (2 + 1 + 4)
+    k2 = bm.plan_keys((4096, 4096), [1], ["u8b128-ch-f16"], sweep=False, int4pack=True)
+    assert k2 == [(4096, 4096, 1, "cublas", "f16"), (4096, 4096, 1, "u8b128-ch-f16", "heuristic")]
+
+
+def test_events_and_running_key(tmp_path):
+    p = str(tmp_path / "ev.jsonl")
+    w = bm.EventWriter(p)
+    w.phase("setup", timeout=100)
+    w.start((1, 2, 3, "cublas", "f16"))
+    w.result((1, 2, 3, "cublas", "f16"), "ok", us=1.5)
+    w.start((1, 2, 3, "t", "heuristic"))
+    with open(p, "a") as f:
+        f.write('{"ev": "result", "key": [1, 2')  # torn line from a killed worker
+    results, events = bm.load_events(p)
+    assert results[(1, 2, 3, "cublas", "f16")]["us"] == 1.5
+    assert bm.running_key(events) == (1, 2, 3, "t", "heuristic")
+    bm.EventWriter(p).result((1, 2, 3, "t", "heuristic"), "ok")  # the next worker's writer
+    assert bm.running_key(bm.load_events(p)[1]) is None
+
+
+# ---- parent loop with a fake worker: hang -> killed, marked, resumed ----------------------
+
+FAKE_WORKER = textwrap.dedent("""
+    import json, sys, time
+    args = sys.argv[1:]
+    events = args[args.index("--events") + 1]
+    sys.path.insert(0, {bench_dir!r})
+    import bench_mm as bm
+    a = bm.resolve_args(args)
+    results, _ = bm.load_events(events)
+    w = bm.EventWriter(events)
+    keys = [key for shape in a.shapes
+            for key in bm.plan_keys(shape, a.m, a.types, sweep=not a.no_sweep, int4pack=not a.no_int4pack)]
+    for key in keys:
+        if key in results:
+            continue
+        w.start(key)
+        print("measuring", key, flush=True)
+        if key[:4] == (128, 128, 16, "u4b8-g128-f16"):
+            time.sleep(60)  # a hung kernel
+        if key[:4] == (128, 128, 1, "cublas"):
+            sys.exit(3)  # broken CUDA context
+        w.result(key, "ok", us=float(key[2]))
+""")
+
+
+def test_parent_watchdog_and_resume(tmp_path, monkeypatch):
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER.format(bench_dir=str(ROOT / "benchmarks")))
+    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [
+        sys.executable, str(script), "--worker", "--events", events,
+        "--shapes", ",".join(f"{k}x{n}" for k, n in shapes),
+        "--m", ",".join(map(str, args.m)), "--types", ",".join(args.types), "--no-sweep"])
+    out = tmp_path / "out"
+    args = bm.resolve_args(["--shapes", "128x128,256x128", "--m", "1,16", "--types", "u4b8-g128-f16", "--no-sweep",
+                            "--hang-timeout", "1.5", "--out-dir", str(out)])
+    assert bm.run_parent(args) == 0
+    results, _ = bm.load_events(str(out / "events.jsonl"))
+    assert results[(128, 128, 1, "cublas", "f16")]["status"] == "crash"
+    assert results[(128, 128, 16, "u4b8-g128-f16", "heuristic")]["status"] == "hang"
+    assert results[(128, 128, 1, "u4b8-g128-f16", "heuristic")]["status"] == "ok"
+    assert results[(128, 128, 16, "cublas", "f16")]["us"] == 16.0
+    assert results[(256, 128, 16, "u4b8-g128-f16", "heuristic")]["status"] == "ok"  # the shape after the hang
+    assert len(list(csv.DictReader(open(out / "results.csv")))) == 4
+    files = sorted(os.listdir(out))
+    assert len(files) <= 8
+    assert {"results.csv", "results.md", "log.txt", "events.jsonl"} <= set(files)
+    assert all(os.path.getsize(out / f) < 16 * 2**20 for f in files)
+    log = (out / "log.txt").read_text()
+    assert "measuring" in log and "SUMMARY" in log and "hang" in log
+
+
+def test_parent_time_budget(tmp_path, monkeypatch):
+    script = tmp_path / "slow_worker.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
+    out = tmp_path / "out"
+    args = bm.resolve_args(["--shapes", "128x128,256x256", "--m", "1", "--types", "u4b8-g128-f16",
+                            "--time-budget", "1", "--out-dir", str(out)])
+    assert bm.run_parent(args) == 0
+    assert "stopped early: time budget" in (out / "log.txt").read_text()
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 2 and all(r["machete_heur_status"] == "not run" for r in rows)
+
+
+# ---- worker logic on CPU with a fake machete and a fake timer -----------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def test_int4pack_nibbles():
+    q = torch.tensor([[1, 2], [3, 4], [5, 6], [7, 15]], dtype=torch.uint8)  # (K=4, N=2)
+    hi = bm.int4pack_nibbles(q, high_first=True)
+    assert hi.dtype == torch.uint8 and tuple(hi.shape) == (2, 2)
+    assert hi.tolist() == [[0x13, 0x57], [0x24, 0x6F]]
+    assert bm.int4pack_nibbles(q, high_first=False).tolist() == [[0x31, 0x75], [0x42, 0xF6]]
+
+
+def test_check_output():
+    ref = torch.randn(4, 8)
+    assert bm.check_output(ref + 1e-4, ref, 0.02)[0] == "ok"
+    st, err, note = bm.check_output(ref * 2, ref, 0.02)
+    assert st == "FAIL" and err == pytest.approx(1.0) and "rel err" in note
+    assert bm.check_output(torch.full((4, 8), float("nan")), ref, 0.02)[0] == "FAIL"
+    assert bm.check_output(ref[:2], ref, 0.02)[0] == "FAIL"
+
+
+class FakeTimer:
+    def events(self, fn):
+        fn(0)
+        fn(1)
+        return 1.0
+
+    def graph(self, fn, n_rot):
+        return 0.5
+
+
+def spec_pack(q, bits):
+    """SPEC §5: int32 (K/(32/bits), N), k = i*(32/bits) + j in bits [j*bits, (j+1)*bits), column-major."""
+    k, n = q.shape
+    per = 32 // bits
+    shifts = (torch.arange(per, dtype=torch.int64) * bits).view(1, per, 1)
+    packed = (q.to(torch.int64).view(k // per, per, n) << shifts).sum(dim=1)
+    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32).t().contiguous().t()
+
+
+def spec_unpack(packed, bits):
+    per = 32 // bits
+    x = packed.to(torch.int64) & 0xFFFFFFFF
+    parts = [(x >> (bits * j)) & ((1 << bits) - 1) for j in range(per)]
+    return torch.stack(parts, dim=1).reshape(packed.shape[0] * per, packed.shape[1])
+
+
+class FakeMachete:
+    """Dequantizes the SPEC §5 layout the way the kernels must; one schedule is wrong, one raises."""
+
+    SCHEDULES = ["128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "bad"]
+
+    def pack(self, q, t):
+        return spec_pack(q, t.bits)
+
+    def heuristic(self, m, n, k, a_dtype, t):
+        return self.SCHEDULES[0]
+
+    def prepack(self, b, a_dtype, t):
+        assert b.dtype == torch.int32 and b.stride(0) == 1
+        return b.clone()
+
+    def schedules(self, a_dtype, t):
+        return list(self.SCHEDULES)
+
+    def mm(self, a, b, t, scales, zeros, schedule):
+        if schedule == "bad":
+            raise RuntimeError("schedule bad not implemented for this type")
+        k = a.shape[1]
+        q = spec_unpack(b, t.bits).float() - t.bias
+        gs = k if t.group_size == -1 else t.group_size
+        w = q.view(-1, gs, q.shape[1]) * scales.float()[:, None, :]
+        if zeros is not None:
+            w += zeros.float()[:, None, :]
+        out = a.float() @ w.view(k, -1).to(a.dtype).float()
+        if schedule == "256x16_1x1x1_TmaMI__TmaCoop_streamK":
+            out = out * 1.5  # a wrong kernel
+        return out.to(a.dtype)
+
+
+@pytest.mark.parametrize("tname", ["u4b8-g128-f16", "u4zp-g128-bf16", "u8b128-ch-f16"])
+def test_worker_on_cpu(tmp_path, tname, capsys):
+    events = str(tmp_path / "ev.jsonl")
+    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1,32",
+                            "--types", tname, "--rotate-mb", "0.1"])
+    bm.EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
+    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w.adapter = FakeMachete()
+    k, n = args.shapes[0]
+    w.cublas(k, n)
+    w.int4pack(k, n)
+    w.machete_type(k, n, tname)
+    res, _ = bm.load_events(events)
+    for m in (1, 32):
+        heur = res[(k, n, m, tname, "heuristic")]
+        assert heur["status"] == "ok" and heur["err"] < 1e-2, heur
+        assert heur["schedule"] == FakeMachete.SCHEDULES[0]
+        assert ("graph_us" in heur) == (m <= 16)
+        assert res[(k, n, m, tname, "sched", FakeMachete.SCHEDULES[0])]["status"] == "ok"
+        assert res[(k, n, m, tname, "sched", FakeMachete.SCHEDULES[1])]["status"] == "FAIL"
+        assert res[(k, n, m, tname, "sched", "bad")]["status"] == "error"
+        assert res[(k, n, m, tname, "sweep")]["status"] == "ok"
+        assert res[(k, n, m, "cublas", bm.BENCH_TYPES[tname].a_dtype)]["status"] == "ok"
+        if bm.BENCH_TYPES[tname].int4pack_applies:
+            # CPU torch has no CUDA int4pack kernel: recorded as n/a with the reason, never a crash
+            assert res[(k, n, m, "int4pack", "bf16")]["status"] in ("n/a", "ok", "FAIL")
+    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    assert rows[0]["machete_best_schedule"] == FakeMachete.SCHEDULES[0] and rows[0]["n_schedules_ok"] == 1
+    # every key the parent plans was produced, so a parent would not restart this worker
+    plan = bm.plan_keys((k, n), args.m, args.types, sweep=True, int4pack=True)
+    assert all(key in res for key in plan)
+    # a second worker finds everything done and measures nothing
+    before = len(bm.load_events(events)[1])
+    w2 = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w2.adapter = FakeMachete()
+    w2.cublas(k, n)
+    w2.int4pack(k, n)
+    w2.machete_type(k, n, tname)
+    assert len(bm.load_events(events)[1]) == before
+
+
+def test_worker_without_machete(tmp_path):
+    events = str(tmp_path / "ev.jsonl")
+    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
+                            "--types", "u4b8-g128-f16"])
+    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w.adapter_error = "ModuleNotFoundError: No module named 'machete'"
+    w.machete_type(256, 128, "u4b8-g128-f16")
+    res, _ = bm.load_events(events)
+    assert res[(256, 128, 1, "u4b8-g128-f16", "heuristic")]["status"] == "n/a"
+    assert "machete unavailable" in res[(256, 128, 1, "u4b8-g128-f16", "sweep")]["note"]
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = str(tmp_path / "results.png")
+    assert bm.write_plot(_rows(), path) == f"plot: {path}"
+    assert 0 < os.path.getsize(path) < 16 * 2**20
+    assert bm.write_plot([], path).startswith("no plot")
+
+
+def test_worker_guard_marks_section_and_continues(tmp_path, capsys):
+    events = str(tmp_path / "ev.jsonl")
+    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
+                            "--types", "u4b8-g128-f16"])
+    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    keys = [(256, 128, 1, "u4b8-g128-f16", "heuristic"), (256, 128, 1, "u4b8-g128-f16", "sweep")]
+
+    def boom():
+        raise MemoryError("out of memory while building weights")
+
+    w.guarded(keys, boom)
+    res, _ = bm.load_events(events)
+    assert all(res[k]["status"] == "error" and "out of memory" in res[k]["note"] for k in keys)
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_spec_pack_helper():
+    q = torch.randint(0, 16, (64, 8), dtype=torch.uint8)
+    p = spec_pack(q, 4)
+    assert p.stride(0) == 1 and torch.equal(spec_unpack(p, 4), q.to(torch.int64))
+    assert (int(p[1, 3]) >> 28) & 0xF == int(q[15, 3])
+
+
+def _real_adapter():
+    try:
+        return bm.MacheteAdapter()
+    except ImportError as e:
+        pytest.skip(f"machete package API not available: {e}")
+
+
+def test_real_machete_adapter_api():
+    """The adapter's calls match the package: schedules, heuristic name and the SPEC §5 packer."""
+    ad = _real_adapter()
+    for t in (U4B8, U4ZP, U8, bm.BENCH_TYPES["u4b8-g128-bf16"]):
+        dtype = bm._torch_dtype(t.a_dtype)
+        names = ad.schedules(dtype, t)
+        assert len(names) == 9 and "128x16_1x1x1_TmaMI__TmaCoop_streamK" in names, (t.name, names)
+        assert ad.heuristic(1, 8192, 28672, dtype, t) in names
+        assert ad.heuristic(4096, 4096, 4096, dtype, t) == "128x128_2x1x1_TmaMI__TmaCoop_streamK"  # SPEC §3 rule 1
+        q = torch.randint(0, 2**t.bits, (128, 128), dtype=torch.uint8)
+        assert torch.equal(ad.pack(q, t), spec_pack(q, t.bits))
