@@ -1,9 +1,7 @@
 """Type configurations and schedules, as the runtime sees them.
 
-Answers come from the generator's model (``machete_ir.model``) when it is importable, so the
-runtime and the generated kernels agree by construction. Without it (an installed package that
-does not ship the generator) a built-in copy of SPEC sections 2 and 3 is used;
-tests/test_ops_validation.py checks the two agree whenever the generator model is present.
+Answers come from the generator's model (``machete_ir.model``), so the runtime and the
+generated kernels agree by construction.
 
 Everything here speaks the SPEC short names (``f16``, ``u4b8``, ``void``, ...); the mapping
 from torch dtypes and :class:`~machete.scalar_types.ScalarType` lives in :func:`short_name`.
@@ -74,52 +72,6 @@ def normalize_schedule_name(name: str) -> str:
     return name
 
 
-# ---- the built-in copy of SPEC sections 2 and 3 -----------------------------------------------
-
-def _fallback_type_configs() -> Tuple[TypeKey, ...]:
-    out = []
-    for b in ("u4b8", "u8b128", "u4", "u8"):
-        for a in ("f16", "bf16"):
-            zero = a if b in ("u4", "u8") else VOID
-            out.append(TypeKey(a, b, a, zero, VOID, VOID, a, "f32"))
-    return tuple(out)
-
-
-# (condition on M, N, K) -> (tile N, tile M, cluster). Rules tried in order, first match wins.
-# Note `4069` (not 4096) is what the reference heuristic says; kept on purpose (SPEC section 3).
-_FALLBACK_RULES = (
-    (lambda M, N, K: M > 256 and K <= 16384 and N <= 4096, (128, 128), (2, 1, 1)),
-    (lambda M, N, K: M > 256, (128, 256), (2, 1, 1)),
-    (lambda M, N, K: M > 128 and K <= 4096 and N <= 4096, (128, 64), (2, 1, 1)),
-    (lambda M, N, K: M > 128 and K <= 8192 and N <= 8192, (128, 128), (2, 1, 1)),
-    (lambda M, N, K: M > 128, (128, 256), (2, 1, 1)),
-    (lambda M, N, K: M > 64 and K <= 4069 and N <= 4069, (128, 32), (2, 1, 1)),
-    (lambda M, N, K: M > 64 and K <= 4069 and N <= 8192, (128, 64), (2, 1, 1)),
-    (lambda M, N, K: M > 64 and K >= 8192 and N >= 12288, (256, 128), (2, 1, 1)),
-    (lambda M, N, K: M > 64, (128, 128), (2, 1, 1)),
-    (lambda M, N, K: M > 32 and K <= 6144 and N <= 6144, (128, 16), (1, 1, 1)),
-    (lambda M, N, K: M > 32 and K >= 16384 and N >= 12288, (256, 64), (2, 1, 1)),
-    (lambda M, N, K: M > 32, (128, 64), (2, 1, 1)),
-    (lambda M, N, K: M > 16 and K <= 12288 and N <= 8192, (128, 32), (2, 1, 1)),
-    (lambda M, N, K: M > 16, (256, 32), (2, 1, 1)),
-    (lambda M, N, K: N >= 26624, (256, 16), (1, 1, 1)),
-    (lambda M, N, K: True, (128, 16), (1, 1, 1)),
-)
-
-
-def _schedule_name(tile, cluster) -> str:
-    return f"{tile[0]}x{tile[1]}_{cluster[0]}x{cluster[1]}x{cluster[2]}{CANONICAL_SUFFIX}"
-
-
-def _fallback_schedules() -> Tuple[str, ...]:
-    seen = []
-    for _, tile, cluster in _FALLBACK_RULES:
-        name = _schedule_name(tile, cluster)
-        if name not in seen:
-            seen.append(name)
-    return tuple(seen)
-
-
 class Index:
     """Lookup tables over one backend's type configurations (built once: mm validates per call)."""
 
@@ -140,22 +92,6 @@ class _Backend:
     @functools.cached_property
     def index(self) -> Index:
         return Index(self.type_configs())
-
-
-class _Fallback(_Backend):
-    source = "builtin"
-
-    def type_configs(self) -> Tuple[TypeKey, ...]:
-        return _fallback_type_configs()
-
-    def schedules_for(self, key: TypeKey) -> Tuple[str, ...]:
-        return _fallback_schedules() if key in _fallback_type_configs() else ()
-
-    def select_schedule(self, key: TypeKey, M: int, N: int, K: int) -> str:
-        for cond, tile, cluster in _FALLBACK_RULES:
-            if cond(M, N, K):
-                return _schedule_name(tile, cluster)
-        raise AssertionError("unreachable: the last rule has no condition")
 
 
 class _Generator(_Backend):
@@ -191,12 +127,9 @@ class _Generator(_Backend):
 
 @functools.lru_cache(maxsize=None)
 def backend():
-    try:
-        from machete_ir import model  # noqa: WPS433 (optional dependency)
-    except ImportError:
-        return _Fallback()
-    if not all(hasattr(model, n) for n in ("TYPE_CONFIGS", "schedules_for", "select_schedule")):
-        return _Fallback()
+    """The generator's model: machete_ir ships in the same distribution as machete."""
+    from machete_ir import model
+
     return _Generator(model)
 
 

@@ -339,11 +339,13 @@ def test_unsupported_type_combination_lists_supported(fake, monkeypatch):
     # type from the model to reach the generic message (it guards e.g. W4A8 when enabled).
     keep = tuple(k for k in _model.type_configs() if not (k.a == "bf16" and k.b == "u8"))
 
-    class Reduced(_model._Fallback):
+    class Reduced(_model._Generator):
         def type_configs(self):
             return keep
 
-    reduced = Reduced()
+    from machete_ir import model as generator_model
+
+    reduced = Reduced(generator_model)
     monkeypatch.setattr(_model, "backend", lambda: reduced)
     a, b, t, kw = make_args(a_dtype=BF16, b_type=st.uint8)
     msg = expect(ValueError, r"^unsupported type combination bf16u8bf16bf16voidvoidbf16 .*; supported: ",
@@ -391,14 +393,11 @@ def test_prepack_on_cpu():
 
 # ---- supported_schedules / heuristic -------------------------------------------------------------
 
-@pytest.fixture(params=["generator", "builtin"])
-def model_backend(request, monkeypatch):
-    """Run against the generator's model (when importable) and against the built-in copy."""
-    if request.param == "builtin":
-        monkeypatch.setattr(_model, "backend", lambda: _model._Fallback())
-    elif _model.backend().source != "machete_ir.model":
-        pytest.skip("machete_ir.model not importable")
-    return request.param
+@pytest.fixture
+def model_backend():
+    """The runtime answers from the generator's model."""
+    assert _model.backend().source == "machete_ir.model"
+    return "generator"
 
 
 @pytest.mark.parametrize("t", GPTQ + AWQ, ids=lambda t: t.name)
@@ -449,21 +448,6 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
 def test_heuristic_matches_spec(model_backend, M, N, K, expected):
     for t, z in ((st.uint4b8, None), (st.uint4, BF16)):
         assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + CANON
-
-
-def test_generator_model_agrees_with_builtin_copy():
-    backend = _model.backend()
-    if backend.source != "machete_ir.model":
-        pytest.skip("machete_ir.model not importable")
-    fb = _model._Fallback()
-    active = [k for k in backend.type_configs() if k in fb.type_configs()]
-    assert sorted(fb.type_configs()) == sorted(active)
-    for key in active:
-        assert backend.schedules_for(key) == fb.schedules_for(key), key.signature
-        for M in (1, 16, 17, 33, 65, 100, 129, 257, 1024):
-            for N in (128, 4096, 4069, 6144, 8192, 12288, 26624, 28672):
-                for K in (128, 4069, 4096, 6144, 8192, 12288, 16384, 28672):
-                    assert backend.select_schedule(key, M, N, K) == fb.select_schedule(key, M, N, K)
 
 
 def test_schedule_alias_normalisation():
