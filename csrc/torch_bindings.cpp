@@ -12,7 +12,9 @@
 //      channel_scales_type=None, token_scales_type=None, out_type=None) -> list[str]
 //   heuristic_schedule(M, N, K, a_type, b_type_id, group_scales_type=None, group_zeros_type=None,
 //      channel_scales_type=None, token_scales_type=None, out_type=None) -> str
+#include <cstdio>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ namespace {
 
 using machete::ScalarKind;
 
+// pybind11 maps std::invalid_argument to ValueError. [[noreturn]] so no switch falls off the end.
+[[noreturn]] void value_error(std::string const& msg) { throw std::invalid_argument(msg); }
+
 ScalarKind kind_of_dtype(at::ScalarType t, const char* what) {
   switch (t) {
     case at::kHalf: return ScalarKind::F16;
@@ -35,8 +40,9 @@ ScalarKind kind_of_dtype(at::ScalarType t, const char* what) {
     case at::kInt: return ScalarKind::S32;
     case at::kChar: return ScalarKind::S8;
     case at::kFloat8_e4m3fn: return ScalarKind::E4M3;
-    default: TORCH_CHECK_VALUE(false, "machete: unsupported dtype for ", what, ": ", t);
+    default: break;
   }
+  value_error(std::string("machete: unsupported dtype for ") + what + ": " + c10::toString(t));
 }
 
 ScalarKind kind_of_opt_dtype(std::optional<at::ScalarType> t, const char* what) {
@@ -56,12 +62,11 @@ ScalarKind kind_of_b_type(int64_t id) {
     case 0x4000000000800LL: return ScalarKind::U8;
     case 0x4000000010300LL: return ScalarKind::S4;
     case 0x4000000010700LL: return ScalarKind::S8;
-    default: {
-      char buf[64];
-      snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(id));
-      TORCH_CHECK_VALUE(false, "machete: unsupported b_type id ", buf);
-    }
+    default: break;
   }
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(id));
+  value_error(std::string("machete: unsupported b_type id ") + buf);
 }
 
 int sm_count(int device) {
