@@ -57,6 +57,12 @@ SPEC_SHAPES: tuple[tuple[int, int], ...] = (
     (8192, 10240), (8192, 8192), (8192, 57344), (28672, 8192),
 )
 SPEC_MS: tuple[int, ...] = (1, 16, 32, 64, 128, 256, 512, 1024, 4096)
+# Layer shapes (K, N) never used for tuning (benchmarks/tune.py scores on them):
+# Llama-2-13B qkv, o, gate_up, down; Qwen2.5-32B qkv, gate_up, down.
+HELD_OUT_SHAPES: tuple[tuple[int, int], ...] = (
+    (5120, 15360), (5120, 5120), (5120, 27648), (13824, 5120),
+    (5120, 7168), (5120, 55296), (27648, 5120),
+)
 QUICK_SHAPES: tuple[tuple[int, int], ...] = ((4096, 4096), (28672, 8192))
 QUICK_MS: tuple[int, ...] = (1, 16, 1024)
 
@@ -149,9 +155,12 @@ def rel_err(num: float, den: float) -> float:
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:
-    """'4096x4096,8192x28672' -> [(K, N), ...]; 'spec' or 'all' -> SPEC §7 shapes."""
+    """'4096x4096,8192x28672' -> [(K, N), ...]; 'spec' or 'all' -> SPEC §7 shapes;
+    'heldout' -> the held-out tuning-evaluation shapes."""
     if text.strip().lower() in ("spec", "all"):
         return list(SPEC_SHAPES)
+    if text.strip().lower() == "heldout":
+        return list(HELD_OUT_SHAPES)
     out = []
     for item in filter(None, (s.strip() for s in text.split(","))):
         parts = item.lower().split("x")

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Tuner: measured per-schedule times -> a heuristic table the generator lowers.
+
+Measuring is bench_mm.py's sweep (every schedule timed at every point, rotated weights, checked
+against cuBLAS); this script turns its events.jsonl into a heuristic and scores it.
+
+    # on the GPU machine, tuning grid (SPEC §7 shapes) and held-out shapes (Llama-2-13B, Qwen2.5-32B)
+    python3 benchmarks/bench_mm.py --types u4b8-g128-f16 --no-int4pack --out-dir $OUT/tune
+    python3 benchmarks/bench_mm.py --types u4b8-g128-f16 --no-int4pack --shapes heldout --out-dir $OUT/heldout
+    # anywhere
+    python3 benchmarks/tune.py fit --events tune/events.jsonl --out machete_ir/heuristics/h100_tuned.json
+    python3 benchmarks/tune.py score --events heldout/events.jsonl --table machete_ir/heuristics/h100_tuned.json
+    python3 generate_machete.py --heuristic-table machete_ir/heuristics/h100_tuned.json
+
+Only measurements whose correctness check passed count; a schedule that failed or hung at a
+point is treated as infinitely slow there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from machete_ir.heuristic_table import dump_heuristic, load_heuristic  # noqa: E402
+from machete_ir.model import H100_HEURISTIC  # noqa: E402
+from machete_ir.tuning import geomean_speedup, tune_heuristic  # noqa: E402
+
+
+def read_times(events_path: Path, bench_type: str) -> dict[tuple[int, int, int], dict[str, float]]:
+    """{(M, N, K): {schedule: us}} from bench_mm events (checked results only)."""
+    times: dict[tuple[int, int, int], dict[str, float]] = {}
+    for line in Path(events_path).read_text().splitlines():
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from a killed worker
+        key = ev.get("key", [])
+        if ev.get("ev") != "result" or len(key) != 6 or key[3] != bench_type or key[4] != "sched":
+            continue
+        k, n, m, _, _, sched = key
+        us = ev.get("us") if ev.get("status") == "ok" else None
+        times.setdefault((m, n, k), {})[sched] = us if us else math.inf
+    # keep points where at least one schedule produced a valid time
+    return {p: row for p, row in times.items() if any(math.isfinite(v) for v in row.values())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tune.py", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    fit = sub.add_parser("fit", help="fit a heuristic to measured times and write the table")
+    fit.add_argument("--events", type=Path, required=True, action="append")
+    fit.add_argument("--type", default="u4b8-g128-f16", help="bench type whose sweep to use")
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--name", default="h100_tuned")
+    score = sub.add_parser("score", help="geomean speedup of a table over the SPEC heuristic")
+    score.add_argument("--events", type=Path, required=True, action="append")
+    score.add_argument("--type", default="u4b8-g128-f16")
+    score.add_argument("--table", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    times: dict = {}
+    for e in args.events:
+        if not e.is_file():
+            print(f"tune.py: error: no such events file: {e}", file=sys.stderr)
+            return 2
+        times.update(read_times(e, args.type))
+    if not times:
+        print(f"tune.py: error: no checked per-schedule times for type {args.type} in "
+              f"{', '.join(map(str, args.events))}", file=sys.stderr)
+        return 2
+    if args.cmd == "fit":
+        h = tune_heuristic(times, name=args.name)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(dump_heuristic(h))
+        print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "
+              f"geomean speedup over SPEC on the tuning points: "
+              f"{geomean_speedup(times, H100_HEURISTIC, h):.3f}x")
+    else:
+        h = load_heuristic(args.table)
+        print(f"tune.py: {args.table.name} vs SPEC heuristic on {len(times)} points: "
+              f"geomean speedup {geomean_speedup(times, H100_HEURISTIC, h):.3f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

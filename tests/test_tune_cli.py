@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from machete_ir import model as M
+from machete_ir.heuristic_table import load_heuristic
+
+ROOT = Path(__file__).resolve().parent.parent
+TUNE = [sys.executable, str(ROOT / "benchmarks" / "tune.py")]
+S = {s.name.split("_")[0]: s.name for s in M.SCHEDULES}
+
+
+def _events(path: Path, fast: dict[tuple[int, int], str], failing: str | None = None) -> None:
+    lines = []
+    for (m, n), best in fast.items():
+        k = 4096
+        for name in S.values():
+            status = "error" if name == failing else "ok"
+            us = 10.0 if name == best else 30.0
+            lines.append(json.dumps({"ev": "result", "key": [k, n, m, "u4b8-g128-f16", "sched", name],
+                                     "status": status, "us": us}))
+    lines.append('{"ev": "result", "key": [4096, 4096, 1, "cublas", "f16"], "status": "ok", "us": 5}')
+    lines.append('{"ev": "res')  # torn last line
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_fit_and_score(tmp_path):
+    ev = tmp_path / "events.jsonl"
+    fast = {(1, 4096): S["128x32"], (1, 8192): S["128x32"], (256, 4096): S["128x128"], (256, 8192): S["128x128"]}
+    _events(ev, fast, failing=S["256x16"])
+    table = tmp_path / "t.json"
+    r = subprocess.run(TUNE + ["fit", "--events", str(ev), "--out", str(table)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    h = load_heuristic(table)
+    for (m, n), best in fast.items():
+        assert h.select(m, n, 4096).name == best
+    r = subprocess.run(TUNE + ["score", "--events", str(ev), "--table", str(table)], capture_output=True, text=True)
+    assert r.returncode == 0 and "geomean speedup" in r.stdout
+    speedup = float(r.stdout.split("geomean speedup ")[1].rstrip("x\n"))
+    assert speedup > 1.0  # SPEC picks 128x16 / 128x64 etc. at 30 us here
+
+
+def test_errors_are_one_line(tmp_path):
+    r = subprocess.run(TUNE + ["fit", "--events", str(tmp_path / "nope"), "--out", str(tmp_path / "t")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "e").write_text("")
+    r = subprocess.run(TUNE + ["fit", "--events", str(tmp_path / "e"), "--out", str(tmp_path / "t")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no checked per-schedule times" in r.stderr
