@@ -14,9 +14,11 @@ for a_dtype, b_type in [(torch.float16, st.uint4b8), (torch.bfloat16, st.uint4),
     names = built_schedules(a_dtype, b_type)
     if not names:
         continue
-    for M, N, K, g in [(1, 256, 512, 128), (13, 384, 1024, -1), (130, 256, 640, 64)]:
+    # the smallest and the largest tile of what is built (memcheck is slow)
+    picks = sorted(set([names[0], names[-1]]))
+    for M, N, K, g in [(1, 256, 512, 128), (130, 256, 640, 64)]:
         p = Problem(M, N, K, a_dtype, b_type, g, seed=M)
-        for name in names:
+        for name in picks:
             p.check(p.run(schedule=name))
             n += 1
 torch.cuda.synchronize()
