@@ -14,6 +14,7 @@
 //      channel_scales_type=None, token_scales_type=None, out_type=None) -> str
 #include <cstdio>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,6 +32,31 @@ using machete::ScalarKind;
 
 // pybind11 maps std::invalid_argument to ValueError. [[noreturn]] so no switch falls off the end.
 [[noreturn]] void value_error(std::string const& msg) { throw std::invalid_argument(msg); }
+
+// Argument checks throw std::invalid_argument (-> ValueError) rather than c10 exceptions: a
+// c10::Error escaping this module's pybind11 functions crashed the interpreter on the device
+// (torch 2.11 wheel); see also guarded() below.
+template <class... Ts>
+void check_value(bool cond, Ts const&... parts) {
+  if (!cond) {
+    std::ostringstream os;
+    (os << ... << parts);
+    throw std::invalid_argument(os.str());
+  }
+}
+
+// Run f, converting c10 exceptions (from torch calls such as allocation) to std exceptions that
+// pybind11 translates by itself.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (c10::ValueError const& e) {
+    throw std::invalid_argument(e.what_without_backtrace());
+  } catch (c10::Error const& e) {
+    throw std::runtime_error(e.what_without_backtrace());
+  }
+}
 
 ScalarKind kind_of_dtype(at::ScalarType t, const char* what) {
   switch (t) {
@@ -80,8 +106,8 @@ int sm_count(int device) {
 }
 
 void check_cuda(at::Tensor const& t, at::Tensor const& ref, const char* what) {
-  TORCH_CHECK_VALUE(t.is_cuda(), "machete: ", what, " must be a CUDA tensor");
-  TORCH_CHECK_VALUE(t.device() == ref.device(), "machete: ", what, " must be on ", ref.device());
+  check_value(t.is_cuda(), "machete: ", what, " must be a CUDA tensor");
+  check_value(t.device() == ref.device(), "machete: ", what, " must be on ", ref.device());
 }
 
 // Workspace from the caching allocator, on the current stream; kept alive until the call returns
@@ -109,9 +135,9 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
               std::optional<at::Tensor> group_scales, std::optional<at::Tensor> group_zeros,
               std::optional<int64_t> group_size, std::optional<at::Tensor> channel_scales,
               std::optional<at::Tensor> token_scales, std::optional<std::string> schedule) {
-  TORCH_CHECK_VALUE(a.is_cuda(), "machete.mm: a must be a CUDA tensor");
-  TORCH_CHECK_VALUE(a.dim() == 2, "machete.mm: a must be 2-D [M, K]");
-  TORCH_CHECK_VALUE(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.mm: b must be 2-D int32 (prepacked)");
+  check_value(a.is_cuda(), "machete.mm: a must be a CUDA tensor");
+  check_value(a.dim() == 2, "machete.mm: a must be 2-D [M, K]");
+  check_value(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.mm: b must be 2-D int32 (prepacked)");
   check_cuda(b, a, "b");
   const c10::cuda::CUDAGuard guard(a.device());
 
@@ -124,7 +150,7 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
   a = row_major_16b(a);
   b = b.is_contiguous() || b.t().is_contiguous() ? b : b.t().contiguous().t();
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  TORCH_CHECK_VALUE(b.numel() * 32 == K * N * bits, "machete.mm: b holds ", b.numel(),
+  check_value(b.numel() * 32 == K * N * bits, "machete.mm: b holds ", b.numel(),
                     " int32 words, expected K*N*bits/32 = ", K * N * bits / 32, " (K=", K, ", N=", N, ")");
   args.M = M;
   args.N = N;
@@ -139,7 +165,7 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
   if (group_scales) {
     check_cuda(*group_scales, a, "group_scales");
     auto gs = row_major_16b(*group_scales);
-    TORCH_CHECK_VALUE(gs.size(0) == (K + g - 1) / g && gs.size(1) == N, "machete.mm: group_scales must be [",
+    check_value(gs.size(0) == (K + g - 1) / g && gs.size(1) == N, "machete.mm: group_scales must be [",
                       (K + g - 1) / g, ", ", N, "], got ", gs.sizes());
     args.group_scales_type = kind_of_dtype(gs.scalar_type(), "group_scales");
     args.group_scales = gs.data_ptr();
@@ -147,7 +173,7 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
     group_scales = gs;
     if (group_zeros) {
       check_cuda(*group_zeros, a, "group_zeros");
-      TORCH_CHECK_VALUE(group_zeros->sizes() == gs.sizes(), "machete.mm: group_zeros must have the shape of group_scales");
+      check_value(group_zeros->sizes() == gs.sizes(), "machete.mm: group_zeros must have the shape of group_scales");
       // Zeros share the scales' stride in the kernel: give them the same layout.
       at::Tensor gz = *group_zeros;
       if (gz.strides() != gs.strides() || reinterpret_cast<uintptr_t>(gz.data_ptr()) % 16) {
@@ -159,7 +185,7 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
       group_zeros = gz;
     }
   } else {
-    TORCH_CHECK_VALUE(!group_zeros, "machete.mm: group_zeros given without group_scales");
+    check_value(!group_zeros, "machete.mm: group_zeros given without group_scales");
   }
   if (channel_scales) {
     check_cuda(*channel_scales, a, "channel_scales");
@@ -191,8 +217,8 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
 
 at::Tensor prepack_B(at::Tensor b, at::ScalarType a_type, int64_t b_type_id,
                      std::optional<at::ScalarType> group_scales_type) {
-  TORCH_CHECK_VALUE(b.is_cuda(), "machete.prepack_B: b must be a CUDA tensor");
-  TORCH_CHECK_VALUE(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.prepack_B: b must be 2-D int32");
+  check_value(b.is_cuda(), "machete.prepack_B: b must be a CUDA tensor");
+  check_value(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.prepack_B: b must be 2-D int32");
   const c10::cuda::CUDAGuard guard(b.device());
   machete::PrepackArgs args;
   args.a_type = kind_of_dtype(a_type, "a_type");
@@ -252,11 +278,11 @@ std::string heuristic_schedule(int64_t M, int64_t N, int64_t K, at::ScalarType a
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   namespace py = pybind11;
   m.doc() = "machete: Hopper mixed-input GEMM (CUTLASS) -- low-level binding; use machete.mm";
-  m.def("mm", &mm, py::arg("a"), py::arg("b"), py::arg("b_type_id"), py::arg("out_type") = py::none(),
+  m.def("mm", [](at::Tensor a, at::Tensor b, int64_t id, std::optional<at::ScalarType> ot, std::optional<at::Tensor> gs, std::optional<at::Tensor> gz, std::optional<int64_t> g, std::optional<at::Tensor> cs, std::optional<at::Tensor> ts, std::optional<std::string> sch) { return guarded([&] { return mm(a, b, id, ot, gs, gz, g, cs, ts, sch); }); }, py::arg("a"), py::arg("b"), py::arg("b_type_id"), py::arg("out_type") = py::none(),
         py::arg("group_scales") = py::none(), py::arg("group_zeros") = py::none(),
         py::arg("group_size") = py::none(), py::arg("channel_scales") = py::none(),
         py::arg("token_scales") = py::none(), py::arg("schedule") = py::none());
-  m.def("prepack_B", &prepack_B, py::arg("b"), py::arg("a_type"), py::arg("b_type_id"),
+  m.def("prepack_B", [](at::Tensor b, at::ScalarType at_, int64_t id, std::optional<at::ScalarType> gst) { return guarded([&] { return prepack_B(b, at_, id, gst); }); }, py::arg("b"), py::arg("a_type"), py::arg("b_type_id"),
         py::arg("group_scales_type") = py::none());
   m.def("supported_schedules", &supported_schedules, py::arg("a_type"), py::arg("b_type_id"),
         py::arg("group_scales_type") = py::none(), py::arg("group_zeros_type") = py::none(),

@@ -141,15 +141,41 @@ def test_cuda_graph():
     p.check(out, a=a_static)
 
 
-# ---- errors are Python exceptions, not crashes ------------------------------------------------
+# ---- errors are Python exceptions, not crashes (checked in a subprocess: a crash fails the test
+# instead of killing the test session) ---------------------------------------------------------
+_ERRORS_SCRIPT = r"""
+import sys, torch
+sys.path.insert(0, ".")
+import machete, machete._C as C
+from machete import scalar_types as st
+from tests.gpu.common import Problem
+p = Problem(16, 256, 256, torch.float16, st.uint4b8, 128, seed=2)
+def expect(exc, f, tag):
+    try:
+        f()
+    except exc as e:
+        print("OK", tag, type(e).__name__, str(e)[:100].replace(chr(10), " "), flush=True)
+        return
+    print("NO-RAISE", tag, flush=True)
+expect(ValueError, lambda: p.run(schedule="999x999_1x1x1_TmaMI__TmaCoop_streamK"), "py-schedule")
+expect(ValueError, lambda: C.mm(p.a, p.b_pre, st.uint4b8.id, None, p.q.scales, None, 128, None, None,
+                                "999x999_1x1x1_TmaMI__TmaCoop_streamK"), "c-schedule")
+expect(ValueError, lambda: C.mm(p.a, p.b_pre, st.uint4b8.id, None, p.q.scales, None, 96, None, None, None), "c-group96")
+expect(ValueError, lambda: C.mm(p.a, p.b_pre, 0x1234, None, p.q.scales, None, 128, None, None, None), "c-btype")
+expect(ValueError, lambda: C.mm(p.a[:, :192], p.b_pre, st.uint4b8.id, None, p.q.scales, None, 128, None, None, None), "c-K")
+expect(ValueError, lambda: C.prepack_B(p.b_packed[:, :100], torch.float16, st.uint4b8.id), "c-prepack-N")
+print("DONE", flush=True)
+"""
+
+
 def test_errors():
-    a_dtype, b_type = torch.float16, st.uint4b8
-    _skip_unbuilt(a_dtype, b_type)
-    p = Problem(16, 256, 256, a_dtype, b_type, 128, seed=2)
-    with pytest.raises(ValueError):
-        p.run(schedule="999x999_1x1x1_TmaMI__TmaCoop_streamK")
-    import machete._C as C
-    with pytest.raises(ValueError):  # group size not a multiple of 64 (binding-level, no python checks)
-        C.mm(p.a, p.b_pre, b_type.id, None, p.q.scales, None, 96, None, None, None)
-    with pytest.raises(ValueError):
-        C.mm(p.a, p.b_pre, 0x1234, None, p.q.scales, None, 128, None, None, None)
+    import os
+    import subprocess
+    import sys
+    _skip_unbuilt(torch.float16, st.uint4b8)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", _ERRORS_SCRIPT], cwd=root, capture_output=True, text=True,
+                       timeout=120)
+    print(r.stdout, r.stderr[-2000:])
+    assert r.returncode == 0, f"error-path subprocess died (rc={r.returncode}): {r.stdout} {r.stderr[-1500:]}"
+    assert "NO-RAISE" not in r.stdout and r.stdout.count("OK ") == 6 and "DONE" in r.stdout, r.stdout
