@@ -26,11 +26,18 @@ class CostModel:
     kernel_seconds: float = 8.0
     per_tile_kilo_elem: float = 0.25  # seconds per 1024 elements of the (N x M) tile
 
+    def tile(self, tile_n: int, tile_m: int) -> float:
+        return self.kernel_seconds + self.per_tile_kilo_elem * (tile_n * tile_m) / 1024.0
+
     def kernel(self, k: n.KernelInstance) -> float:
-        return self.kernel_seconds + self.per_tile_kilo_elem * (k.tile_n * k.tile_m) / 1024.0
+        return self.tile(k.tile_n, k.tile_m)
+
+    def file(self, tiles: Sequence[tuple[int, int]]) -> float:
+        """Estimated seconds for one translation unit holding kernels of these tiles."""
+        return (self.tu_seconds if tiles else 0.0) + sum(self.tile(*t) for t in tiles)
 
     def shard(self, kernels: Sequence[n.KernelInstance]) -> float:
-        return (self.tu_seconds if kernels else 0.0) + sum(self.kernel(k) for k in kernels)
+        return self.file([(k.tile_n, k.tile_m) for k in kernels])
 
 
 POLICIES = ("lpt", "hash")
