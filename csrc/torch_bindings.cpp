@@ -166,14 +166,14 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
     check_cuda(*group_scales, a, "group_scales");
     auto gs = row_major_16b(*group_scales);
     check_value(gs.size(0) == (K + g - 1) / g && gs.size(1) == N, "machete.mm: group_scales must be [",
-                      (K + g - 1) / g, ", ", N, "], got ", gs.sizes());
+                (K + g - 1) / g, ", ", N, "] for group_size ", g, ", got [", gs.size(0), ", ", gs.size(1), "]");
     args.group_scales_type = kind_of_dtype(gs.scalar_type(), "group_scales");
     args.group_scales = gs.data_ptr();
     args.ld_group = gs.size(0) > 1 ? gs.stride(0) : N;
     group_scales = gs;
     if (group_zeros) {
       check_cuda(*group_zeros, a, "group_zeros");
-      check_value(group_zeros->sizes() == gs.sizes(), "machete.mm: group_zeros must have the shape of group_scales");
+      check_value(group_zeros->dim() == 2 && group_zeros->size(0) == gs.size(0) && group_zeros->size(1) == gs.size(1), "machete.mm: group_zeros must have the shape of group_scales");
       // Zeros share the scales' stride in the kernel: give them the same layout.
       at::Tensor gz = *group_zeros;
       if (gz.strides() != gs.strides() || reinterpret_cast<uintptr_t>(gz.data_ptr()) % 16) {

@@ -27,14 +27,14 @@ def bench(M, K, N, a_dtype=torch.float16, b_type=st.uint4b8, g=128, schedule=Non
         ts.append(s.elapsed_time(e) * 1e3)
     ts.sort()
     # the same call replayed from a CUDA graph (no host overhead; one weight copy)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
         run(bs[0])
-    g.replay()
+    graph.replay()
     tg = []
     for i in range(50):
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); g.replay(); e.record(); e.synchronize()
+        s.record(); graph.replay(); e.record(); e.synchronize()
         tg.append(s.elapsed_time(e) * 1e3)
     tg.sort()
     sched = schedule or C.heuristic_schedule(M, N, K, a_dtype, b_type.id, a_dtype)
