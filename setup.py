@@ -1,4 +1,4 @@
-"""Builds the CUDA extension machete._C (metadata lives in setup.cfg / pyproject.toml).
+"""Builds the CUDA extension machete._C_ext, wrapped by machete/_C.py (metadata lives in setup.cfg / pyproject.toml).
 
     MACHETE_TYPES=<sigs> MACHETE_SCHEDULES=<names> MAX_JOBS=<n> \
         pip install --no-build-isolation --no-deps -e .
@@ -78,7 +78,7 @@ def _ext_kwargs():
     nvcc_flags = ["-gencode=arch=compute_90a,code=sm_90a", "-std=c++17", "--expt-relaxed-constexpr",
                   "-O3", "-DNDEBUG"]
     ext = cpp_extension.CUDAExtension(
-        name="machete._C",
+        name="machete._C_ext",
         sources=sources,
         include_dirs=include_dirs,
         extra_objects=extra_objects,

@@ -1,20 +1,20 @@
-// torch_bindings.cpp -- the Python module machete._C (the only translation unit that includes torch).
+// torch_bindings.cpp -- the compiled half of the Python module machete._C (the only translation
+// unit that includes torch). machete/_C.py is the Python half: it calls this extension
+// (machete._C_ext) and turns its error returns into ValueError / RuntimeError.
+//
+// Why error returns: on the device image (torch 2.11 + /opt/gcc), any C++ exception *thrown* from
+// code compiled there (TORCH_CHECK_VALUE, or a plain std::invalid_argument) crashed the interpreter
+// with SIGSEGV, while exceptions thrown in the separately compiled kernel objects were translated
+// fine. So this file never throws: checks record an error and return early, and exceptions from
+// the kernel/dispatch code are caught here (catching works) and returned as (code, None, message).
+//
+// Every entry returns a tuple (code, value, message): code 0 = ok (value valid), 1 = invalid
+// argument (-> ValueError), 2 = runtime failure (-> RuntimeError).
 //
 // Minimal checks only (device, dtype, strides: enough that nothing crashes); machete/ops.py does
-// the full validation. C++ exceptions map to Python ones: std::invalid_argument and
-// TORCH_CHECK_VALUE -> ValueError, everything else -> RuntimeError.
-//
-// API (see csrc/README.md):
-//   mm(a, b, b_type_id, out_type=None, group_scales=None, group_zeros=None, group_size=None,
-//      channel_scales=None, token_scales=None, schedule=None) -> Tensor[M, N]
-//   prepack_B(b, a_type, b_type_id, group_scales_type=None) -> Tensor (same shape/dtype as b)
-//   supported_schedules(a_type, b_type_id, group_scales_type=None, group_zeros_type=None,
-//      channel_scales_type=None, token_scales_type=None, out_type=None) -> list[str]
-//   heuristic_schedule(M, N, K, a_type, b_type_id, group_scales_type=None, group_zeros_type=None,
-//      channel_scales_type=None, token_scales_type=None, out_type=None) -> str
+// the full validation. API: see csrc/README.md.
 #include <cstdio>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,73 +26,73 @@
 
 #include "machete/mm_args.h"
 
+namespace py = pybind11;
+
 namespace {
 
 using machete::ScalarKind;
 
-// pybind11 maps std::invalid_argument to ValueError. [[noreturn]] so no switch falls off the end.
-[[noreturn]] void value_error(std::string const& msg) { throw std::invalid_argument(msg); }
-
-// Argument checks throw std::invalid_argument (-> ValueError) rather than c10 exceptions: a
-// c10::Error escaping this module's pybind11 functions crashed the interpreter on the device
-// (torch 2.11 wheel); see also guarded() below.
-template <class... Ts>
-void check_value(bool cond, Ts const&... parts) {
-  if (!cond) {
-    std::ostringstream os;
-    (os << ... << parts);
-    throw std::invalid_argument(os.str());
+struct Err {
+  int code = 0;
+  std::string msg;
+  bool set(int c, std::string m) {
+    code = c;
+    msg = std::move(m);
+    return false;
   }
-}
+};
 
-// Run f, converting c10 exceptions (from torch calls such as allocation) to std exceptions that
-// pybind11 translates by itself.
-template <class F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (c10::ValueError const& e) {
-    throw std::invalid_argument(e.what_without_backtrace());
-  } catch (c10::Error const& e) {
-    throw std::runtime_error(e.what_without_backtrace());
-  }
-}
+inline std::string str(int64_t v) { return std::to_string(v); }
 
-ScalarKind kind_of_dtype(at::ScalarType t, const char* what) {
+// Checks: record the first error; callers return when a check fails.
+#define MCHECK(cond, message)                   \
+  do {                                          \
+    if (!(cond)) {                              \
+      err.set(1, std::string(message));         \
+      return {};                                \
+    }                                           \
+  } while (0)
+
+#define MTRY(expr)            \
+  do {                        \
+    if (!(expr)) return {};   \
+  } while (0)
+
+bool kind_of_dtype(at::ScalarType t, const char* what, ScalarKind& out, Err& err) {
   switch (t) {
-    case at::kHalf: return ScalarKind::F16;
-    case at::kBFloat16: return ScalarKind::BF16;
-    case at::kFloat: return ScalarKind::F32;
-    case at::kInt: return ScalarKind::S32;
-    case at::kChar: return ScalarKind::S8;
-    case at::kFloat8_e4m3fn: return ScalarKind::E4M3;
+    case at::kHalf: out = ScalarKind::F16; return true;
+    case at::kBFloat16: out = ScalarKind::BF16; return true;
+    case at::kFloat: out = ScalarKind::F32; return true;
+    case at::kInt: out = ScalarKind::S32; return true;
+    case at::kChar: out = ScalarKind::S8; return true;
+    case at::kFloat8_e4m3fn: out = ScalarKind::E4M3; return true;
     default: break;
   }
-  value_error(std::string("machete: unsupported dtype for ") + what + ": " + c10::toString(t));
+  return err.set(1, std::string("machete: unsupported dtype for ") + what + ": " + c10::toString(t));
 }
 
-ScalarKind kind_of_opt_dtype(std::optional<at::ScalarType> t, const char* what) {
-  return t ? kind_of_dtype(*t, what) : ScalarKind::Void;
-}
-
-ScalarKind kind_of_opt_tensor(std::optional<at::Tensor> const& t, const char* what) {
-  return t ? kind_of_dtype(t->scalar_type(), what) : ScalarKind::Void;
+bool kind_of_opt_dtype(std::optional<at::ScalarType> t, const char* what, ScalarKind& out, Err& err) {
+  if (!t) {
+    out = ScalarKind::Void;
+    return true;
+  }
+  return kind_of_dtype(*t, what, out, err);
 }
 
 // Scalar-type ids (SPEC §5).
-ScalarKind kind_of_b_type(int64_t id) {
+bool kind_of_b_type(int64_t id, ScalarKind& out, Err& err) {
   switch (id) {
-    case 0x4000000100400LL: return ScalarKind::U4B8;
-    case 0x4000001000800LL: return ScalarKind::U8B128;
-    case 0x4000000000400LL: return ScalarKind::U4;
-    case 0x4000000000800LL: return ScalarKind::U8;
-    case 0x4000000010300LL: return ScalarKind::S4;
-    case 0x4000000010700LL: return ScalarKind::S8;
+    case 0x4000000100400LL: out = ScalarKind::U4B8; return true;
+    case 0x4000001000800LL: out = ScalarKind::U8B128; return true;
+    case 0x4000000000400LL: out = ScalarKind::U4; return true;
+    case 0x4000000000800LL: out = ScalarKind::U8; return true;
+    case 0x4000000010300LL: out = ScalarKind::S4; return true;
+    case 0x4000000010700LL: out = ScalarKind::S8; return true;
     default: break;
   }
   char buf[64];
   snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(id));
-  value_error(std::string("machete: unsupported b_type id ") + buf);
+  return err.set(1, std::string("machete: unsupported b_type id ") + buf);
 }
 
 int sm_count(int device) {
@@ -105,9 +105,10 @@ int sm_count(int device) {
   return cache[device];
 }
 
-void check_cuda(at::Tensor const& t, at::Tensor const& ref, const char* what) {
-  check_value(t.is_cuda(), "machete: ", what, " must be a CUDA tensor");
-  check_value(t.device() == ref.device(), "machete: ", what, " must be on ", ref.device());
+bool same_cuda_device(at::Tensor const& t, at::Tensor const& ref, const char* what, Err& err) {
+  if (!t.is_cuda()) return err.set(1, std::string("machete: ") + what + " must be a CUDA tensor");
+  if (t.device() != ref.device()) return err.set(1, std::string("machete: ") + what + " must be on the device of a");
+  return true;
 }
 
 // Workspace from the caching allocator, on the current stream; kept alive until the call returns
@@ -131,27 +132,33 @@ at::Tensor row_major_16b(at::Tensor t) {
   return ok ? t : t.contiguous();
 }
 
-at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::ScalarType> out_type,
-              std::optional<at::Tensor> group_scales, std::optional<at::Tensor> group_zeros,
-              std::optional<int64_t> group_size, std::optional<at::Tensor> channel_scales,
-              std::optional<at::Tensor> token_scales, std::optional<std::string> schedule) {
-  check_value(a.is_cuda(), "machete.mm: a must be a CUDA tensor");
-  check_value(a.dim() == 2, "machete.mm: a must be 2-D [M, K]");
-  check_value(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.mm: b must be 2-D int32 (prepacked)");
-  check_cuda(b, a, "b");
+std::optional<at::Tensor> mm_impl(Err& err, at::Tensor a, at::Tensor b, int64_t b_type_id,
+                                  std::optional<at::ScalarType> out_type, std::optional<at::Tensor> group_scales,
+                                  std::optional<at::Tensor> group_zeros, std::optional<int64_t> group_size,
+                                  std::optional<at::Tensor> channel_scales, std::optional<at::Tensor> token_scales,
+                                  std::optional<std::string> schedule) {
+  MCHECK(a.is_cuda(), "machete.mm: a must be a CUDA tensor");
+  MCHECK(a.dim() == 2, "machete.mm: a must be 2-D [M, K]");
+  MCHECK(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.mm: b must be 2-D int32 (prepacked)");
+  MTRY(same_cuda_device(b, a, "b", err));
   const c10::cuda::CUDAGuard guard(a.device());
 
   machete::MMArgs args;
-  args.a_type = kind_of_dtype(a.scalar_type(), "a");
-  args.b_type = kind_of_b_type(b_type_id);
-  args.out_type = out_type ? kind_of_dtype(*out_type, "out_type") : args.a_type;
+  MTRY(kind_of_dtype(a.scalar_type(), "a", args.a_type, err));
+  MTRY(kind_of_b_type(b_type_id, args.b_type, err));
+  if (out_type) {
+    MTRY(kind_of_dtype(*out_type, "out_type", args.out_type, err));
+  } else {
+    args.out_type = args.a_type;
+  }
   const int bits = machete::scalar_bits(args.b_type);
 
   a = row_major_16b(a);
   b = b.is_contiguous() || b.t().is_contiguous() ? b : b.t().contiguous().t();
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  check_value(b.numel() * 32 == K * N * bits, "machete.mm: b holds ", b.numel(),
-                    " int32 words, expected K*N*bits/32 = ", K * N * bits / 32, " (K=", K, ", N=", N, ")");
+  MCHECK(b.numel() * 32 == K * N * bits, "machete.mm: b holds " + str(b.numel()) +
+                                             " int32 words, expected K*N*bits/32 = " + str(K * N * bits / 32) +
+                                             " (K=" + str(K) + ", N=" + str(N) + ")");
   args.M = M;
   args.N = N;
   args.K = K;
@@ -162,42 +169,45 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
   int64_t g = group_size.value_or(-1);
   if (g <= 0) g = K;
   args.group_size = g;
+  at::Tensor gs, gz;  // keep possibly-copied tensors alive until the launch
   if (group_scales) {
-    check_cuda(*group_scales, a, "group_scales");
-    auto gs = row_major_16b(*group_scales);
-    check_value(gs.size(0) == (K + g - 1) / g && gs.size(1) == N, "machete.mm: group_scales must be [",
-                (K + g - 1) / g, ", ", N, "] for group_size ", g, ", got [", gs.size(0), ", ", gs.size(1), "]");
-    args.group_scales_type = kind_of_dtype(gs.scalar_type(), "group_scales");
+    MTRY(same_cuda_device(*group_scales, a, "group_scales", err));
+    MCHECK(group_scales->dim() == 2, "machete.mm: group_scales must be 2-D");
+    gs = row_major_16b(*group_scales);
+    MCHECK(gs.size(0) == (K + g - 1) / g && gs.size(1) == N,
+           "machete.mm: group_scales must be [" + str((K + g - 1) / g) + ", " + str(N) + "] for group_size " +
+               str(g) + ", got [" + str(gs.size(0)) + ", " + str(gs.size(1)) + "]");
+    MTRY(kind_of_dtype(gs.scalar_type(), "group_scales", args.group_scales_type, err));
     args.group_scales = gs.data_ptr();
     args.ld_group = gs.size(0) > 1 ? gs.stride(0) : N;
-    group_scales = gs;
     if (group_zeros) {
-      check_cuda(*group_zeros, a, "group_zeros");
-      check_value(group_zeros->dim() == 2 && group_zeros->size(0) == gs.size(0) && group_zeros->size(1) == gs.size(1), "machete.mm: group_zeros must have the shape of group_scales");
+      MTRY(same_cuda_device(*group_zeros, a, "group_zeros", err));
+      MCHECK(group_zeros->dim() == 2 && group_zeros->size(0) == gs.size(0) && group_zeros->size(1) == gs.size(1),
+             "machete.mm: group_zeros must have the shape of group_scales");
       // Zeros share the scales' stride in the kernel: give them the same layout.
-      at::Tensor gz = *group_zeros;
+      gz = *group_zeros;
       if (gz.strides() != gs.strides() || reinterpret_cast<uintptr_t>(gz.data_ptr()) % 16) {
         gz = at::empty_strided(gs.sizes(), gs.strides(), gz.options());
         gz.copy_(*group_zeros);
       }
-      args.group_zeros_type = kind_of_dtype(gz.scalar_type(), "group_zeros");
+      MTRY(kind_of_dtype(gz.scalar_type(), "group_zeros", args.group_zeros_type, err));
       args.group_zeros = gz.data_ptr();
-      group_zeros = gz;
     }
   } else {
-    check_value(!group_zeros, "machete.mm: group_zeros given without group_scales");
+    MCHECK(!group_zeros, "machete.mm: group_zeros given without group_scales");
   }
+  at::Tensor cs, ts;
   if (channel_scales) {
-    check_cuda(*channel_scales, a, "channel_scales");
-    channel_scales = channel_scales->contiguous();
-    args.channel_scales_type = kind_of_dtype(channel_scales->scalar_type(), "channel_scales");
-    args.channel_scales = channel_scales->data_ptr();
+    MTRY(same_cuda_device(*channel_scales, a, "channel_scales", err));
+    cs = channel_scales->contiguous();
+    MTRY(kind_of_dtype(cs.scalar_type(), "channel_scales", args.channel_scales_type, err));
+    args.channel_scales = cs.data_ptr();
   }
   if (token_scales) {
-    check_cuda(*token_scales, a, "token_scales");
-    token_scales = token_scales->contiguous();
-    args.token_scales_type = kind_of_dtype(token_scales->scalar_type(), "token_scales");
-    args.token_scales = token_scales->data_ptr();
+    MTRY(same_cuda_device(*token_scales, a, "token_scales", err));
+    ts = token_scales->contiguous();
+    MTRY(kind_of_dtype(ts.scalar_type(), "token_scales", args.token_scales_type, err));
+    args.token_scales = ts.data_ptr();
   }
 
   at::Tensor d = at::empty({M, N}, a.options().dtype(out_type.value_or(a.scalar_type())));
@@ -211,19 +221,23 @@ at::Tensor mm(at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::S
   args.workspace.ctx = &ws;
   if (M == 0) return d;
 
-  machete::mm_dispatch(args, schedule ? schedule->c_str() : nullptr);
+  machete::mm_dispatch(args, schedule ? schedule->c_str() : nullptr);  // may throw (caught by caller)
   return d;
 }
 
-at::Tensor prepack_B(at::Tensor b, at::ScalarType a_type, int64_t b_type_id,
-                     std::optional<at::ScalarType> group_scales_type) {
-  check_value(b.is_cuda(), "machete.prepack_B: b must be a CUDA tensor");
-  check_value(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.prepack_B: b must be 2-D int32");
+std::optional<at::Tensor> prepack_impl(Err& err, at::Tensor b, at::ScalarType a_type, int64_t b_type_id,
+                                       std::optional<at::ScalarType> group_scales_type) {
+  MCHECK(b.is_cuda(), "machete.prepack_B: b must be a CUDA tensor");
+  MCHECK(b.dim() == 2 && b.scalar_type() == at::kInt, "machete.prepack_B: b must be 2-D int32");
   const c10::cuda::CUDAGuard guard(b.device());
   machete::PrepackArgs args;
-  args.a_type = kind_of_dtype(a_type, "a_type");
-  args.b_type = kind_of_b_type(b_type_id);
-  args.convert_type = group_scales_type ? kind_of_dtype(*group_scales_type, "group_scales_type") : args.a_type;
+  MTRY(kind_of_dtype(a_type, "a_type", args.a_type, err));
+  MTRY(kind_of_b_type(b_type_id, args.b_type, err));
+  if (group_scales_type) {
+    MTRY(kind_of_dtype(*group_scales_type, "group_scales_type", args.convert_type, err));
+  } else {
+    args.convert_type = args.a_type;
+  }
   const int bits = machete::scalar_bits(args.b_type);
   const int64_t pack = 32 / bits;
   args.K = b.size(0) * pack;
@@ -234,62 +248,102 @@ at::Tensor prepack_B(at::Tensor b, at::ScalarType a_type, int64_t b_type_id,
   args.B = bc.data_ptr();
   args.out = out.data_ptr();
   args.stream = c10::cuda::getCurrentCUDAStream(b.get_device()).stream();
-  machete::prepack_B_dispatch(args);
+  machete::prepack_B_dispatch(args);  // may throw (caught by caller)
   return out;
 }
 
-std::vector<std::string> supported_schedules(at::ScalarType a_type, int64_t b_type_id,
-                                             std::optional<at::ScalarType> group_scales_type,
-                                             std::optional<at::ScalarType> group_zeros_type,
-                                             std::optional<at::ScalarType> channel_scales_type,
-                                             std::optional<at::ScalarType> token_scales_type,
-                                             std::optional<at::ScalarType> out_type) {
-  ScalarKind a = kind_of_dtype(a_type, "a_type");
-  return machete::supported_schedules(
-      a, kind_of_b_type(b_type_id), kind_of_opt_dtype(group_scales_type, "group_scales_type"),
-      kind_of_opt_dtype(group_zeros_type, "group_zeros_type"),
-      kind_of_opt_dtype(channel_scales_type, "channel_scales_type"),
-      kind_of_opt_dtype(token_scales_type, "token_scales_type"),
-      out_type ? kind_of_dtype(*out_type, "out_type") : a);
+struct TypeArgs {
+  ScalarKind a, b, gs, gz, cs, ts, out;
+};
+
+std::optional<TypeArgs> type_args(Err& err, at::ScalarType a_type, int64_t b_type_id,
+                                  std::optional<at::ScalarType> group_scales_type,
+                                  std::optional<at::ScalarType> group_zeros_type,
+                                  std::optional<at::ScalarType> channel_scales_type,
+                                  std::optional<at::ScalarType> token_scales_type,
+                                  std::optional<at::ScalarType> out_type) {
+  TypeArgs t;
+  MTRY(kind_of_dtype(a_type, "a_type", t.a, err));
+  MTRY(kind_of_b_type(b_type_id, t.b, err));
+  MTRY(kind_of_opt_dtype(group_scales_type, "group_scales_type", t.gs, err));
+  MTRY(kind_of_opt_dtype(group_zeros_type, "group_zeros_type", t.gz, err));
+  MTRY(kind_of_opt_dtype(channel_scales_type, "channel_scales_type", t.cs, err));
+  MTRY(kind_of_opt_dtype(token_scales_type, "token_scales_type", t.ts, err));
+  if (out_type) {
+    MTRY(kind_of_dtype(*out_type, "out_type", t.out, err));
+  } else {
+    t.out = t.a;
+  }
+  return t;
 }
 
-std::string heuristic_schedule(int64_t M, int64_t N, int64_t K, at::ScalarType a_type, int64_t b_type_id,
-                               std::optional<at::ScalarType> group_scales_type,
-                               std::optional<at::ScalarType> group_zeros_type,
-                               std::optional<at::ScalarType> channel_scales_type,
-                               std::optional<at::ScalarType> token_scales_type,
-                               std::optional<at::ScalarType> out_type) {
-  machete::MMArgs args;
-  args.M = M;
-  args.N = N;
-  args.K = K;
-  args.a_type = kind_of_dtype(a_type, "a_type");
-  args.b_type = kind_of_b_type(b_type_id);
-  args.group_scales_type = kind_of_opt_dtype(group_scales_type, "group_scales_type");
-  args.group_zeros_type = kind_of_opt_dtype(group_zeros_type, "group_zeros_type");
-  args.channel_scales_type = kind_of_opt_dtype(channel_scales_type, "channel_scales_type");
-  args.token_scales_type = kind_of_opt_dtype(token_scales_type, "token_scales_type");
-  args.out_type = out_type ? kind_of_dtype(*out_type, "out_type") : args.a_type;
-  return machete::heuristic_schedule(args);
+// Runs f(err) -> std::optional<T>; returns (code, value or None, message). Never throws.
+template <class F>
+py::tuple run_entry(F&& f) {
+  Err err;
+  try {
+    auto v = f(err);
+    if (err.code == 0 && v) return py::make_tuple(0, py::cast(*v), "");
+    if (err.code == 0) err.set(2, "machete: internal error (no result)");
+  } catch (std::invalid_argument const& e) {
+    err.set(1, e.what());
+  } catch (c10::ValueError const& e) {
+    err.set(1, e.what_without_backtrace());
+  } catch (c10::Error const& e) {
+    err.set(2, e.what_without_backtrace());
+  } catch (std::exception const& e) {
+    err.set(2, e.what());
+  } catch (...) {
+    err.set(2, "machete: unknown C++ exception");
+  }
+  return py::make_tuple(err.code, py::none(), err.msg);
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  namespace py = pybind11;
-  m.doc() = "machete: Hopper mixed-input GEMM (CUTLASS) -- low-level binding; use machete.mm";
-  m.def("mm", [](at::Tensor a, at::Tensor b, int64_t id, std::optional<at::ScalarType> ot, std::optional<at::Tensor> gs, std::optional<at::Tensor> gz, std::optional<int64_t> g, std::optional<at::Tensor> cs, std::optional<at::Tensor> ts, std::optional<std::string> sch) { return guarded([&] { return mm(a, b, id, ot, gs, gz, g, cs, ts, sch); }); }, py::arg("a"), py::arg("b"), py::arg("b_type_id"), py::arg("out_type") = py::none(),
-        py::arg("group_scales") = py::none(), py::arg("group_zeros") = py::none(),
-        py::arg("group_size") = py::none(), py::arg("channel_scales") = py::none(),
-        py::arg("token_scales") = py::none(), py::arg("schedule") = py::none());
-  m.def("prepack_B", [](at::Tensor b, at::ScalarType at_, int64_t id, std::optional<at::ScalarType> gst) { return guarded([&] { return prepack_B(b, at_, id, gst); }); }, py::arg("b"), py::arg("a_type"), py::arg("b_type_id"),
-        py::arg("group_scales_type") = py::none());
-  m.def("supported_schedules", &supported_schedules, py::arg("a_type"), py::arg("b_type_id"),
-        py::arg("group_scales_type") = py::none(), py::arg("group_zeros_type") = py::none(),
-        py::arg("channel_scales_type") = py::none(), py::arg("token_scales_type") = py::none(),
-        py::arg("out_type") = py::none());
-  m.def("heuristic_schedule", &heuristic_schedule, py::arg("M"), py::arg("N"), py::arg("K"),
-        py::arg("a_type"), py::arg("b_type_id"), py::arg("group_scales_type") = py::none(),
-        py::arg("group_zeros_type") = py::none(), py::arg("channel_scales_type") = py::none(),
-        py::arg("token_scales_type") = py::none(), py::arg("out_type") = py::none());
+  m.doc() = "machete: Hopper mixed-input GEMM (CUTLASS); error-returning entries wrapped by machete._C";
+  m.def("mm", [](at::Tensor a, at::Tensor b, int64_t b_type_id, std::optional<at::ScalarType> out_type,
+                 std::optional<at::Tensor> group_scales, std::optional<at::Tensor> group_zeros,
+                 std::optional<int64_t> group_size, std::optional<at::Tensor> channel_scales,
+                 std::optional<at::Tensor> token_scales, std::optional<std::string> schedule) {
+    return run_entry([&](Err& err) {
+      return mm_impl(err, a, b, b_type_id, out_type, group_scales, group_zeros, group_size, channel_scales,
+                     token_scales, schedule);
+    });
+  });
+  m.def("prepack_B", [](at::Tensor b, at::ScalarType a_type, int64_t b_type_id,
+                        std::optional<at::ScalarType> group_scales_type) {
+    return run_entry([&](Err& err) { return prepack_impl(err, b, a_type, b_type_id, group_scales_type); });
+  });
+  m.def("supported_schedules", [](at::ScalarType a_type, int64_t b_type_id, std::optional<at::ScalarType> gs,
+                                  std::optional<at::ScalarType> gz, std::optional<at::ScalarType> cs,
+                                  std::optional<at::ScalarType> ts, std::optional<at::ScalarType> out) {
+    return run_entry([&](Err& err) -> std::optional<std::vector<std::string>> {
+      auto t = type_args(err, a_type, b_type_id, gs, gz, cs, ts, out);
+      if (!t) return std::nullopt;
+      return machete::supported_schedules(t->a, t->b, t->gs, t->gz, t->cs, t->ts, t->out);
+    });
+  });
+  m.def("heuristic_schedule", [](int64_t M, int64_t N, int64_t K, at::ScalarType a_type, int64_t b_type_id,
+                                 std::optional<at::ScalarType> gs, std::optional<at::ScalarType> gz,
+                                 std::optional<at::ScalarType> cs, std::optional<at::ScalarType> ts,
+                                 std::optional<at::ScalarType> out) {
+    return run_entry([&](Err& err) -> std::optional<std::string> {
+      auto t = type_args(err, a_type, b_type_id, gs, gz, cs, ts, out);
+      if (!t) return std::nullopt;
+      machete::MMArgs args;
+      args.M = M;
+      args.N = N;
+      args.K = K;
+      args.a_type = t->a;
+      args.b_type = t->b;
+      args.group_scales_type = t->gs;
+      args.group_zeros_type = t->gz;
+      args.channel_scales_type = t->cs;
+      args.token_scales_type = t->ts;
+      args.out_type = t->out;
+      return machete::heuristic_schedule(args);
+    });
+  });
 }
