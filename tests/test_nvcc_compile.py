@@ -51,7 +51,8 @@ def test_generated_sources_compile_for_sm90a(tmp_path):
         assert r.returncode == 0, f"{path.name} failed to compile:\n{r.stderr[-4000:]}"
         assert path.with_suffix(".o").stat().st_size > 0
     # the impl object really holds the sm_90a kernel
-    sass = subprocess.run(["cuobjdump", "--list-elf", str(targets[1].with_suffix(".o"))],
-                          capture_output=True, text=True)
-    if sass.returncode == 0:
-        assert "sm_90a" in sass.stdout
+    cuobjdump = shutil.which("cuobjdump")
+    if cuobjdump:
+        sass = subprocess.run([cuobjdump, "--list-elf", str(targets[1].with_suffix(".o"))],
+                              capture_output=True, text=True)
+        assert sass.returncode == 0 and "sm_90a" in sass.stdout
