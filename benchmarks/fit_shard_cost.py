@@ -60,13 +60,25 @@ def _solve(rows: list[list[float]], ys: list[float]) -> list[float] | None:
     return [a[i][k] / a[i][i] for i in range(k)]
 
 
-def fit(samples: list[tuple[Tiles, float]]) -> CostModel:
+def fit(samples: list[tuple[Tiles, float]], prior: CostModel = CostModel()) -> CostModel:
     rows = [[1.0, float(len(ts)), sum(tn * tm for tn, tm in ts) / 1024.0] for ts, _ in samples]
-    sol = _solve(rows, [t for _, t in samples])
+    ys = [t for _, t in samples]
+    sol = _solve(rows, ys)
     if sol is None:
-        raise ValueError("cannot separate per-file and per-kernel cost: every measured file has the "
-                         "same kernel count (add a build with another count per file)")
-    tu, kern, tile = sol
+        # Every file holds the same number of kernels: only tu + n*kernel is identifiable. Keep the
+        # prior's per-kernel cost and fit the rest (the LPT assignment depends on per_tile only).
+        if len({len(ts) for ts, _ in samples}) != 1:
+            raise ValueError("singular fit")
+        kern = prior.kernel_seconds
+        n = len(samples[0][0])
+        sol2 = _solve([[1.0, r[2]] for r in rows], [y - n * kern for y in ys])
+        if sol2 is None:
+            raise ValueError("cannot fit: the measured files do not differ in tile mix")
+        tu, tile = sol2
+        print(f"note: every file holds {n} kernels, so the per-kernel cost is kept at the prior "
+              f"{kern} s and only the per-file and per-tile costs are fitted", file=sys.stderr)
+    else:
+        tu, kern, tile = sol
     return CostModel(tu_seconds=round(max(tu, 0.0), 2), kernel_seconds=round(max(kern, 0.0), 2),
                      per_tile_kilo_elem=round(max(tile, 0.0), 4))
 

@@ -36,10 +36,20 @@ def test_fit_recovers_a_known_model(tmp_path, capsys):
     assert '"tu_seconds": 70.0' in out and '"kernel_seconds": 9.0' in out and '"per_tile_kilo_elem": 0.5' in out
 
 
-def test_equal_counts_cannot_be_separated(tmp_path, capsys):
+def test_a_perfectly_balanced_build_alone_cannot_be_fitted(tmp_path, capsys):
+    # the default LPT build gives every shard 9 kernels and the same tile mix: one equation
     full = _write(tmp_path, "full", Options(), CostModel())
     assert F.main(["--build", f"{full[0]}:{full[1]}"]) == 2
-    assert "cannot separate" in capsys.readouterr().err
+    assert "do not differ" in capsys.readouterr().err
+
+
+def test_hash_build_fits_with_the_prior_kernel_cost_when_counts_are_equal(tmp_path, capsys):
+    truth = CostModel(tu_seconds=50.0, kernel_seconds=CostModel().kernel_seconds, per_tile_kilo_elem=1.0)
+    # two shards of one type: 9 kernels in total, split unevenly by hash -> counts differ anyway
+    h = _write(tmp_path, "hash", Options(shard_policy="hash"), truth)
+    assert F.main(["--build", f"{h[0]}:{h[1]}"]) == 0
+    out = capsys.readouterr().out
+    assert '"tu_seconds": 50.0' in out and '"per_tile_kilo_elem": 1.0' in out
 
 
 def test_parse_log_ignores_failures():
