@@ -50,7 +50,7 @@ def graph_us(fns, reps=20):
 
 def setup(m, n, k, copies):
     a = (3 * torch.rand(m, k, device="cuda") - 2).half()
-    w = 3 * torch.rand(k, n) - 1
+    w = 3 * torch.rand(k, n, device="cuda") - 1  # quantize on the GPU: the big shapes are slow on CPU
     q = reference.quantize(w, uint4b8, 128)
     packed = reference.pack(q.w_q, uint4b8).cuda()
     bp = machete.prepack_B(packed, torch.float16, uint4b8)
