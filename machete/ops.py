@@ -366,9 +366,9 @@ _PREPACK_SCHEMA = "(Tensor b, ScalarType a_type, int b_type, ScalarType? group_s
 
 # Registered for CPU too, only so that CPU tensors get the clean device error from validation
 # instead of the dispatcher's "no kernel" message.
-@torch.library.custom_op("machete::mm", mutates_args=(), device_types=("cuda", "cpu"), schema=_MM_SCHEMA)
-def _mm_op(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, group_size=None,
-           channel_scales=None, token_scales=None, schedule=None):
+def _mm_impl(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, group_size=None,
+             channel_scales=None, token_scales=None, schedule=None):
+    """Validate, then run the kernel: the body of the op, and the eager fast path of ``mm``."""
     args = validate_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size,
                             channel_scales, token_scales, schedule)
     if args.M == 0:
@@ -381,6 +381,10 @@ def _mm_op(a, b, b_type, out_type=None, group_scales=None, group_zeros=None, gro
     C = _load_C()
     return C.mm(a, b, args.b_type.id, args.out_dtype, group_scales, group_zeros, args.group_size,
                 channel_scales, token_scales, args.schedule)
+
+
+_mm_op = torch.library.custom_op("machete::mm", mutates_args=(), device_types=("cuda", "cpu"),
+                                 schema=_MM_SCHEMA)(_mm_impl)
 
 
 @_mm_op.register_fake
@@ -435,8 +439,19 @@ def mm(
     _check_optional(schedule, str, "schedule", "a str")
     if isinstance(schedule, str):
         schedule = _model.normalize_schedule_name(schedule)
+    if _eager_fast_path(a, b_prepacked):
+        # Plain eager call: skip the custom-op dispatch (~40 us of Python per call, measured on
+        # the H100 with scripts/host_overhead.py); same validation, same kernel.
+        return _mm_impl(a, b_prepacked, b_type_id, out_type, group_scales, group_zeros, group_size,
+                        channel_scales, token_scales, schedule)
     return torch.ops.machete.mm(a, b_prepacked, b_type_id, out_type, group_scales, group_zeros,
                                 group_size, channel_scales, token_scales, schedule)
+
+
+def _eager_fast_path(*tensors: torch.Tensor) -> bool:
+    """True outside torch.compile / tracing, for plain (not fake / functional) CUDA tensors."""
+    return (not torch.compiler.is_compiling()
+            and all(type(t) is torch.Tensor and t.is_cuda for t in tensors))
 
 
 def _check_python_types(**tensors) -> None:

@@ -9,15 +9,20 @@ export PYTHONPATH=/tmp/site:$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1
 t0=$(date +%s)
 MACHETE_PREBUILT_OBJS=${OBJS:-build/objs} MAX_JOBS=16 timeout 200 python3 setup.py -q build_ext --inplace > /tmp/link.log 2>&1
 rc=$?; echo "LINK rc=$rc in $(( $(date +%s) - t0 ))s"; [ $rc -eq 0 ] || { tail -20 /tmp/link.log; exit 1; }
+if [ "${TESTS:-0}" = 1 ]; then
+  timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/gpu tests/test_prepack_layout.py > "$OUT/pytest.log" 2>&1
+  echo "PYTEST rc=$? at ${SECONDS}s"; grep -E "passed|failed" "$OUT/pytest.log" | tail -1
+  timeout 60 python3 scripts/host_overhead.py --host-only
+fi
 B="python3 benchmarks/bench_mm.py --target-ms ${TARGET_MS:-15}"
 $B --out-dir "$OUT/spec" --types u4b8-g128-f16 --time-budget ${T1:-200} > /dev/null
 echo "SPEC sweep done at ${SECONDS}s"
 $B --out-dir "$OUT/spec" --resume --no-sweep --time-budget ${T2:-130} > /dev/null
 echo "SPEC other types done at ${SECONDS}s"
-$B --out-dir "$OUT/heldout" --shapes heldout --m 1,16,64,256,1024,4096 --types u4b8-g128-f16 --no-int4pack \
+[ "${HELDOUT:-1}" = 1 ] && $B --out-dir "$OUT/heldout" --shapes heldout --m 1,16,64,256,1024,4096 --types u4b8-g128-f16 --no-int4pack \
    --time-budget ${T3:-110} > /dev/null
 rm -f "$OUT/heldout/results.png" "$OUT/heldout/results.md" "$OUT/heldout/log.txt"
 echo "HELDOUT done at ${SECONDS}s"
-python3 benchmarks/tune.py fit --events "$OUT/spec/events.jsonl" --out "$OUT/h100_tuned.json" &&
+[ "${HELDOUT:-1}" = 1 ] && python3 benchmarks/tune.py fit --events "$OUT/spec/events.jsonl" --out "$OUT/h100_tuned.json" &&
 python3 benchmarks/tune.py score --events "$OUT/heldout/events.jsonl" --table "$OUT/h100_tuned.json"
 tail -40 "$OUT/spec/results.md"
