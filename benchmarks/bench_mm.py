@@ -909,7 +909,7 @@ class Worker:
         torch.cuda.empty_cache()
         self.record(key, "ok", name=props.name, l2_bytes=l2, copy_Bps=2 * nbytes / (copy_us * 1e-6),
                     bf16_flops=2 * n**3 / (mm_us * 1e-6), torch=torch.__version__,
-                    note=f"{props.name}, L2 {l2 / 2**20:.0f} MiB, copy {2 * nbytes / copy_us / 1e6:.0f} GB/s, "
+                    note=f"{props.name}, L2 {l2 / 2**20:.0f} MiB, copy {2 * nbytes / copy_us / 1e3:.0f} GB/s, "
                          f"bf16 {2 * n**3 / mm_us / 1e6:.0f} TFLOP/s")
 
     def rotation_target(self) -> int:
