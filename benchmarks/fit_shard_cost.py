@@ -79,6 +79,13 @@ def fit(samples: list[tuple[Tiles, float]], prior: CostModel = CostModel()) -> C
               f"{kern} s and only the per-file and per-tile costs are fitted", file=sys.stderr)
     else:
         tu, kern, tile = sol
+        if tile < 0 and len({len(ts) for ts, _ in samples}) > 1:
+            # a negative per-tile cost is noise, not a speed-up: refit without that term
+            sol2 = _solve([r[:2] for r in rows], ys)
+            if sol2 is not None:
+                (tu, kern), tile = sol2, 0.0
+                print("note: the per-tile term fitted negative (no measurable effect of tile size); "
+                      "refitted without it", file=sys.stderr)
     return CostModel(tu_seconds=round(max(tu, 0.0), 2), kernel_seconds=round(max(kern, 0.0), 2),
                      per_tile_kilo_elem=round(max(tile, 0.0), 4))
 

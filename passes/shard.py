@@ -1,9 +1,8 @@
 """shard: split the impl pool (machete_mm_impl.cu) into N files balanced by compile cost.
 
 Cost model (seconds of one nvcc process): a fixed cost per translation unit (parsing CUTLASS and
-cute dominates) plus a cost per kernel that grows with its tile. Defaults come from GPU.md (one
-mixed-input TU 70-140 s; 7 kernels ~1.5x one); `benchmarks/fit_shard_cost.py` refits them from
-measured compile times. Policies: ``lpt`` (longest processing time first onto the least loaded
+cute dominates) plus a cost per kernel, optionally growing with its tile. The defaults were fitted
+to compile times measured on the H100 host by `benchmarks/fit_shard_cost.py`. Policies: ``lpt`` (longest processing time first onto the least loaded
 shard: makespan within 4/3 of optimal) and ``hash`` (stable sha1 of the entry name: a kernel
 never moves when others are added). Each shard gets the schedule structs and type aliases its
 kernels use, and nothing else.
@@ -22,9 +21,14 @@ from machete_ir import nodes as n
 
 @attrs.frozen(kw_only=True)
 class CostModel:
-    tu_seconds: float = 60.0
-    kernel_seconds: float = 8.0
-    per_tile_kilo_elem: float = 0.25  # seconds per 1024 elements of the (N x M) tile
+    """Seconds of one nvcc process. Defaults fitted by benchmarks/fit_shard_cost.py to a build on
+    the H100 host (2026-11-25, hash-sharded 72 kernels, 5-12 per file, 8 nvcc at once on 16 cores):
+    ~126 s per translation unit + ~9.8 s per kernel; the tile-size term fitted negative, i.e. no
+    measurable effect, so it is 0 (it was a guessed 0.25 s per 1024 tile elements before)."""
+
+    tu_seconds: float = 125.9
+    kernel_seconds: float = 9.8
+    per_tile_kilo_elem: float = 0.0  # seconds per 1024 elements of the (N x M) tile
 
     def tile(self, tile_n: int, tile_m: int) -> float:
         return self.kernel_seconds + self.per_tile_kilo_elem * (tile_n * tile_m) / 1024.0

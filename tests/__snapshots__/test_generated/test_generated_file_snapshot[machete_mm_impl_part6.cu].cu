@@ -4,6 +4,46 @@
 #include "machete/mm_kernel.cuh"
 
 namespace machete {
+struct sch_128x128_2x1x1_TmaMI__TmaCoop_streamK {
+  using TileShapeNM = cute::Shape<cute::_128, cute::_128>;
+  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+  using TileScheduler = cutlass::gemm::StreamKScheduler;
+  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
+using types_f16u4b8f16voidvoidvoidf16f32 = TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::half_t, void, void, void, cutlass::half_t, float>;
+
+template <class Schedule> using Kernel_f16u4b8f16voidvoidvoidf16f32 = MacheteKernel<types_f16u4b8f16voidvoidvoidf16f32, Schedule>;
+
+struct sch_128x256_2x1x1_TmaMI__TmaCoop_streamK {
+  using TileShapeNM = cute::Shape<cute::_128, cute::_256>;
+  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+  using TileScheduler = cutlass::gemm::StreamKScheduler;
+  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
+struct sch_128x64_2x1x1_TmaMI__TmaCoop_streamK {
+  using TileShapeNM = cute::Shape<cute::_128, cute::_64>;
+  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+  using TileScheduler = cutlass::gemm::StreamKScheduler;
+  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
+struct sch_128x32_2x1x1_TmaMI__TmaCoop_streamK {
+  using TileShapeNM = cute::Shape<cute::_128, cute::_32>;
+  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+  using TileScheduler = cutlass::gemm::StreamKScheduler;
+  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
 struct sch_256x128_2x1x1_TmaMI__TmaCoop_streamK {
   using TileShapeNM = cute::Shape<cute::_256, cute::_128>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
@@ -49,9 +89,21 @@ struct sch_256x16_1x1x1_TmaMI__TmaCoop_streamK {
   using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
+using types_bf16u4b8bf16voidvoidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, machete::uint4b8_t, cutlass::bfloat16_t, void, void, void, cutlass::bfloat16_t, float>;
+
+template <class Schedule> using Kernel_bf16u4b8bf16voidvoidvoidbf16f32 = MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, Schedule>;
+
 using types_f16u8b128f16voidvoidvoidf16f32 = TypeConfig<cutlass::half_t, machete::uint8b128_t, cutlass::half_t, void, void, void, cutlass::half_t, float>;
 
 template <class Schedule> using Kernel_f16u8b128f16voidvoidvoidf16f32 = MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, Schedule>;
+
+using types_bf16u8b128bf16voidvoidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, machete::uint8b128_t, cutlass::bfloat16_t, void, void, void, cutlass::bfloat16_t, float>;
+
+template <class Schedule> using Kernel_bf16u8b128bf16voidvoidvoidbf16f32 = MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, Schedule>;
+
+using types_f16u4f16f16voidvoidf16f32 = TypeConfig<cutlass::half_t, cutlass::uint4b_t, cutlass::half_t, cutlass::half_t, void, void, cutlass::half_t, float>;
+
+template <class Schedule> using Kernel_f16u4f16f16voidvoidf16f32 = MacheteKernel<types_f16u4f16f16voidvoidf16f32, Schedule>;
 
 using types_bf16u4bf16bf16voidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, cutlass::uint4b_t, cutlass::bfloat16_t, cutlass::bfloat16_t, void, void, cutlass::bfloat16_t, float>;
 
@@ -61,46 +113,50 @@ using types_f16u8f16f16voidvoidf16f32 = TypeConfig<cutlass::half_t, uint8_t, cut
 
 template <class Schedule> using Kernel_f16u8f16f16voidvoidf16f32 = MacheteKernel<types_f16u8f16f16voidvoidf16f32, Schedule>;
 
-template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+using types_bf16u8bf16bf16voidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, uint8_t, cutlass::bfloat16_t, cutlass::bfloat16_t, void, void, cutlass::bfloat16_t, float>;
+
+template <class Schedule> using Kernel_bf16u8bf16bf16voidvoidbf16f32 = MacheteKernel<types_bf16u8bf16bf16voidvoidbf16f32, Schedule>;
+
+template struct MacheteKernel<types_f16u4b8f16voidvoidvoidf16f32, sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_f16u4b8f16voidvoidvoidf16f32<sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_128x32_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_128x32_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_128x64_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_128x64_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_f16u4f16f16voidvoidf16f32, sch_128x256_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_f16u4f16f16voidvoidf16f32<sch_128x256_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8f16f16voidvoidf16f32, sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_128x128_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8f16f16voidvoidf16f32<sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_128x128_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8f16f16voidvoidf16f32, sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8f16f16voidvoidf16f32<sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
 template struct MacheteKernel<types_f16u8f16f16voidvoidf16f32, sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>;
@@ -109,9 +165,9 @@ void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(M
   Kernel_f16u8f16f16voidvoidf16f32<sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8f16f16voidvoidf16f32, sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>;
-void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u8bf16bf16voidvoidbf16f32, sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>;
+void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
-  Kernel_f16u8f16f16voidvoidf16f32<sch_256x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
+  Kernel_bf16u8bf16bf16voidvoidbf16f32<sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 }  // namespace machete
