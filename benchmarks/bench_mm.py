@@ -638,17 +638,18 @@ def write_plot(rows: Sequence[dict[str, Any]], path: str) -> str:
         return "no plot: no rows"
     fig, axes = plt.subplots(len(shapes), len(types), figsize=(4.2 * len(types), 3.2 * len(shapes)),
                              squeeze=False)
-    series = (("machete heuristic", "heur", "-o"), ("machete best", "best", "-s"),
-              ("cuBLAS", "cublas", "-^"), ("torch int4pack", "int4pack", "-v"))
+    # fixed colours: a panel without one series must not shift the others' colours
+    series = (("machete heuristic", "heur", "-o", "C0"), ("machete best", "best", "-s", "C1"),
+              ("cuBLAS", "cublas", "-^", "C2"), ("torch int4pack", "int4pack", "-v", "C3"))
     for i, (k, n) in enumerate(shapes):
         for j, t in enumerate(types):
             ax = axes[i][j]
             sel = sorted((r for r in rows if (r["K"], r["N"]) == (k, n) and r["type"] == t), key=lambda r: r["M"])
-            for label, impl, style in series:
+            for label, impl, style, color in series:
                 pts = [(r["M"], eff_time(r, impl)) for r in sel]
                 pts = [(m, v) for m, v in pts if v is not None]
                 if pts:
-                    ax.plot(*zip(*pts), style, label=label, markersize=3)
+                    ax.plot(*zip(*pts), style, color=color, label=label, markersize=3)
             fl = [(r["M"], r["floor_us"]) for r in sel if r["floor_us"]]
             if fl:
                 ax.plot(*zip(*fl), "k--", label="floor (mem/compute)")

@@ -64,4 +64,8 @@ def load_heuristic(path: Path) -> Heuristic:
 
 
 def dump_heuristic(h: Heuristic) -> str:
-    return json.dumps(heuristic_to_dict(h), indent=1) + "\n"
+    """JSON with one rule per line, so a table diff reads like a rule diff."""
+    d = heuristic_to_dict(h)
+    rules = ",\n".join(f"  {json.dumps(r)}" for r in d["rules"])
+    return f'{{"name": {json.dumps(d["name"])}, "rules": [\n{rules}\n]}}\n'
+
