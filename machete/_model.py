@@ -28,8 +28,6 @@ _DTYPE_SHORT = {
 }
 _SHORT_DTYPE = {v: k for k, v in _DTYPE_SHORT.items()}
 
-CANONICAL_SUFFIX = "_TmaMI__TmaCoop_streamK"
-ALIAS_SUFFIX = "_TmaMI_TmaCoop_streamK"
 
 
 def short_name(t) -> str:
@@ -66,10 +64,14 @@ class TypeKey(NamedTuple):
 
 
 def normalize_schedule_name(name: str) -> str:
-    """Accept the older single-underscore spelling and return the canonical one."""
-    if name.endswith(ALIAS_SUFFIX) and not name.endswith(CANONICAL_SUFFIX):
-        return name[: -len(ALIAS_SUFFIX)] + CANONICAL_SUFFIX
-    return name
+    """Accept the older single-underscore spelling and return the canonical one (names that are
+    not schedule names at all pass through, for the caller's "unknown schedule" error)."""
+    from machete_ir.names import canonical_schedule_name
+
+    try:
+        return canonical_schedule_name(name)
+    except ValueError:
+        return name
 
 
 class Index:
@@ -118,11 +120,11 @@ class _Generator(_Backend):
         tc = self._by_key.get(key)
         if tc is None:
             return ()
-        return tuple(normalize_schedule_name(s.name) for s in self.m.schedules_for(tc))
+        return tuple(s.name for s in self.m.schedules_for(tc))
 
     def select_schedule(self, key: TypeKey, M: int, N: int, K: int) -> str:
         tc = self._by_key[key]
-        return normalize_schedule_name(self.m.select_schedule(tc, M, N, K).name)
+        return self.m.select_schedule(tc, M, N, K).name
 
 
 @functools.lru_cache(maxsize=None)
