@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "shorter timing (explicit --shapes/--m override)")
     p.add_argument("--no-sweep", action="store_true", help="skip the per-schedule sweep (heuristic only)")
     p.add_argument("--no-graph", action="store_true", help="skip CUDA-graph timings for M <= 16")
+    p.add_argument("--graph-max-m", type=int, default=SMALL_M,
+                   help=f"also time under a CUDA graph for M up to this (default {SMALL_M}); a large value "
+                        "gives kernel-only times at every M, e.g. for benchmarks/tune.py")
     p.add_argument("--no-int4pack", action="store_true", help="skip torch._weight_int4pack_mm")
     p.add_argument("--out-dir", default=None, help="output folder (default: $OUT if set, else bench_out/)")
     p.add_argument("--rotate-mb", type=float, default=None,
@@ -249,7 +252,8 @@ def worker_argv(args: argparse.Namespace, shapes: Sequence[tuple[int, int]], eve
     argv = [sys.executable, os.path.abspath(__file__), "--worker", "--events", events,
             "--shapes", ",".join(f"{k}x{n}" for k, n in shapes), "--m", ",".join(map(str, args.m)),
             "--types", ",".join(args.types), "--target-ms", str(args.target_ms),
-            "--check-tol", str(args.check_tol), "--out-dir", args.out_dir]
+            "--check-tol", str(args.check_tol), "--out-dir", args.out_dir,
+            "--graph-max-m", str(args.graph_max_m)]
     if args.rotate_mb:
         argv += ["--rotate-mb", str(args.rotate_mb)]
     argv += [flag for flag, on in (("--no-sweep", args.no_sweep), ("--no-graph", args.no_graph),
@@ -879,7 +883,7 @@ class Worker:
             if not self.context_ok():
                 sys.exit(EXIT_CONTEXT_BROKEN)
             return
-        if m <= SMALL_M and not self.args.no_graph:
+        if m <= self.args.graph_max_m and not self.args.no_graph:
             try:
                 fields["graph_us"] = self.timer.graph(fn, n_rot)
             except Exception as e:  # noqa: BLE001

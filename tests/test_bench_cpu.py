@@ -100,13 +100,14 @@ def test_out_dir_from_env(monkeypatch):
 
 def test_worker_argv_round_trips():
     a = bm.resolve_args(["--m", "1,16", "--types", "u8b128-ch-f16", "--no-sweep", "--no-graph",
-                         "--rotate-mb", "300", "--out-dir", "o"])
+                         "--rotate-mb", "300", "--out-dir", "o", "--graph-max-m", "4096"])
     argv = bm.worker_argv(a, [(4096, 6144), (8192, 8192)], "ev.jsonl")
     assert argv[0] == sys.executable and argv[2] == "--worker"
     w = bm.resolve_args(argv[2:])
     assert w.worker and w.events == "ev.jsonl" and w.shapes == [(4096, 6144), (8192, 8192)] and w.m == [1, 16]
     assert w.types == ["u8b128-ch-f16"] and w.no_sweep and w.no_graph and not w.no_int4pack
     assert w.rotate_mb == 300 and w.target_ms == a.target_ms
+    assert w.graph_max_m == 4096 and bm.resolve_args([]).graph_max_m == bm.SMALL_M
 
 
 def test_help_works(capsys):

@@ -43,6 +43,22 @@ def test_fit_and_score(tmp_path):
     assert speedup > 1.0  # SPEC picks 128x16 / 128x64 etc. at 30 us here
 
 
+def test_graph_time_is_preferred_over_eager(tmp_path):
+    """Eager times carry ~20-60 us of host overhead; the tuner must compare kernel (graph) times."""
+    import sys as _sys
+    _sys.path.insert(0, str(ROOT / "benchmarks"))
+    import tune
+
+    ev = tmp_path / "e.jsonl"
+    rows = [{"ev": "result", "key": [4096, 4096, 1, "u4b8-g128-f16", "sched", S["128x16"]],
+             "status": "ok", "us": 60.0, "graph_us": 15.0},
+            {"ev": "result", "key": [4096, 4096, 1, "u4b8-g128-f16", "sched", S["256x16"]],
+             "status": "ok", "us": 50.0, "graph_us": 25.0}]
+    ev.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    times = tune.read_times(ev, "u4b8-g128-f16")
+    assert times == {(1, 4096, 4096): {S["128x16"]: 15.0, S["256x16"]: 25.0}}
+
+
 def test_errors_are_one_line(tmp_path):
     r = subprocess.run(TUNE + ["fit", "--events", str(tmp_path / "nope"), "--out", str(tmp_path / "t")],
                        capture_output=True, text=True)
