@@ -151,11 +151,12 @@ def type_dispatch(impl: ImplConfig) -> FunctionDef:
     return FunctionDef(sig=type_dispatch_sig(t), body=body, origin=_origin(t))
 
 
-def type_match(t: TypeConfig) -> Cond:
-    """``args.a_type == ScalarKind::F16 && ...`` over the seven MMArgs type fields."""
+def type_match(t: TypeConfig, prefix: str = f"{C.ARGS}.") -> Cond:
+    """``args.a_type == ScalarKind::F16 && ...`` over the seven MMArgs type fields (``prefix``
+    "" for a function taking the seven kinds as parameters of the same names)."""
     values = (t.a, t.b, t.b_group_scale, t.b_group_zeropoint, t.b_channel_scale,
               t.a_token_scale, t.out)
-    return all_of(*(Cmp(lhs=_arg(f), op=CmpOp.EQ, rhs=_kind(d))
+    return all_of(*(Cmp(lhs=Var(name=prefix + f), op=CmpOp.EQ, rhs=_kind(d))
                     for f, d in zip(C.MM_TYPE_FIELDS, values)))
 
 
@@ -190,12 +191,9 @@ def heuristic_schedule(impls: Sequence[ImplConfig]) -> FunctionDef:
 def supported_schedules(impls: Sequence[ImplConfig]) -> FunctionDef:
     """Names for a type (empty if none), from the kinds of the seven type fields."""
     params = tuple(Param(type=C.SCALAR_KIND_T, name=f) for f in C.MM_TYPE_FIELDS)
-    values = lambda t: (t.a, t.b, t.b_group_scale, t.b_group_zeropoint, t.b_channel_scale,  # noqa: E731
-                        t.a_token_scale, t.out)
     chain = IfChain(
         branches=tuple(Branch(
-            cond=all_of(*(Cmp(lhs=Var(name=f), op=CmpOp.EQ, rhs=_kind(d))
-                          for f, d in zip(C.MM_TYPE_FIELDS, values(i.types)))),
+            cond=type_match(i.types, prefix=""),
             body=(Return(value=InitList(items=tuple(StrLit(value=s.name) for s in i.schedules))),))
             for i in impls),
         role="types")
