@@ -1,0 +1,56 @@
+// Development harness for csrc/machete/decode_kernel.cuh: a ctypes-loadable library exposing
+// several kernel configurations by index, so variants can be compared on the GPU without
+// building the torch extension. Not part of the product build.
+#include <cstdio>
+#include "machete/decode_kernel.cuh"
+
+using namespace machete::decode;
+
+#define VARIANTS(X) \
+  X(false, 4, true, false, 64, 8, 8, 2, false) \
+  X(false, 4, true, false, 64, 8, 8, 4, true) \
+  X(false, 4, true, false, 64, 8, 8, 6, true) \
+  X(false, 4, true, false, 64, 8, 4, 8, true) \
+  X(false, 4, true, false, 128, 8, 4, 6, true) \
+  X(false, 4, true, false, 128, 8, 8, 4, true) \
+  X(false, 4, true, false, 32, 8, 8, 6, true) \
+  X(false, 4, true, false, 64, 16, 8, 4, true) \
+  X(false, 4, true, false, 64, 16, 4, 6, true) \
+  X(false, 4, true, false, 128, 16, 4, 6, true) \
+  X(false, 4, true, false, 128, 16, 8, 4, true) \
+  X(false, 4, true, false, 64, 16, 8, 6, true) \
+  X(true, 4, true, false, 64, 8, 8, 6, true) \
+  X(false, 4, false, true, 64, 8, 8, 6, true) \
+  X(true, 4, false, true, 64, 16, 8, 4, true) \
+  X(false, 8, true, false, 64, 8, 8, 4, true) \
+  X(true, 8, true, false, 64, 8, 8, 4, true) \
+  X(false, 8, false, true, 64, 16, 8, 4, true) \
+  X(true, 8, false, true, 64, 8, 8, 4, true)
+
+#define NAME(bf, bits, sg, zr, tn, tm, w, st, ring) \
+  #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #ring,
+static const char* kNames[] = {VARIANTS(NAME)};
+
+#define CASE(bf, bits, sg, zr, tn, tm, w, st, ring)                                               \
+  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, ring>>::launch(p, sms, split, stream);
+
+static cudaError_t dispatch(int v, Params const& p, int sms, int split, cudaStream_t stream) {
+  int idx = 0;
+  VARIANTS(CASE)
+  return cudaErrorInvalidValue;
+}
+
+extern "C" int decode_num_variants() { return sizeof(kNames) / sizeof(kNames[0]); }
+extern "C" const char* decode_variant_name(int v) { return kNames[v]; }
+extern "C" int decode_run(int v, const void* A, const void* B, void* D, const void* S, const void* Z,
+                          int M, int N, int K, long long lda, long long ldd, long long lds, int group_size,
+                          int sms, int split, void* stream) {
+  Params p{A, static_cast<const uint32_t*>(B), D, S, Z, M, N, K, lda, ldd, lds, group_size / 64};
+  cudaError_t e = dispatch(v, p, sms, split, static_cast<cudaStream_t>(stream));
+  if (e != cudaSuccess) return int(e);
+  return int(cudaGetLastError());
+}
+extern "C" int decode_split(int v, int M, int N, int K, int sms) {
+  (void)v; (void)M; (void)N; (void)K; (void)sms;
+  return 0;
+}
