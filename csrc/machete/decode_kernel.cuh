@@ -29,6 +29,7 @@
 // compiles in seconds.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -46,7 +47,7 @@ namespace cg = cooperative_groups;
 // ---- compile-time configuration ------------------------------------------------------------
 
 template <bool kBf16_, int kBits_, bool kSigned_, bool kZeros_, int kTileN_, int kTileM_,
-          int kWarps_, int kStages_, bool kRing_ = true>
+          int kWarps_, int kStages_, int kSlabs_ = 4>
 struct Config {
   static constexpr bool kBf16 = kBf16_;     // activations, scales, zeros and output are bf16 (else f16)
   static constexpr int kBits = kBits_;      // 4 or 8
@@ -56,20 +57,21 @@ struct Config {
   static constexpr int kTileM = kTileM_;    // tokens per CTA
   static constexpr int kWarps = kWarps_;
   static constexpr int kStages = kStages_;  // chunks of loads in flight per warp
-  static constexpr bool kRing = kRing_;     // shared-memory ring mainloop (else register ring)
 
   static constexpr int kAtomsN = kTileN / 16;
   static constexpr int kTokTiles = kTileM / 8;       // mma n = 8 tokens each
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWordsPerLane = kBits / 4;    // 32-bit words of one lane per atom
   static constexpr int kAtomWords = 32 * kWordsPerLane;
-  static constexpr int kSlabs = 4;                   // 16-wide k slabs per 64-wide chunk
+  static constexpr int kSlabs = kSlabs_;             // 16-wide k slabs per chunk
+  static constexpr int kChunkK = 16 * kSlabs;        // divides 64, hence K and the group size
   static constexpr int kRowPad = 4;                  // floats of padding per smem row (banks)
   static constexpr int kRow = kTileN + kRowPad;
   static constexpr int kSmemBytes = kWarps * kTileM * kRow * 4;
 
   static_assert(kBits == 4 || kBits == 8, "decode kernel: 4- or 8-bit weights");
-  static_assert(kTileN % 16 == 0 && kTileN >= 16 && 128 % kTileN == 0, "decode kernel: N tile 16..128 dividing 128");
+  static_assert(kTileN >= 16 && kTileN <= 256 && (kTileN & (kTileN - 1)) == 0, "decode kernel: N tile a power of two in 16..256");
+  static_assert(kSlabs == 1 || kSlabs == 2 || kSlabs == 4, "decode kernel: 1, 2 or 4 slabs per chunk");
   static_assert(kTileM == 8 || kTileM == 16 || kTileM == 32, "decode kernel: M tile 8, 16 or 32");
   static_assert(kWarps >= 1 && kWarps <= 16, "decode kernel: 1..16 warps");
   static_assert(kStages >= 2 && kStages <= 8, "decode kernel: 2..8 stages");
@@ -84,8 +86,20 @@ struct Params {
   const void* Z;        // same as S, or null
   int M, N, K;
   int64_t lda, ldd, lds;
-  int chunks_per_group; // group_size / 64
+  int group_size;       // a multiple of 64 dividing K (K itself for one group)
+  int n_ctas;           // CTAs along N (gridDim.y); CTA y owns atoms [y*A/n_ctas, (y+1)*A/n_ctas), A = N/16
 };
+
+// The 16-row atoms (output features / 16) CTA `y` of `n_ctas` owns: an even split, at most
+// ceil(A / n_ctas) <= kAtomsN each.
+struct AtomRange {
+  int first, count;
+};
+__device__ __forceinline__ AtomRange cta_atoms(Params const& p) {
+  const int atoms = p.N / 16, y = blockIdx.y;
+  const int a0 = int((int64_t(atoms) * y) / p.n_ctas), a1 = int((int64_t(atoms) * (y + 1)) / p.n_ctas);
+  return {a0, a1 - a0};
+}
 
 // ---- element helpers -----------------------------------------------------------------------
 
@@ -195,23 +209,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
-// Streaming 32-bit / 64-bit loads of weights: read once, keep out of L1.
-__device__ __forceinline__ void ld_stream(uint32_t (&w)[1], const uint32_t* p) {
-  asm volatile("ld.global.nc.L1::no_allocate.b32 %0, [%1];" : "=r"(w[0]) : "l"(p));
-}
-__device__ __forceinline__ void ld_stream(uint32_t (&w)[2], const uint32_t* p) {
-  asm volatile("ld.global.nc.L1::no_allocate.v2.b32 {%0, %1}, [%2];" : "=r"(w[0]), "=r"(w[1]) : "l"(p));
-}
-
-// One chunk's operands for one warp, held in registers while in flight.
-template <class Cfg>
-struct Stage {
-  uint32_t w[Cfg::kAtomsN][Cfg::kSlabs][Cfg::kWordsPerLane];
-  uint32_t a[Cfg::kTokTiles][Cfg::kSlabs][2];
-  uint16_t s[Cfg::kAtomsN][2];
-  uint16_t z[Cfg::kZeros ? Cfg::kAtomsN : 1][2];
-};
-
 // Reduce the warps' fp32 partial tiles through shared memory, then the CTAs of the cluster through
 // distributed shared memory, and store the output tile. `red` holds kWarps * kTileM * kRow floats
 // and may alias memory the mainloop used (the first barrier orders them).
@@ -224,7 +221,8 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const int n0 = blockIdx.y * Cfg::kTileN;
+  const AtomRange ar = cta_atoms(p);
+  const int n0 = 16 * ar.first, n_valid = 16 * ar.count;
   const int m0 = blockIdx.z * Cfg::kTileM;
   __syncthreads();  // the mainloop's shared memory (if aliased) is no longer read
   // ---- reduce over the warps of the CTA (shared memory) ----
@@ -257,7 +255,7 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
     __syncthreads();
     for (int e = threadIdx.x; e < kPairs; e += Cfg::kThreads) {
       const int t = (2 * e) / Cfg::kTileN, n = (2 * e) % Cfg::kTileN;
-      if (m0 + t < p.M)
+      if (m0 + t < p.M && n < n_valid)
         D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(red[t * Cfg::kRow + n], red[t * Cfg::kRow + n + 1]);
     }
   } else {
@@ -272,155 +270,11 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
         lo += other[t * Cfg::kRow + n];
         hi += other[t * Cfg::kRow + n + 1];
       }
-      if (m0 + t < p.M) D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(lo, hi);
+      if (m0 + t < p.M && n < n_valid) D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(lo, hi);
     }
     cluster.sync();  // keep this CTA's shared memory alive until every peer has read it
   }
 }
-
-template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads) decode_mm_kernel(const Params p) {
-  using E = Elem<Cfg::kBf16>;
-  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kS = Cfg::kStages, kW = Cfg::kWarps;
-  extern __shared__ float4 smem_f4[];
-  float* red = reinterpret_cast<float*>(smem_f4);  // [kWarps][kTileM][kRow]
-
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int r = lane >> 2, c = lane & 3;
-  const int split = gridDim.x, rank = blockIdx.x;
-  const int n0 = blockIdx.y * Cfg::kTileN;
-  const int m0 = blockIdx.z * Cfg::kTileM;
-
-  // this CTA's chunk range, and this warp's share of it (every kW-th chunk)
-  const int chunks = p.K / 64;
-  const int c_begin = int((int64_t(chunks) * rank) / split);
-  const int c_end = int((int64_t(chunks) * (rank + 1)) / split);
-  const int iters = (c_end - c_begin - warp + kW - 1) / kW;  // <= 0: nothing to do
-
-  // weight words: atom (n/16, slab) at word (n/16 + (N/16)*slab) * kAtomWords, lane's words after
-  const int64_t slab_stride = int64_t(p.N / 16) * Cfg::kAtomWords;
-  const uint32_t* wbase = p.B + int64_t(n0 / 16) * Cfg::kAtomWords + lane * Cfg::kWordsPerLane;
-
-  // activation rows this lane feeds (token r of each 8-token tile); rows past M read as zero
-  const char* arow[kTT];
-  bool avalid[kTT];
-#pragma unroll
-  for (int h = 0; h < kTT; ++h) {
-    const int t = m0 + 8 * h + r;
-    avalid[h] = t < p.M;
-    arow[h] = static_cast<const char*>(p.A) + (int64_t(avalid[h] ? t : 0) * p.lda + 2 * c) * 2;
-  }
-  const uint16_t* sbase = static_cast<const uint16_t*>(p.S) + n0 + r;
-  const uint16_t* zbase = static_cast<const uint16_t*>(p.Z) + n0 + r;
-
-  auto load = [&](Stage<Cfg>& st, int i) {
-    const int chunk = c_begin + warp + i * kW;
-    const uint32_t* wp = wbase + int64_t(chunk) * Cfg::kSlabs * slab_stride;
-#pragma unroll
-    for (int j = 0; j < Cfg::kSlabs; ++j)
-#pragma unroll
-      for (int a = 0; a < kAN; ++a) ld_stream(st.w[a][j], wp + j * slab_stride + a * Cfg::kAtomWords);
-#pragma unroll
-    for (int h = 0; h < kTT; ++h)
-#pragma unroll
-      for (int j = 0; j < Cfg::kSlabs; ++j) {
-        const uint32_t* ap = reinterpret_cast<const uint32_t*>(arow[h] + (chunk * 64 + 16 * j) * 2);
-        st.a[h][j][0] = avalid[h] ? __ldg(ap) : 0u;
-        st.a[h][j][1] = avalid[h] ? __ldg(ap + 4) : 0u;
-      }
-    const int64_t goff = int64_t(chunk / p.chunks_per_group) * p.lds;
-#pragma unroll
-    for (int a = 0; a < kAN; ++a) {
-      st.s[a][0] = __ldg(sbase + goff + 16 * a);
-      st.s[a][1] = __ldg(sbase + goff + 16 * a + 8);
-      if constexpr (Cfg::kZeros) {
-        st.z[a][0] = __ldg(zbase + goff + 16 * a);
-        st.z[a][1] = __ldg(zbase + goff + 16 * a + 8);
-      }
-    }
-  };
-
-  float acc[kAN][kTT][4];
-#pragma unroll
-  for (int a = 0; a < kAN; ++a)
-#pragma unroll
-    for (int h = 0; h < kTT; ++h)
-#pragma unroll
-      for (int v = 0; v < 4; ++v) acc[a][h][v] = 0.f;
-
-  auto compute = [&](const Stage<Cfg>& st) {
-    float part[kAN][kTT][4];
-    float asum[kTT][4];
-#pragma unroll
-    for (int a = 0; a < kAN; ++a)
-#pragma unroll
-      for (int h = 0; h < kTT; ++h)
-#pragma unroll
-        for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
-#pragma unroll
-    for (int h = 0; h < kTT; ++h)
-#pragma unroll
-      for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
-#pragma unroll
-    for (int j = 0; j < Cfg::kSlabs; ++j) {
-#pragma unroll
-      for (int a = 0; a < kAN; ++a) {
-        uint32_t q[4];
-        dequant_raw<Cfg>(st.w[a][j], q);
-#pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, st.a[h][j][0], st.a[h][j][1]);
-      }
-      if constexpr (Cfg::kZeros) {
-        constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
-        const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
-#pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(asum[h], ones, st.a[h][j][0], st.a[h][j][1]);
-      }
-    }
-    // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
-#pragma unroll
-    for (int a = 0; a < kAN; ++a) {
-      const float s_lo = E::to_float(st.s[a][0]), s_hi = E::to_float(st.s[a][1]);
-      float z_lo = 0.f, z_hi = 0.f;
-      if constexpr (Cfg::kZeros) {
-        z_lo = E::to_float(st.z[a][0]);
-        z_hi = E::to_float(st.z[a][1]);
-      }
-#pragma unroll
-      for (int h = 0; h < kTT; ++h) {
-        acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
-        acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
-        acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
-        acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
-        if constexpr (Cfg::kZeros) {
-          acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
-          acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
-          acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
-          acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
-        }
-      }
-    }
-  };
-
-  // register ring: kS - 1 chunks in flight ahead of the one being computed
-  Stage<Cfg> ring[kS];
-#pragma unroll
-  for (int s = 0; s < kS - 1; ++s)
-    if (s < iters) load(ring[s], s);
-  for (int i0 = 0; i0 < iters; i0 += kS) {
-#pragma unroll
-    for (int s = 0; s < kS; ++s) {
-      const int i = i0 + s;
-      if (i < iters) {
-        if (i + kS - 1 < iters) load(ring[(s + kS - 1) % kS], i + kS - 1);
-        compute(ring[s]);
-      }
-    }
-  }
-
-  cta_reduce_store<Cfg>(p, acc, red);
-}
-
 
 // ---- the shared-memory ring mainloop ---------------------------------------------------------
 //
@@ -429,13 +283,13 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_kernel(const Params p
 // register file), so kStages - 1 chunks per warp are in flight without costing registers, and no
 // barrier other than __syncwarp is needed in the mainloop. Stage layout (bytes):
 //   W  [slab][atom][lane words]   kSlabs * kAtomsN * kAtomWords * 4  (a byte copy of the atoms)
-//   A  [token][64 k + 8 pad]      kTileM * 144                       (pad: conflict-free reads)
+//   A  [token][chunk k + 8 pad]   kTileM * kARow                     (pad: conflict-free reads)
 //   S  [n]                        kTileN * 2                         (group scales of the chunk)
 //   Z  [n]                        kTileN * 2                         (group zeros, AWQ only)
 template <class Cfg>
 struct RingLayout {
   static constexpr int kW = Cfg::kSlabs * Cfg::kAtomsN * Cfg::kAtomWords * 4;
-  static constexpr int kARow = 144;
+  static constexpr int kARow = Cfg::kChunkK * 2 + 16;  // + 16 bytes: conflict-free fragment reads
   static constexpr int kA = Cfg::kTileM * kARow;
   static constexpr int kS = Cfg::kTileN * 2;
   static constexpr int kZ = Cfg::kZeros ? Cfg::kTileN * 2 : 0;
@@ -483,10 +337,12 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const int n0 = blockIdx.y * Cfg::kTileN;
+  const AtomRange ar = cta_atoms(p);
+  const int n0 = 16 * ar.first, my_atoms = ar.count;
   const int m0 = blockIdx.z * Cfg::kTileM;
 
-  const int chunks = p.K / 64;
+  const int chunks = p.K / Cfg::kChunkK;
+  const int chunks_per_group = p.group_size / Cfg::kChunkK;
   const int c_begin = int((int64_t(chunks) * rank) / split);
   const int c_end = int((int64_t(chunks) * (rank + 1)) / split);
   const int iters = (c_end - c_begin - warp + kW - 1) / kW;
@@ -506,23 +362,30 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
     constexpr int kPiecesPerSlab = kAN * Cfg::kAtomWords / 4;
     constexpr int kPieces = Cfg::kSlabs * kPiecesPerSlab;
     const uint32_t* wchunk = wsrc + int64_t(chunk) * Cfg::kSlabs * slab_stride;
+    const int my_pieces = my_atoms * Cfg::kAtomWords / 4;
 #pragma unroll
     for (int q = lane; q < kPieces; q += 32) {
       const int j = q / kPiecesPerSlab, o = q % kPiecesPerSlab;
-      cp_async16_cg(st + q * 16, wchunk + j * slab_stride + o * 4);
+      if (o < my_pieces) cp_async16_cg(st + q * 16, wchunk + j * slab_stride + o * 4);
     }
     // activations: rows of 64 k (128 bytes = 8 pieces); rows past M are left unwritten (their
     // mma columns are never stored)
 #pragma unroll
-    for (int q = lane; q < Cfg::kTileM * 8; q += 32) {
-      const int t = q / 8, o = q % 8;
-      if (t < rows) cp_async16_ca(st + L::kW + t * L::kARow + o * 16, abase + (int64_t(t) * p.lda + chunk * 64 + o * 8) * 2);
+    constexpr int kRowPieces = Cfg::kChunkK / 8;
+#pragma unroll
+    for (int q = lane; q < Cfg::kTileM * kRowPieces; q += 32) {
+      const int t = q / kRowPieces, o = q % kRowPieces;
+      if (t < rows)
+        cp_async16_ca(st + L::kW + t * L::kARow + o * 16,
+                      abase + (int64_t(t) * p.lda + int64_t(chunk) * Cfg::kChunkK + o * 8) * 2);
     }
-    const int64_t goff = int64_t(chunk / p.chunks_per_group) * p.lds * 2;
+    const int64_t goff = int64_t(chunk / chunks_per_group) * p.lds * 2;
 #pragma unroll
     for (int q = lane; q < Cfg::kTileN / 8; q += 32) {
-      cp_async16_ca(st + L::kW + L::kA + q * 16, sbase + goff + q * 16);
-      if constexpr (Cfg::kZeros) cp_async16_ca(st + L::kW + L::kA + L::kS + q * 16, zbase + goff + q * 16);
+      if (q < 2 * my_atoms) {
+        cp_async16_ca(st + L::kW + L::kA + q * 16, sbase + goff + q * 16);
+        if constexpr (Cfg::kZeros) cp_async16_ca(st + L::kW + L::kA + L::kS + q * 16, zbase + goff + q * 16);
+      }
     }
   };
 
@@ -546,70 +409,85 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
     cp_async_commit();
 
     const uint32_t st = ring + (i % kS) * L::kStage;
-    float part[kAN][kTT][4];
-    float asum[kTT][4];
-#pragma unroll
-    for (int a = 0; a < kAN; ++a)
-#pragma unroll
-      for (int h = 0; h < kTT; ++h)
-#pragma unroll
-        for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+    // activation fragments of the chunk (shared by every atom)
+    uint32_t bf[kTT][Cfg::kSlabs][2];
 #pragma unroll
     for (int h = 0; h < kTT; ++h)
 #pragma unroll
-      for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
-#pragma unroll
-    for (int j = 0; j < Cfg::kSlabs; ++j) {
-      uint32_t b[kTT][2];
+      for (int j = 0; j < Cfg::kSlabs; ++j) {
+        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + (16 * j + 2 * c) * 2;
+        bf[h][j][0] = lds32(ap);
+        bf[h][j][1] = lds32(ap + 16);
+      }
+    // sum of the activations over the chunk (zeros only): one mma with an all-ones A per slab
+    float asum[kTT][4];
+    if constexpr (Cfg::kZeros) {
+      constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
+      const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
 #pragma unroll
       for (int h = 0; h < kTT; ++h) {
-        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + (16 * j + 2 * c) * 2;
-        b[h][0] = lds32(ap);
-        b[h][1] = lds32(ap + 16);
-      }
 #pragma unroll
-      for (int a = 0; a < kAN; ++a) {
-        uint32_t w[kWpl];
-        const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
-        if constexpr (kWpl == 1) {
-          w[0] = lds32(wp);
-        } else {
-          const uint2 v = lds64(wp);
-          w[0] = v.x;
-          w[kWpl - 1] = v.y;
-        }
-        uint32_t q[4];
-        dequant_raw<Cfg>(w, q);
+        for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
 #pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, b[h][0], b[h][1]);
-      }
-      if constexpr (Cfg::kZeros) {
-        constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
-        const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
-#pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(asum[h], ones, b[h][0], b[h][1]);
+        for (int j = 0; j < Cfg::kSlabs; ++j) mma16816<Cfg::kBf16>(asum[h], ones, bf[h][j][0], bf[h][j][1]);
       }
     }
+    // atoms in groups of kG: a group is skipped as a whole when it lies past this CTA's atoms (a
+    // warp-uniform branch); inside a group every atom is computed, so the dequant -> mma chains of
+    // kG atoms and all slabs interleave. Atoms past my_atoms inside a group read stale shared
+    // memory; their rows are never stored (mma rows are independent).
+    constexpr int kG = kAN < 4 ? kAN : 4;
 #pragma unroll
-    for (int a = 0; a < kAN; ++a) {
-      const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
-      const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
-      float z_lo = 0.f, z_hi = 0.f;
-      if constexpr (Cfg::kZeros) {
-        z_lo = E::to_float(lds16(sp + L::kS));
-        z_hi = E::to_float(lds16(sp + L::kS + 16));
-      }
+    for (int g0 = 0; g0 < kAN; g0 += kG) {
+      if (g0 < my_atoms) {
+        float part[kG][kTT][4];
 #pragma unroll
-      for (int h = 0; h < kTT; ++h) {
-        acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
-        acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
-        acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
-        acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
-        if constexpr (Cfg::kZeros) {
-          acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
-          acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
-          acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
-          acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
+        for (int a = 0; a < kG; ++a)
+#pragma unroll
+          for (int h = 0; h < kTT; ++h)
+#pragma unroll
+            for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+#pragma unroll
+        for (int j = 0; j < Cfg::kSlabs; ++j) {
+#pragma unroll
+          for (int a = 0; a < kG; ++a) {
+            uint32_t w[kWpl];
+            const uint32_t wp = st + ((j * kAN + g0 + a) * Cfg::kAtomWords + lane * kWpl) * 4;
+            if constexpr (kWpl == 1) {
+              w[0] = lds32(wp);
+            } else {
+              const uint2 v = lds64(wp);
+              w[0] = v.x;
+              w[kWpl - 1] = v.y;
+            }
+            uint32_t q[4];
+            dequant_raw<Cfg>(w, q);
+#pragma unroll
+            for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
+          }
+        }
+        // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
+#pragma unroll
+        for (int a = 0; a < kG; ++a) {
+          const uint32_t sp = st + L::kW + L::kA + (16 * (g0 + a) + r) * 2;
+          const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
+#pragma unroll
+          for (int h = 0; h < kTT; ++h) {
+            acc[g0 + a][h][0] = fmaf(s_lo, part[a][h][0], acc[g0 + a][h][0]);
+            acc[g0 + a][h][1] = fmaf(s_lo, part[a][h][1], acc[g0 + a][h][1]);
+            acc[g0 + a][h][2] = fmaf(s_hi, part[a][h][2], acc[g0 + a][h][2]);
+            acc[g0 + a][h][3] = fmaf(s_hi, part[a][h][3], acc[g0 + a][h][3]);
+          }
+          if constexpr (Cfg::kZeros) {
+            const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+#pragma unroll
+            for (int h = 0; h < kTT; ++h) {
+              acc[g0 + a][h][0] = fmaf(z_lo, asum[h][0], acc[g0 + a][h][0]);
+              acc[g0 + a][h][1] = fmaf(z_lo, asum[h][1], acc[g0 + a][h][1]);
+              acc[g0 + a][h][2] = fmaf(z_hi, asum[h][2], acc[g0 + a][h][2]);
+              acc[g0 + a][h][3] = fmaf(z_hi, asum[h][3], acc[g0 + a][h][3]);
+            }
+          }
         }
       }
     }
@@ -620,20 +498,33 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
 
 // ---- host side -----------------------------------------------------------------------------
 
-// Cluster size (K split across CTAs) for a problem: the smallest of 1, 2, 4, 8 that minimises the
-// estimated makespan waves(ctas) x chunks per warp, never leaving a warp without a chunk.
-inline int choose_split(int n_tiles, int chunks, int warps, int slots) {
-  int best = 1;
-  double best_cost = 0;
+// Grid shape for a problem: how many CTAs share the N atoms (each gets an even share of at most
+// kAtomsN atoms) and how many CTAs of a cluster split K. A small cost model, in units of weight
+// bytes streamed by the busiest SM slot:
+//   waves * chunks_per_warp * (atoms_per_cta * bytes_per_atom_chunk + act_weight * act_bytes_per_chunk)
+//   + a ramp of two chunks per CTA and a cluster-reduction charge,
+// evaluated for split in {1, 2, 4, 8}, each with the CTA count that fills whole waves of resident
+// CTAs (slots) as evenly as the atoms allow. Ties go to the smaller split.
+struct GridChoice {
+  int n_ctas, split;
+};
+inline GridChoice choose_grid(int atoms, int max_atoms, int m_tiles, int chunks, int warps, int slots,
+                              double atom_chunk_bytes, double act_chunk_bytes) {
+  GridChoice best{(atoms + max_atoms - 1) / max_atoms, 1};
+  double best_cost = -1;
   for (int s = 1; s <= 8; s *= 2) {
-    if (s > 1 && chunks < s * warps) break;
-    const int64_t ctas = int64_t(n_tiles) * s;
-    const int64_t waves = (ctas + slots - 1) / slots;
-    const int64_t per_warp = ((chunks + s - 1) / s + warps - 1) / warps;
-    // a small charge per extra CTA in the cluster reduction keeps ties on the smaller split
-    const double cost = double(waves * per_warp) * (1.0 + 0.01 * (s - 1));
-    if (s == 1 || cost < best_cost) {
-      best = s;
+    if (s > 1 && chunks < 2 * s * warps) break;
+    const int min_ctas = (atoms + max_atoms - 1) / max_atoms;
+    const int64_t per_wave = std::max<int64_t>(1, slots / (int64_t(s) * m_tiles));  // n-CTAs per wave
+    const int64_t waves = std::max<int64_t>(1, (min_ctas + per_wave - 1) / per_wave);
+    const int n_ctas = int(std::min<int64_t>(atoms, std::max<int64_t>(min_ctas, waves * per_wave)));
+    const int apc = (atoms + n_ctas - 1) / n_ctas;
+    const int64_t real_waves = (int64_t(n_ctas) * s * m_tiles + slots - 1) / slots;
+    const int cpw = ((chunks + s - 1) / s + warps - 1) / warps;
+    const double per_chunk = apc * atom_chunk_bytes + act_chunk_bytes;
+    const double cost = double(real_waves) * (cpw + 2) * per_chunk + (s > 1 ? 0.5 * per_chunk * s : 0.0);
+    if (best_cost < 0 || cost < best_cost * 0.98) {
+      best = {n_ctas, s};
       best_cost = cost;
     }
   }
@@ -642,11 +533,8 @@ inline int choose_split(int n_tiles, int chunks, int warps, int slots) {
 
 template <class Cfg>
 struct Launcher {
-  static constexpr int kSmem = Cfg::kRing ? RingLayout<Cfg>::kSmemBytes : Cfg::kSmemBytes;
-  static constexpr auto kernel() {
-    if constexpr (Cfg::kRing) return decode_mm_ring_kernel<Cfg>;
-    else return decode_mm_kernel<Cfg>;
-  }
+  static constexpr int kSmem = RingLayout<Cfg>::kSmemBytes;
+  static constexpr auto kernel() { return decode_mm_ring_kernel<Cfg>; }
 
   static int slots_per_sm() {
     static const int occ = [] {
@@ -661,14 +549,19 @@ struct Launcher {
   }
 
   // Returns a CUDA error; shape validation is the caller's (the op layer and MacheteKernel).
-  static cudaError_t launch(Params const& p, int sm_count, int split_override, cudaStream_t stream) {
-    const int n_tiles = p.N / Cfg::kTileN;
+  static cudaError_t launch(Params p, int sm_count, int split_override, cudaStream_t stream) {
+    const int atoms = p.N / 16;
     const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
-    const int chunks = p.K / 64;
+    const int chunks = p.K / Cfg::kChunkK;
     const int slots = slots_per_sm() * sm_count;  // also raises the dynamic smem limit once
-    int split = split_override > 0 ? split_override : choose_split(n_tiles * m_tiles, chunks, Cfg::kWarps, slots);
+    const int rows = p.M < Cfg::kTileM ? p.M : Cfg::kTileM;
+    GridChoice g = choose_grid(atoms, Cfg::kAtomsN, m_tiles, chunks, Cfg::kWarps, slots,
+                               Cfg::kSlabs * Cfg::kAtomWords * 4.0, 0.25 * rows * Cfg::kChunkK * 2.0);
+    if (split_override > 0) g = {(atoms + Cfg::kAtomsN - 1) / Cfg::kAtomsN, split_override};
+    const int split = g.split;
+    p.n_ctas = g.n_ctas;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles));
+    cfg.gridDim = dim3(unsigned(split), unsigned(g.n_ctas), unsigned(m_tiles));
     cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
     cfg.dynamicSmemBytes = kSmem;
     cfg.stream = stream;

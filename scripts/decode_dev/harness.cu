@@ -7,32 +7,34 @@
 using namespace machete::decode;
 
 #define VARIANTS(X) \
-  X(false, 4, true, false, 64, 8, 8, 2, false) \
-  X(false, 4, true, false, 64, 8, 8, 4, true) \
-  X(false, 4, true, false, 64, 8, 8, 6, true) \
-  X(false, 4, true, false, 64, 8, 4, 8, true) \
-  X(false, 4, true, false, 128, 8, 4, 6, true) \
-  X(false, 4, true, false, 128, 8, 8, 4, true) \
-  X(false, 4, true, false, 32, 8, 8, 6, true) \
-  X(false, 4, true, false, 64, 16, 8, 4, true) \
-  X(false, 4, true, false, 64, 16, 4, 6, true) \
-  X(false, 4, true, false, 128, 16, 4, 6, true) \
-  X(false, 4, true, false, 128, 16, 8, 4, true) \
-  X(false, 4, true, false, 64, 16, 8, 6, true) \
-  X(true, 4, true, false, 64, 8, 8, 6, true) \
-  X(false, 4, false, true, 64, 8, 8, 6, true) \
-  X(true, 4, false, true, 64, 16, 8, 4, true) \
-  X(false, 8, true, false, 64, 8, 8, 4, true) \
-  X(true, 8, true, false, 64, 8, 8, 4, true) \
-  X(false, 8, false, true, 64, 16, 8, 4, true) \
-  X(true, 8, false, true, 64, 8, 8, 4, true)
+  X(false, 4, true, false, 64, 8, 8, 6, 4) \
+  X(false, 4, true, false, 128, 8, 8, 4, 4) \
+  X(false, 4, true, false, 256, 8, 4, 4, 2) \
+  X(false, 4, true, false, 256, 8, 4, 6, 2) \
+  X(false, 4, true, false, 256, 8, 8, 3, 2) \
+  X(false, 4, true, false, 128, 8, 4, 6, 4) \
+  X(false, 4, true, false, 128, 16, 8, 6, 2) \
+  X(false, 4, true, false, 128, 16, 8, 3, 2) \
+  X(false, 4, true, false, 128, 16, 4, 6, 2) \
+  X(false, 4, true, false, 64, 16, 8, 4, 2) \
+  X(false, 4, true, false, 256, 16, 4, 3, 2) \
+  X(false, 4, true, false, 128, 16, 8, 3, 4) \
+  X(false, 4, true, false, 64, 16, 8, 3, 4) \
+  X(false, 4, true, false, 128, 32, 8, 3, 2) \
+  X(false, 4, true, false, 64, 32, 8, 3, 2) \
+  X(true, 4, true, false, 256, 8, 4, 4, 2) \
+  X(false, 4, false, true, 256, 8, 4, 4, 2) \
+  X(true, 4, false, true, 128, 16, 8, 3, 2) \
+  X(false, 8, true, false, 128, 8, 8, 4, 2) \
+  X(true, 8, false, true, 128, 16, 8, 3, 2) \
+  X(false, 4, false, true, 128, 32, 8, 3, 2)
 
-#define NAME(bf, bits, sg, zr, tn, tm, w, st, ring) \
-  #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #ring,
+#define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
+  #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,
 static const char* kNames[] = {VARIANTS(NAME)};
 
-#define CASE(bf, bits, sg, zr, tn, tm, w, st, ring)                                               \
-  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, ring>>::launch(p, sms, split, stream);
+#define CASE(bf, bits, sg, zr, tn, tm, w, st, sl)                                               \
+  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::launch(p, sms, split, stream);
 
 static cudaError_t dispatch(int v, Params const& p, int sms, int split, cudaStream_t stream) {
   int idx = 0;
@@ -45,7 +47,7 @@ extern "C" const char* decode_variant_name(int v) { return kNames[v]; }
 extern "C" int decode_run(int v, const void* A, const void* B, void* D, const void* S, const void* Z,
                           int M, int N, int K, long long lda, long long ldd, long long lds, int group_size,
                           int sms, int split, void* stream) {
-  Params p{A, static_cast<const uint32_t*>(B), D, S, Z, M, N, K, lda, ldd, lds, group_size / 64};
+  Params p{A, static_cast<const uint32_t*>(B), D, S, Z, M, N, K, lda, ldd, lds, group_size, 0};
   cudaError_t e = dispatch(v, p, sms, split, static_cast<cudaStream_t>(stream));
   if (e != cudaSuccess) return int(e);
   return int(cudaGetLastError());

@@ -36,9 +36,9 @@ class Lib:
         self.n = self.lib.decode_num_variants()
         self.variants = []
         for v in range(self.n):
-            bf, bits, sg, zr, tn, tm, w, st, ring = self.lib.decode_variant_name(v).decode().split(",")
+            bf, bits, sg, zr, tn, tm, w, st, sl = self.lib.decode_variant_name(v).decode().split(",")
             self.variants.append(dict(bf16=bf == "true", bits=int(bits), signed=sg == "true", zeros=zr == "true",
-                                      tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), ring=ring == "true"))
+                                      tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), slabs=int(sl)))
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
 
     def run(self, v, a, b, d, s, z, M, N, K, g, split=0):
@@ -51,7 +51,7 @@ class Lib:
 
 def vname(d):
     t = ("bf16" if d["bf16"] else "f16") + ("-u%db%d" % (d["bits"], 1 << (d["bits"] - 1)) if d["signed"] else "-u%d" % d["bits"])
-    return f"{t} {d['tn']}x{d['tm']} w{d['warps']} s{d['stages']}{' ring' if d['ring'] else ' regs'}"
+    return f"{t} {d['tn']}x{d['tm']} w{d['warps']} s{d['stages']} k{16 * d['slabs']}"
 
 
 def make_problem(M, N, K, g, d, seed):
@@ -89,7 +89,7 @@ def make_problem(M, N, K, g, d, seed):
 
 def check(lib, quick):
     shapes = [(1, 128, 128, -1), (5, 256, 1024, 64), (8, 4096, 4096, 128), (13, 1024, 4160, 64),
-              (16, 384, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (1, 4096, 512, -1)]
+              (16, 512, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (2, 768, 1536, 64), (1, 4096, 512, -1)]
     bad = 0
     for v, d in enumerate(lib.variants):
         worst = 0.0
@@ -104,6 +104,8 @@ def check(lib, quick):
                 if split and (K // 64) < split:
                     continue
                 out = torch.full((M, N), float("nan"), dtype=p["dt"], device="cuda")
+                if K % (16 * d["slabs"]) or gg % (16 * d["slabs"]):
+                    continue
                 lib.run(v, p["a"], p["b"], out, p["s"], p["z"], M, N, K, gg, split)
                 torch.cuda.synchronize()
                 err = ((out.float() - p["ref"]).norm() / p["ref"].norm()).item()
@@ -142,7 +144,7 @@ def graph_time(fns, reps=20):
     return times[len(times) // 2]
 
 
-def bench(lib, shapes, ms, marlin_kit, only):
+def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
     mb = None
     if marlin_kit:
         sys.path.insert(0, marlin_kit)
@@ -166,11 +168,20 @@ def bench(lib, shapes, ms, marlin_kit, only):
             out = torch.empty(M, N, dtype=torch.half, device="cuda")
             floor = (wbytes + K // 128 * N * 2 + M * K * 2 + M * N * 2) / 3.0e12 * 1e6
             row = [f"{K} {N} {M}", f"{floor:.1f}"]
+            if M == ms[0]:
+                t = graph_time([lambda i=i: torch.sum(B[i]) for i in range(copies)] * max(1, 24 // copies))
+                log(f"read floor {K}x{N}: torch.sum over the int4 weights {t:.1f} us = {wbytes / t / 1e6:.2f} TB/s")
             for v in variants:
+                if N % lib.variants[v]["tn"]:
+                    row.append("-")
+                    continue
                 try:
-                    t = graph_time([lambda i=i: lib.run(v, a, B[i], out, S[i], None, M, N, K, 128)
-                                    for i in range(copies)] * max(1, 24 // copies))
-                    row.append(f"{t:.1f}")
+                    res = []
+                    for split in ((0, 1, 2, 4, 8) if sweep else (0,)):
+                        t = graph_time([lambda i=i: lib.run(v, a, B[i], out, S[i], None, M, N, K, 128, split)
+                                        for i in range(copies)] * max(1, 24 // copies))
+                        res.append(t)
+                    row.append(f"{res[0]:.1f}" + (f" ({'/'.join(f'{x:.0f}' for x in res[1:])})" if sweep else ""))
                 except Exception as e:  # noqa: BLE001
                     row.append("ERR")
                     log(f"v{v}: {e}")
@@ -207,15 +218,30 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sweep", action="store_true", help="also time forced cluster splits 1/2/4/8")
+    ap.add_argument("--once", action="store_true", help="launch each selected variant 3 times (for ncu), no timing")
     args = ap.parse_args()
     lib = Lib(args.lib)
+    if args.once:
+        only = [int(x) for x in args.only.split(",") if x]
+        for K, N in [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]:
+            B = torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32, device="cuda")
+            S = (torch.rand(K // 128, N, device="cuda") * 1e-2).half()
+            for M in [int(x) for x in args.ms.split(",")]:
+                a = (torch.randn(M, K, device="cuda") * 0.1).half()
+                out = torch.empty(M, N, dtype=torch.half, device="cuda")
+                for v in only:
+                    for _ in range(3):
+                        lib.run(v, a, B, out, S, None, M, N, K, 128)
+        torch.cuda.synchronize()
+        return
     log(f"device {torch.cuda.get_device_name()} sms {lib.sms}; {lib.n} variants")
     t0 = time.time()
     bad = 0 if args.no_check else check(lib, args.quick)
     log(f"CHECK failures: {bad} ({time.time() - t0:.0f}s)")
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]
     only = [int(x) for x in args.only.split(",") if x]
-    bench(lib, shapes, [int(x) for x in args.ms.split(",")], args.marlin, only)
+    bench(lib, shapes, [int(x) for x in args.ms.split(",")], args.marlin, only, args.sweep)
     log(f"total {time.time() - t0:.0f}s")
 
 
