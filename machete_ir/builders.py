@@ -47,6 +47,16 @@ def schedule_struct(s: ScheduleConfig) -> Struct:
     def alias(name: str, t: NamedType) -> UsingAlias:
         return UsingAlias(name=name, type=t)
 
+    if s.is_decode:
+        return Struct(
+            name=names.schedule_struct(s),
+            members=(
+                alias("TileShapeNM", cute_shape(s.tile_n, s.tile_m)),
+                alias("KernelSchedule", NamedType(name=C.DECODE_MAINLOOP_TEMPLATE,
+                                                  args=(s.warps, s.stages, s.k_chunk))),
+            ),
+            origin=f"schedule {s.name}",
+        )
     return Struct(
         name=names.schedule_struct(s),
         members=(
@@ -97,6 +107,7 @@ def kernel_instance(t: TypeConfig, s: ScheduleConfig) -> KernelInstance:
                           origin=origin),
         tile_n=s.tile_n,
         tile_m=s.tile_m,
+        family=s.kind.value,
         origin=origin,
     )
 

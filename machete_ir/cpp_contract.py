@@ -19,6 +19,7 @@ DISPATCH_SYSTEM_HEADERS = ("cstring", "stdexcept", "string", "vector")
 # Templates and types.
 TYPE_CONFIG_TEMPLATE = "TypeConfig"
 KERNEL_TEMPLATE = "MacheteKernel"
+DECODE_MAINLOOP_TEMPLATE = "machete::DecodeMainloop"  # decode_gemm.cuh: KernelSchedule tag of the decode family
 KERNEL_RUN = "run"
 PREPACK_TEMPLATE = "PrepackB"
 SCALAR_KIND = "ScalarKind"
@@ -48,6 +49,7 @@ EXTERNAL_NAMES = frozenset({
     "cute::Shape", "cutlass::gemm::KernelTmaWarpSpecializedCooperative",
     "cutlass::epilogue::TmaWarpSpecializedCooperative", "cutlass::gemm::StreamKScheduler",
     "cutlass::gemm::PersistentScheduler", "cutlass::epilogue::collective::EpilogueTileAuto",
+    DECODE_MAINLOOP_TEMPLATE,
     MM_DISPATCH_FN, SUPPORTED_SCHEDULES_FN, HEURISTIC_SCHEDULE_FN, PREPACK_DISPATCH_FN,
 } | {d.cpp_tag for d in Dt})
 

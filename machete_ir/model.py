@@ -142,17 +142,50 @@ def _pow2_in(lo: int, hi: int, what: str):
     return check
 
 
+class KernelKind(enum.Enum):
+    """Which mainloop implements a schedule.
+
+    ``cutlass``: CUTLASS 4.2's SM90 mixed-input collective (TMA warp-specialized cooperative, wgmma,
+    stream-K or persistent tiles): every M. ``decode``: machete's own weight-streaming split-K kernel
+    on mma.sync (csrc/machete/decode_kernel.cuh): a per-warp ring of cp.async shared-memory stages,
+    the K split across the warps of a CTA and across the CTAs of a thread-block cluster (sized at
+    run time); made for M <= 32, where the GEMM is a pass over the weights.
+    """
+
+    cutlass = "cutlass"
+    decode = "decode"
+
+
+# Validity of the decode family's fields, in one place (csrc/machete/decode_kernel.cuh asserts
+# the same). Tiles: N a power of two in 64..256 (a CTA streams tile_n/16 contiguous 128-byte
+# atoms per 16-wide k slab), M one, two or four 8-token mma tiles.
+DECODE_TILE_M = (8, 16, 32)
+DECODE_WARPS = (4, 8)
+DECODE_STAGES = range(2, 9)
+DECODE_K_CHUNKS = (16, 32, 64)
+_DECODE_SMEM_BUDGET = 200 * 1024  # bytes of shared memory a decode CTA may plan for
+
+
 @attrs.frozen(kw_only=True)
 class ScheduleConfig:
     """One kernel schedule. ``tile_n``/``tile_m`` follow SPEC §1: (N tile, M tile) because Machete
-    computes D^T = B^T A^T, so the weights' N is the MMA's M."""
+    computes D^T = B^T A^T, so the weights' N is the MMA's M.
+
+    ``kind`` selects the mainloop (:class:`KernelKind`). The CUTLASS fields (cluster, kernel and
+    epilogue schedule, tile scheduler) apply to ``cutlass`` schedules; ``warps``, ``stages`` and
+    ``k_chunk`` (threads per CTA / 32, shared-memory stages per warp, K per stage) to ``decode``
+    schedules, whose cluster is chosen at run time and must be left at 1x1x1."""
 
     tile_n: int = attrs.field(validator=_pow2_in(64, 256, "N tile"))
     tile_m: int = attrs.field(validator=_pow2_in(8, 256, "M tile"))
-    cluster: tuple[int, int, int] = attrs.field(converter=tuple)
+    cluster: tuple[int, int, int] = attrs.field(converter=tuple, default=(1, 1, 1))
     kernel_schedule: KernelScheduleType = KernelScheduleType.TmaWarpSpecializedCooperative
     epilogue_schedule: EpilogueScheduleType = EpilogueScheduleType.TmaWarpSpecializedCooperative
     tile_scheduler: TileSchedulerType = TileSchedulerType.StreamK
+    kind: KernelKind = KernelKind.cutlass
+    warps: int = 0
+    stages: int = 0
+    k_chunk: int = 0
 
     @cluster.validator
     def _check_cluster(self, attribute, value) -> None:
@@ -162,12 +195,48 @@ class ScheduleConfig:
             raise ValueError(f"invalid cluster shape {value}: at most 8 CTAs and c2 == 1 on Hopper")
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.kind, KernelKind):
+            raise ValueError(f"invalid schedule kind {self.kind!r}")
+        if self.kind is KernelKind.decode:
+            self._check_decode()
+            return
+        if (self.warps, self.stages, self.k_chunk) != (0, 0, 0):
+            raise ValueError(f"{self.name}: warps/stages/k_chunk are decode-schedule fields")
         if self.kernel_schedule is not KernelScheduleType.TmaWarpSpecializedCooperative:
             raise ValueError(f"{self.name}: only the TMA warp-specialized cooperative mainloop is supported")
         if self.epilogue_schedule is not EpilogueScheduleType.TmaWarpSpecializedCooperative:
             raise ValueError(f"{self.name}: only the TMA warp-specialized cooperative epilogue is supported")
         if self.tile_scheduler not in (TileSchedulerType.StreamK, TileSchedulerType.Persistent):
             raise ValueError(f"{self.name}: tile scheduler must be StreamK or Persistent")
+
+    def _check_decode(self) -> None:
+        what = f"decode schedule {self.tile_n}x{self.tile_m}"
+        if self.tile_m not in DECODE_TILE_M:
+            raise ValueError(f"invalid {what}: M tile must be one of {DECODE_TILE_M}")
+        if self.tile_n not in (64, 128, 256):
+            raise ValueError(f"invalid {what}: N tile must be 64, 128 or 256")
+        if self.warps not in DECODE_WARPS:
+            raise ValueError(f"invalid {what}: warps must be one of {DECODE_WARPS}, got {self.warps}")
+        if self.stages not in DECODE_STAGES:
+            raise ValueError(f"invalid {what}: stages must be in 2..8, got {self.stages}")
+        if self.k_chunk not in DECODE_K_CHUNKS:
+            raise ValueError(f"invalid {what}: k_chunk must be one of {DECODE_K_CHUNKS}, got {self.k_chunk}")
+        if self.cluster != (1, 1, 1):
+            raise ValueError(f"invalid {what}: the cluster of a decode schedule is chosen at run time; leave it 1x1x1")
+        if (self.kernel_schedule, self.epilogue_schedule, self.tile_scheduler) != (
+                KernelScheduleType.TmaWarpSpecializedCooperative,
+                EpilogueScheduleType.TmaWarpSpecializedCooperative, TileSchedulerType.StreamK):
+            raise ValueError(f"invalid {what}: CUTLASS schedule fields do not apply to decode schedules")
+        # the 4-bit stage budget (8-bit kernels halve their stages in csrc to fit)
+        stage = self.k_chunk // 16 * (self.tile_n // 16) * 128 + self.tile_m * (2 * self.k_chunk + 16) + 2 * self.tile_n
+        reduce = self.warps * self.tile_m * (self.tile_n + 4) * 4
+        if max(self.warps * self.stages * stage, reduce) > _DECODE_SMEM_BUDGET:
+            raise ValueError(f"invalid {what}: {self.warps} warps x {self.stages} stages x k{self.k_chunk} needs more "
+                             f"than {_DECODE_SMEM_BUDGET // 1024} KB of shared memory")
+
+    @property
+    def is_decode(self) -> bool:
+        return self.kind is KernelKind.decode
 
     @property
     def name(self) -> str:
@@ -192,6 +261,12 @@ def schedule(tile: str, cluster: str) -> ScheduleConfig:
     """``schedule("128x16", "1x1x1")``."""
     tn, tm = (int(x) for x in tile.split("x"))
     return ScheduleConfig(tile_n=tn, tile_m=tm, cluster=tuple(int(x) for x in cluster.split("x")))
+
+
+def decode_schedule(tile: str, warps: int, stages: int, k_chunk: int) -> ScheduleConfig:
+    """``decode_schedule("64x8", warps=8, stages=6, k_chunk=64)``."""
+    tn, tm = (int(x) for x in tile.split("x"))
+    return ScheduleConfig(tile_n=tn, tile_m=tm, kind=KernelKind.decode, warps=warps, stages=stages, k_chunk=k_chunk)
 
 
 @attrs.frozen(kw_only=True)
@@ -256,7 +331,7 @@ def _rule(cond: Cond | None, tile: str, cluster: str, note: str = "") -> Heurist
 # 4069 (not 4096) is the reference heuristic's own value in rules 6 and 7; kept on purpose.
 REFERENCE_4069 = 4069
 
-H100_RULES: tuple[HeuristicRule, ...] = (
+SPEC_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 256), E.le(K, 16384), E.le(N, 4096)), "128x128", "2x1x1"),
     _rule(E.gt(M, 256), "128x256", "2x1x1"),
     _rule(E.all_of(E.gt(M, 128), E.le(K, 4096), E.le(N, 4096)), "128x64", "2x1x1"),
@@ -276,6 +351,38 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.ge(N, 26624), "256x16", "1x1x1"),
     _rule(None, "128x16", "1x1x1"),
 )
+SPEC_HEURISTIC = Heuristic(name="spec", rules=SPEC_RULES)
+
+# The decode family (KernelKind.decode). Configurations measured on the GPU machine with
+# scripts/decode_dev/run_dev.py (weights rotated past L2, CUDA-graph kernel times); the heuristic
+# below uses the first five, 128x32 is built for M <= 32 and selectable by name.
+DECODE_SCHEDULES: tuple[ScheduleConfig, ...] = (
+    decode_schedule("64x8", warps=8, stages=6, k_chunk=64),
+    decode_schedule("128x8", warps=8, stages=4, k_chunk=64),
+    decode_schedule("256x8", warps=8, stages=3, k_chunk=32),
+    decode_schedule("128x16", warps=8, stages=3, k_chunk=64),
+    decode_schedule("256x16", warps=4, stages=3, k_chunk=32),
+    decode_schedule("128x32", warps=8, stages=3, k_chunk=32),
+)
+_D = {f"{s.tile_n}x{s.tile_m}": s for s in DECODE_SCHEDULES}
+
+
+def _decode_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule:
+    return HeuristicRule(cond=cond, schedule=_D[tile], note=note)
+
+
+# The default heuristic: SPEC rules 1-14 (every M > 16) unchanged, then the decode family for
+# M <= 16 in place of SPEC rules 15-16 (CUTLASS 256x16 / 128x16). Wide N wants wide CTAs (longer
+# contiguous weight runs, fewer activation re-reads); narrow N wants narrow CTAs so there are
+# enough of them, and the run-time cluster split fills the rest of the GPU.
+H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:14] + (
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8"),
+    _decode_rule(E.le(M, 8), "256x8"),
+    _decode_rule(E.le(N, 4096), "64x8", "8 < M <= 16: two 8-token tiles beat one 16-token tile at N <= 4096"),
+    _decode_rule(E.le(N, 24576), "128x16"),
+    _decode_rule(None, "256x16"),
+)
 H100_HEURISTIC = Heuristic(name="h100", rules=H100_RULES)
 
 
@@ -284,7 +391,7 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     ``M > 32 && K >= 16384 && N >= 12288 -> 256x64`` row removed."""
     dropped = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 12288))
     out = []
-    for r in H100_RULES:
+    for r in SPEC_RULES:
         if r.cond == dropped:
             continue
         s = r.schedule
@@ -323,7 +430,9 @@ def _w4a8_types() -> tuple[TypeConfig, ...]:
 
 TYPE_CONFIGS: tuple[TypeConfig, ...] = _gptq_awq_types()
 W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
-SCHEDULES: tuple[ScheduleConfig, ...] = H100_HEURISTIC.schedules
+SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
+# built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
+SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES))
 W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = W4A8_HEURISTIC.schedules
 
 

@@ -218,12 +218,14 @@ class ExplicitInstantiation:
 @attrs.frozen(kw_only=True)
 class KernelInstance:
     """One kernel entry point: the explicit instantiation and the extern "C++" function that
-    runs it. ``tile_n``/``tile_m`` feed the shard pass's compile-cost model."""
+    runs it. ``tile_n``/``tile_m`` and ``family`` (the schedule's KernelKind value: "cutlass" or
+    "decode") feed the shard pass's compile-cost model."""
 
     instantiation: ExplicitInstantiation
     entry: FunctionDef
     tile_n: int
     tile_m: int
+    family: str = "cutlass"
     origin: str = attrs.field(default="", eq=False)
 
 

@@ -29,11 +29,16 @@ class CostModel:
     tu_seconds: float = 125.9
     kernel_seconds: float = 9.8
     per_tile_kilo_elem: float = 0.0  # seconds per 1024 elements of the (N x M) tile
+    # A decode-family kernel (plain CUDA, no CUTLASS collective): 21 of them compiled in ~9 s on the
+    # 2-core dev machine (scripts/decode_dev/harness.cu), i.e. ~0.5 s each.
+    decode_kernel_seconds: float = 0.5
 
     def tile(self, tile_n: int, tile_m: int) -> float:
         return self.kernel_seconds + self.per_tile_kilo_elem * (tile_n * tile_m) / 1024.0
 
     def kernel(self, k: n.KernelInstance) -> float:
+        if k.family == "decode":
+            return self.decode_kernel_seconds
         return self.tile(k.tile_n, k.tile_m)
 
     def file(self, tiles: Sequence[tuple[int, int]]) -> float:
@@ -41,7 +46,7 @@ class CostModel:
         return (self.tu_seconds if tiles else 0.0) + sum(self.tile(*t) for t in tiles)
 
     def shard(self, kernels: Sequence[n.KernelInstance]) -> float:
-        return self.file([(k.tile_n, k.tile_m) for k in kernels])
+        return (self.tu_seconds if kernels else 0.0) + sum(self.kernel(k) for k in kernels)
 
 
 POLICIES = ("lpt", "hash")

@@ -60,13 +60,13 @@ def test_byte_identical_across_hash_seeds(tmp_path):
     assert len(outs[0]) == 11  # 10 sources + manifest
 
 
-def test_list_prints_72_entry_points():
+def test_list_prints_120_entry_points():
     r = _run("--list")
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) == 72
+    assert r.returncode == 0 and len(lines) == 120
     assert lines[0] == "f16u4b8f16voidvoidvoidf16f32 128x128_2x1x1_TmaMI__TmaCoop_streamK"
-    assert len(set(lines)) == 72
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 72 + 28
+    assert len(set(lines)) == 120
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 120 + 28
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):

@@ -25,9 +25,52 @@ def test_type_configs_in_spec_order():
 
 
 def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
-    assert len(M.H100_HEURISTIC.rules) == 16
-    assert [s.name.removesuffix("_TmaMI__TmaCoop_streamK") for s in M.SCHEDULES] == SPEC_SCHEDULE_ORDER
-    assert sum(len(i.schedules) for i in M.impl_configs()) == 72
+    assert len(M.SPEC_HEURISTIC.rules) == 16
+    assert [s.name.removesuffix("_TmaMI__TmaCoop_streamK") for s in M.SPEC_SCHEDULES] == SPEC_SCHEDULE_ORDER
+    # the built set: the 9 SPEC schedules, then the 6 decode schedules, for each of the 8 types
+    assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES and M.SCHEDULES[9:] == M.DECODE_SCHEDULES
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 15
+
+
+def test_default_heuristic_is_spec_above_m16_and_decode_below():
+    rules = M.H100_HEURISTIC.rules
+    assert rules[:14] == M.SPEC_RULES[:14]
+    assert all(r.schedule.is_decode for r in rules[14:]) and rules[-1].cond is None
+    assert set(M.H100_HEURISTIC.schedules) - set(M.SPEC_SCHEDULES) <= set(M.DECODE_SCHEDULES)
+    t = M.TYPE_CONFIGS[0]
+    for m in (1, 8, 9, 16):
+        for n, k in ((4096, 4096), (57344, 8192), (8192, 28672), (128, 128)):
+            assert M.select_schedule(t, m, n, k).is_decode, (m, n, k)
+            assert M.select_schedule(t, m, n, k, heuristic=M.SPEC_HEURISTIC).kind is M.KernelKind.cutlass
+    for m in (17, 64, 1024):
+        assert M.select_schedule(t, m, 8192, 8192) == M.select_schedule(t, m, 8192, 8192, M.SPEC_HEURISTIC)
+
+
+def test_decode_schedule_names_round_trip():
+    from machete_ir import names
+    for s in M.DECODE_SCHEDULES:
+        assert names.parse_schedule_name(s.name) == s
+        assert names.canonical_schedule_name(s.name) == s.name
+    assert M.DECODE_SCHEDULES[0].name == "64x8_w8s6k64_DecodeMma_clusterK"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(tile_m=64), "M tile must be one of"),
+    (dict(warps=3), "warps must be one of"),
+    (dict(stages=1), "stages must be in 2..8"),
+    (dict(k_chunk=128), "k_chunk must be one of"),
+    (dict(cluster=(2, 1, 1)), "chosen at run time"),
+    (dict(tile_n=256, tile_m=32, warps=8, stages=8, k_chunk=64), "shared memory"),
+])
+def test_decode_schedule_validation(kwargs, match):
+    base = dict(tile_n=128, tile_m=16, kind=M.KernelKind.decode, warps=8, stages=3, k_chunk=64)
+    with pytest.raises(ValueError, match=match):
+        ScheduleConfig(**{**base, **kwargs})
+
+
+def test_cutlass_schedule_rejects_decode_fields():
+    with pytest.raises(ValueError, match="decode-schedule fields"):
+        ScheduleConfig(tile_n=128, tile_m=16, cluster=(1, 1, 1), warps=8)
 
 
 def test_reference_4069_is_kept():
@@ -43,7 +86,8 @@ def test_w4a8_heuristic_derivation():
     assert not any(r.schedule.name.startswith("256x64") for r in h.rules)
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 72 + 4 * 7
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 15 + 4 * 7
+    assert not any(s.is_decode for s in M.W4A8_SCHEDULES)
 
 
 # SPEC §7 shapes (K, N) x M -> what the reference heuristic picks (rules applied by hand).
@@ -62,7 +106,9 @@ def test_w4a8_heuristic_derivation():
 ])
 def test_select_schedule_matches_reference(m, n, k, expected):
     t = M.TYPE_CONFIGS[0]
-    assert M.select_schedule(t, m, n, k).name.startswith(expected + "_")
+    assert M.select_schedule(t, m, n, k, heuristic=M.SPEC_HEURISTIC).name.startswith(expected + "_")
+    if m > 16:  # the default heuristic keeps SPEC rules 1-14
+        assert M.select_schedule(t, m, n, k).name.startswith(expected + "_")
 
 
 @pytest.mark.parametrize("kwargs,match", [

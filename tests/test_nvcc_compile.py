@@ -56,3 +56,18 @@ def test_generated_sources_compile_for_sm90a(tmp_path):
         sass = subprocess.run([cuobjdump, "--list-elf", str(targets[1].with_suffix(".o"))],
                               capture_output=True, text=True)
         assert sass.returncode == 0 and "sm_90a" in sass.stdout
+
+
+def test_decode_family_compiles_for_sm90a(tmp_path):
+    """Every decode schedule on a 4-bit f16 GPTQ type and an 8-bit bf16 AWQ type (zeros, bf16, the
+    8-bit conversion and the shared-memory stage fitting): one impl file, compiled."""
+    from machete_ir import model as M
+
+    types = ("f16u4b8f16voidvoidvoidf16f32", "bf16u8bf16bf16voidvoidbf16f32")
+    files = generate(Options(types=types, schedules=tuple(s.name for s in M.DECODE_SCHEDULES), num_shards=1))[1]
+    path = tmp_path / "machete_mm_impl_part1.cu"
+    path.write_text(files["machete_mm_impl_part1.cu"])
+    assert path.read_text().count("DecodeMainloop<") == len(M.DECODE_SCHEDULES)
+    r = _compile(path)
+    assert r.returncode == 0, f"decode impl failed to compile:\n{r.stderr[-4000:]}"
+    assert path.with_suffix(".o").stat().st_size > 0

@@ -25,6 +25,11 @@ SPEC_SCHEDULES = [
     "128x128_2x1x1", "128x256_2x1x1", "128x64_2x1x1", "128x32_2x1x1", "256x128_2x1x1",
     "128x16_1x1x1", "256x64_2x1x1", "256x32_2x1x1", "256x16_1x1x1",
 ]
+DECODE_SCHEDULES = [
+    "64x8_w8s6k64", "128x8_w8s4k64", "256x8_w8s3k32", "128x16_w8s3k64", "256x16_w4s3k32", "128x32_w8s3k32",
+]
+DECODE = "_DecodeMma_clusterK"
+BUILT = [s + CANON for s in SPEC_SCHEDULES] + [s + DECODE for s in DECODE_SCHEDULES]
 
 
 @pytest.fixture
@@ -321,8 +326,8 @@ def test_unknown_schedule_lists_valid(fake):
     a, b, t, kw = make_args()
     msg = expect(ValueError, r"^unknown schedule '64x16_1x1x1_TmaMI__TmaCoop_streamK' for f16u4b8f16voidvoidvoidf16f32; valid: ",
                  machete.mm, a, b, t, schedule="64x16_1x1x1" + CANON, **kw)
-    for s in SPEC_SCHEDULES:
-        assert s + CANON in msg
+    for s in BUILT:
+        assert s in msg
     expect(ValueError, r"^unknown schedule 'fastest'", torch.ops.machete.mm, a, b, t.id, None,
            kw["group_scales"], None, 64, None, None, "fastest")
 
@@ -405,7 +410,7 @@ def model_backend():
 def test_supported_schedules_active_types(model_backend, t, a_dtype):
     zeros = a_dtype if t in AWQ else None
     got = machete.supported_schedules(a_dtype, t, a_dtype, zeros)
-    assert got == [s + CANON for s in SPEC_SCHEDULES]
+    assert got == BUILT
     assert machete.supported_schedules(a_dtype, t.id, a_dtype, zeros, None, None, a_dtype) == got
 
 
@@ -426,9 +431,13 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
 @pytest.mark.parametrize(
     "M, N, K, expected",
     [
-        (1, 4096, 4096, "128x16_1x1x1"),
-        (1, 28672, 4096, "256x16_1x1x1"),  # rule 15
-        (16, 26624, 8192, "256x16_1x1x1"),
+        # M <= 16: the decode family (the default heuristic's rules 15-20)
+        (1, 4096, 4096, "64x8_w8s6k64"),
+        (1, 8192, 28672, "128x8_w8s4k64"),
+        (1, 28672, 4096, "256x8_w8s3k32"),
+        (9, 4096, 14336, "64x8_w8s6k64"),
+        (16, 14336, 4096, "128x16_w8s3k64"),
+        (16, 26624, 8192, "256x16_w4s3k32"),
         (17, 4096, 4096, "128x32_2x1x1"),
         (17, 12288, 4096, "256x32_2x1x1"),
         (33, 4096, 4096, "128x16_1x1x1"),
@@ -446,8 +455,9 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
     ],
 )
 def test_heuristic_matches_spec(model_backend, M, N, K, expected):
+    suffix = DECODE if M <= 16 else CANON
     for t, z in ((st.uint4b8, None), (st.uint4, BF16)):
-        assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + CANON
+        assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + suffix
 
 
 def test_schedule_alias_normalisation():

@@ -66,7 +66,7 @@ def test_shard_balances_and_emits_needed_structs_once_per_shard():
         used = {k.instantiation.type.args[1].name for k in kernels}
         assert sorted(structs) == sorted(used)  # exactly the structs it needs, once each
         loads.append(cost.shard(kernels))
-    assert sum(len([d for d in n.walk(u) if isinstance(d, n.KernelInstance)]) for u in parts) == 72
+    assert sum(len([d for d in n.walk(u) if isinstance(d, n.KernelInstance)]) for u in parts) == 120
     assert max(loads) / (sum(loads) / len(loads)) < 1.05
     assert "makespan/mean" in p.notes[-1]
 

@@ -87,19 +87,7 @@ struct Params {
   int M, N, K;
   int64_t lda, ldd, lds;
   int group_size;       // a multiple of 64 dividing K (K itself for one group)
-  int n_ctas;           // CTAs along N (gridDim.y); CTA y owns atoms [y*A/n_ctas, (y+1)*A/n_ctas), A = N/16
 };
-
-// The 16-row atoms (output features / 16) CTA `y` of `n_ctas` owns: an even split, at most
-// ceil(A / n_ctas) <= kAtomsN each.
-struct AtomRange {
-  int first, count;
-};
-__device__ __forceinline__ AtomRange cta_atoms(Params const& p) {
-  const int atoms = p.N / 16, y = blockIdx.y;
-  const int a0 = int((int64_t(atoms) * y) / p.n_ctas), a1 = int((int64_t(atoms) * (y + 1)) / p.n_ctas);
-  return {a0, a1 - a0};
-}
 
 // ---- element helpers -----------------------------------------------------------------------
 
@@ -221,9 +209,9 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const AtomRange ar = cta_atoms(p);
-  const int n0 = 16 * ar.first, n_valid = 16 * ar.count;
+  const int n0 = blockIdx.y * Cfg::kTileN;
   const int m0 = blockIdx.z * Cfg::kTileM;
+  const int n_valid = min(Cfg::kTileN, p.N - n0);  // the last tile may be partial
   __syncthreads();  // the mainloop's shared memory (if aliased) is no longer read
   // ---- reduce over the warps of the CTA (shared memory) ----
   float* mine = red + warp * (Cfg::kTileM * Cfg::kRow);
@@ -294,10 +282,18 @@ struct RingLayout {
   static constexpr int kS = Cfg::kTileN * 2;
   static constexpr int kZ = Cfg::kZeros ? Cfg::kTileN * 2 : 0;
   static constexpr int kStage = kW + kA + kS + kZ;
-  static constexpr int kWarpBytes = kStage * Cfg::kStages;
+  // stages actually used: the schedule's, reduced until the CTA fits in 200 KB of shared memory
+  // (8-bit weights double the weight stage)
+  static constexpr int kMaxCtaBytes = 200 * 1024;
+  static constexpr int kStages = (kStage * Cfg::kStages * Cfg::kWarps <= kMaxCtaBytes)
+                                     ? Cfg::kStages
+                                     : (kMaxCtaBytes / (kStage * Cfg::kWarps) < 2 ? 2 : kMaxCtaBytes / (kStage * Cfg::kWarps));
+  static constexpr int kWarpBytes = kStage * kStages;
   static constexpr int kMainBytes = kWarpBytes * Cfg::kWarps;
-  static constexpr int kSmemBytes = kMainBytes > Cfg::kSmemBytes ? kMainBytes : Cfg::kSmemBytes;
+  static constexpr int kSmemBytes_() { return kWarpBytes * Cfg::kWarps > Cfg::kSmemBytes ? kWarpBytes * Cfg::kWarps : Cfg::kSmemBytes; }
+  static constexpr int kSmemBytes = kSmemBytes_();
   static_assert(kStage % 16 == 0, "stage must keep 16-byte alignment");
+  static_assert(kSmemBytes_() <= 227 * 1024, "decode schedule needs more shared memory than an SM has");
 };
 
 __device__ __forceinline__ void cp_async16_cg(uint32_t dst, const void* src) {
@@ -329,7 +325,7 @@ template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Params p) {
   using E = Elem<Cfg::kBf16>;
   using L = RingLayout<Cfg>;
-  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kS = Cfg::kStages, kW = Cfg::kWarps;
+  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kS = L::kStages, kW = Cfg::kWarps;
   constexpr int kWpl = Cfg::kWordsPerLane;
   extern __shared__ float4 smem_f4[];
   float* red = reinterpret_cast<float*>(smem_f4);
@@ -337,9 +333,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const AtomRange ar = cta_atoms(p);
-  const int n0 = 16 * ar.first, my_atoms = ar.count;
+  const int n0 = blockIdx.y * Cfg::kTileN;
   const int m0 = blockIdx.z * Cfg::kTileM;
+  // atoms of this CTA: kAtomsN, fewer in the last tile when N % kTileN != 0. Atoms past the end
+  // are neither copied nor stored; their mma rows compute on stale shared memory and are dropped.
+  const int my_atoms = min(kAN, p.N / 16 - n0 / 16);
 
   const int chunks = p.K / Cfg::kChunkK;
   const int chunks_per_group = p.group_size / Cfg::kChunkK;
@@ -362,15 +360,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
     constexpr int kPiecesPerSlab = kAN * Cfg::kAtomWords / 4;
     constexpr int kPieces = Cfg::kSlabs * kPiecesPerSlab;
     const uint32_t* wchunk = wsrc + int64_t(chunk) * Cfg::kSlabs * slab_stride;
-    const int my_pieces = my_atoms * Cfg::kAtomWords / 4;
+    const int my_pieces = my_atoms * (Cfg::kAtomWords / 4);
 #pragma unroll
     for (int q = lane; q < kPieces; q += 32) {
       const int j = q / kPiecesPerSlab, o = q % kPiecesPerSlab;
       if (o < my_pieces) cp_async16_cg(st + q * 16, wchunk + j * slab_stride + o * 4);
     }
-    // activations: rows of 64 k (128 bytes = 8 pieces); rows past M are left unwritten (their
-    // mma columns are never stored)
-#pragma unroll
+    // activations: rows of kChunkK k (kChunkK / 8 pieces of 16 bytes); rows past M are left
+    // unwritten (their mma columns are never stored)
     constexpr int kRowPieces = Cfg::kChunkK / 8;
 #pragma unroll
     for (int q = lane; q < Cfg::kTileM * kRowPieces; q += 32) {
@@ -432,62 +429,55 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
         for (int j = 0; j < Cfg::kSlabs; ++j) mma16816<Cfg::kBf16>(asum[h], ones, bf[h][j][0], bf[h][j][1]);
       }
     }
-    // atoms in groups of kG: a group is skipped as a whole when it lies past this CTA's atoms (a
-    // warp-uniform branch); inside a group every atom is computed, so the dequant -> mma chains of
-    // kG atoms and all slabs interleave. Atoms past my_atoms inside a group read stale shared
-    // memory; their rows are never stored (mma rows are independent).
-    constexpr int kG = kAN < 4 ? kAN : 4;
+    // every atom and slab of the chunk is independent until the scale step: unrolled, the
+    // dequant -> mma chains interleave (the ILP is what hides shared-memory and mma latency with
+    // only a few warps per scheduler).
+    float part[kAN][kTT][4];
 #pragma unroll
-    for (int g0 = 0; g0 < kAN; g0 += kG) {
-      if (g0 < my_atoms) {
-        float part[kG][kTT][4];
+    for (int a = 0; a < kAN; ++a)
 #pragma unroll
-        for (int a = 0; a < kG; ++a)
+      for (int h = 0; h < kTT; ++h)
 #pragma unroll
-          for (int h = 0; h < kTT; ++h)
+        for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
 #pragma unroll
-            for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+    for (int j = 0; j < Cfg::kSlabs; ++j) {
 #pragma unroll
-        for (int j = 0; j < Cfg::kSlabs; ++j) {
-#pragma unroll
-          for (int a = 0; a < kG; ++a) {
-            uint32_t w[kWpl];
-            const uint32_t wp = st + ((j * kAN + g0 + a) * Cfg::kAtomWords + lane * kWpl) * 4;
-            if constexpr (kWpl == 1) {
-              w[0] = lds32(wp);
-            } else {
-              const uint2 v = lds64(wp);
-              w[0] = v.x;
-              w[kWpl - 1] = v.y;
-            }
-            uint32_t q[4];
-            dequant_raw<Cfg>(w, q);
-#pragma unroll
-            for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
-          }
+      for (int a = 0; a < kAN; ++a) {
+        uint32_t w[kWpl];
+        const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
+        if constexpr (kWpl == 1) {
+          w[0] = lds32(wp);
+        } else {
+          const uint2 v = lds64(wp);
+          w[0] = v.x;
+          w[kWpl - 1] = v.y;
         }
-        // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
+        uint32_t q[4];
+        dequant_raw<Cfg>(w, q);
 #pragma unroll
-        for (int a = 0; a < kG; ++a) {
-          const uint32_t sp = st + L::kW + L::kA + (16 * (g0 + a) + r) * 2;
-          const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
+        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
+      }
+    }
+    // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
 #pragma unroll
-          for (int h = 0; h < kTT; ++h) {
-            acc[g0 + a][h][0] = fmaf(s_lo, part[a][h][0], acc[g0 + a][h][0]);
-            acc[g0 + a][h][1] = fmaf(s_lo, part[a][h][1], acc[g0 + a][h][1]);
-            acc[g0 + a][h][2] = fmaf(s_hi, part[a][h][2], acc[g0 + a][h][2]);
-            acc[g0 + a][h][3] = fmaf(s_hi, part[a][h][3], acc[g0 + a][h][3]);
-          }
-          if constexpr (Cfg::kZeros) {
-            const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+    for (int a = 0; a < kAN; ++a) {
+      const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
+      const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
 #pragma unroll
-            for (int h = 0; h < kTT; ++h) {
-              acc[g0 + a][h][0] = fmaf(z_lo, asum[h][0], acc[g0 + a][h][0]);
-              acc[g0 + a][h][1] = fmaf(z_lo, asum[h][1], acc[g0 + a][h][1]);
-              acc[g0 + a][h][2] = fmaf(z_hi, asum[h][2], acc[g0 + a][h][2]);
-              acc[g0 + a][h][3] = fmaf(z_hi, asum[h][3], acc[g0 + a][h][3]);
-            }
-          }
+      for (int h = 0; h < kTT; ++h) {
+        acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
+        acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
+        acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
+        acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
+      }
+      if constexpr (Cfg::kZeros) {
+        const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+#pragma unroll
+        for (int h = 0; h < kTT; ++h) {
+          acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
+          acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
+          acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
+          acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
         }
       }
     }
@@ -498,37 +488,16 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
 
 // ---- host side -----------------------------------------------------------------------------
 
-// Grid shape for a problem: how many CTAs share the N atoms (each gets an even share of at most
-// kAtomsN atoms) and how many CTAs of a cluster split K. A small cost model, in units of weight
-// bytes streamed by the busiest SM slot:
-//   waves * chunks_per_warp * (atoms_per_cta * bytes_per_atom_chunk + act_weight * act_bytes_per_chunk)
-//   + a ramp of two chunks per CTA and a cluster-reduction charge,
-// evaluated for split in {1, 2, 4, 8}, each with the CTA count that fills whole waves of resident
-// CTAs (slots) as evenly as the atoms allow. Ties go to the smaller split.
-struct GridChoice {
-  int n_ctas, split;
-};
-inline GridChoice choose_grid(int atoms, int max_atoms, int m_tiles, int chunks, int warps, int slots,
-                              double atom_chunk_bytes, double act_chunk_bytes) {
-  GridChoice best{(atoms + max_atoms - 1) / max_atoms, 1};
-  double best_cost = -1;
-  for (int s = 1; s <= 8; s *= 2) {
-    if (s > 1 && chunks < 2 * s * warps) break;
-    const int min_ctas = (atoms + max_atoms - 1) / max_atoms;
-    const int64_t per_wave = std::max<int64_t>(1, slots / (int64_t(s) * m_tiles));  // n-CTAs per wave
-    const int64_t waves = std::max<int64_t>(1, (min_ctas + per_wave - 1) / per_wave);
-    const int n_ctas = int(std::min<int64_t>(atoms, std::max<int64_t>(min_ctas, waves * per_wave)));
-    const int apc = (atoms + n_ctas - 1) / n_ctas;
-    const int64_t real_waves = (int64_t(n_ctas) * s * m_tiles + slots - 1) / slots;
-    const int cpw = ((chunks + s - 1) / s + warps - 1) / warps;
-    const double per_chunk = apc * atom_chunk_bytes + act_chunk_bytes;
-    const double cost = double(real_waves) * (cpw + 2) * per_chunk + (s > 1 ? 0.5 * per_chunk * s : 0.0);
-    if (best_cost < 0 || cost < best_cost * 0.98) {
-      best = {n_ctas, s};
-      best_cost = cost;
-    }
-  }
-  return best;
+// Cluster size (the K split across CTAs): the largest of 1, 2, 4, 8 that keeps every CTA of the
+// grid resident at once (tiles * split <= slots, slots = resident CTAs per SM * SMs) while every
+// warp still gets at least two chunks. On the H200, over the SPEC shapes and 21 configurations,
+// this "one full wave" rule was within a few percent of the best forced split
+// (scripts/decode_dev/run_dev.py --sweep); splitting further only adds reduction work and
+// splitting less leaves SMs idle.
+inline int choose_split(int tiles, int chunks, int warps, int slots) {
+  int s = 1;
+  while (s < 8 && int64_t(tiles) * (2 * s) <= slots && chunks >= 2 * (2 * s) * warps) s *= 2;
+  return s;
 }
 
 template <class Cfg>
@@ -549,19 +518,15 @@ struct Launcher {
   }
 
   // Returns a CUDA error; shape validation is the caller's (the op layer and MacheteKernel).
-  static cudaError_t launch(Params p, int sm_count, int split_override, cudaStream_t stream) {
-    const int atoms = p.N / 16;
+  static cudaError_t launch(Params const& p, int sm_count, int split_override, cudaStream_t stream) {
+    const int n_tiles = (p.N + Cfg::kTileN - 1) / Cfg::kTileN;
     const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
     const int chunks = p.K / Cfg::kChunkK;
     const int slots = slots_per_sm() * sm_count;  // also raises the dynamic smem limit once
-    const int rows = p.M < Cfg::kTileM ? p.M : Cfg::kTileM;
-    GridChoice g = choose_grid(atoms, Cfg::kAtomsN, m_tiles, chunks, Cfg::kWarps, slots,
-                               Cfg::kSlabs * Cfg::kAtomWords * 4.0, 0.25 * rows * Cfg::kChunkK * 2.0);
-    if (split_override > 0) g = {(atoms + Cfg::kAtomsN - 1) / Cfg::kAtomsN, split_override};
-    const int split = g.split;
-    p.n_ctas = g.n_ctas;
+    const int split = split_override > 0 ? split_override
+                                         : choose_split(n_tiles * m_tiles, chunks, Cfg::kWarps, slots);
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(split), unsigned(g.n_ctas), unsigned(m_tiles));
+    cfg.gridDim = dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles));
     cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
     cfg.dynamicSmemBytes = kSmem;
     cfg.stream = stream;

@@ -46,6 +46,7 @@
 #include "cutlass/gemm/kernel/tile_scheduler.hpp"
 #include "cutlass/numeric_types.h"
 
+#include "machete/decode_gemm.cuh"
 #include "machete/mm_args.h"
 #include "machete/prepack_layout.cuh"
 #include "machete/scalar_tags.cuh"
@@ -70,8 +71,9 @@ template <> struct IsStreamK<cutlass::gemm::StreamKScheduler> : std::true_type {
 
 }  // namespace detail
 
+// The CUTLASS 4.2 SM90 mixed-input GEMM (TMA warp-specialized cooperative, stream-K or persistent).
 template <class Types, class Schedule>
-struct MacheteKernel {
+struct CutlassMixedGemm {
   using ElementA = typename Types::A;  // activations
   using QuantTag = typename Types::B;
   using ElementQ = typename QuantStorage<QuantTag>::type;
@@ -244,6 +246,17 @@ struct MacheteKernel {
     if (err != cudaSuccess)
       throw std::runtime_error(std::string("machete::mm: CUDA error after launch: ") + cudaGetErrorString(err));
   }
+};
+
+// The kernel template the generated files instantiate: the schedule's KernelSchedule tag picks the
+// implementation -- machete::DecodeMainloop<...> the small-M decode kernel (decode_gemm.cuh),
+// anything else CUTLASS's collective. std::conditional_t names both without instantiating the one
+// not taken, so a decode instantiation never touches the CUTLASS builders and vice versa.
+template <class Types, class Schedule>
+struct MacheteKernel {
+  using Impl = std::conditional_t<IsDecodeMainloop<typename Schedule::KernelSchedule>::value,
+                                  DecodeGemm<Types, Schedule>, CutlassMixedGemm<Types, Schedule>>;
+  static void run(MMArgs const& args) { Impl::run(args); }
 };
 
 }  // namespace machete

@@ -47,7 +47,7 @@ extern "C" const char* decode_variant_name(int v) { return kNames[v]; }
 extern "C" int decode_run(int v, const void* A, const void* B, void* D, const void* S, const void* Z,
                           int M, int N, int K, long long lda, long long ldd, long long lds, int group_size,
                           int sms, int split, void* stream) {
-  Params p{A, static_cast<const uint32_t*>(B), D, S, Z, M, N, K, lda, ldd, lds, group_size, 0};
+  Params p{A, static_cast<const uint32_t*>(B), D, S, Z, M, N, K, lda, ldd, lds, group_size};
   cudaError_t e = dispatch(v, p, sms, split, static_cast<cudaStream_t>(stream));
   if (e != cudaSuccess) return int(e);
   return int(cudaGetLastError());

@@ -17,6 +17,12 @@ extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -26,6 +32,12 @@ extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x16_1x1x1_TmaMI__TmaC
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -35,6 +47,12 @@ extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCo
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -44,6 +62,12 @@ extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_1x1x1_TmaMI__Tm
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -53,6 +77,12 @@ extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_st
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -62,6 +92,12 @@ extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_1x1x1_TmaMI__TmaCoo
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -71,6 +107,12 @@ extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_st
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -80,6 +122,12 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_1x1x1_TmaMI__TmaCoo
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
@@ -111,10 +159,18 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 16) {
     return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (N >= 26624) {
-    return "256x16_1x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M <= 8 && N <= 4096) {
+    return "64x8_w8s6k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N <= 12288) {
+    return "128x8_w8s4k64_DecodeMma_clusterK";
+  } else if (M <= 8) {
+    return "256x8_w8s3k32_DecodeMma_clusterK";
+  } else if (N <= 4096) {
+    return "64x8_w8s6k64_DecodeMma_clusterK";
+  } else if (N <= 24576) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
   } else {
-    return "128x16_1x1x1_TmaMI__TmaCoop_streamK";
+    return "256x16_w4s3k32_DecodeMma_clusterK";
   }
 }
 
@@ -150,8 +206,26 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -186,8 +260,26 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -222,8 +314,26 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -258,8 +368,26 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -294,8 +422,26 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -330,8 +476,26 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -366,8 +530,26 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -402,8 +584,26 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "256x16_1x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "256x16_1x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_streamK(args);
     return;
+  } else if (std::strcmp(schedule, "64x8_w8s6k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "256x16_w4s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "128x32_w8s3k32_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 void mm_dispatch(MMArgs const& args, char const* schedule)
@@ -461,21 +661,21 @@ std::string heuristic_schedule(MMArgs const& args)
 std::vector<std::string> supported_schedules(ScalarKind a_type, ScalarKind b_type, ScalarKind group_scales_type, ScalarKind group_zeros_type, ScalarKind channel_scales_type, ScalarKind token_scales_type, ScalarKind out_type)
 {
   if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   }
   return {};
 }
