@@ -179,3 +179,60 @@ def test_errors():
     print(r.stdout, r.stderr[-2000:])
     assert r.returncode == 0, f"error-path subprocess died (rc={r.returncode}): {r.stdout} {r.stderr[-1500:]}"
     assert "NO-RAISE" not in r.stdout and r.stdout.count("OK ") == 6 and "DONE" in r.stdout, r.stdout
+
+
+# ---- decode family: CUDA graphs, including a first-ever call inside the capture ---------------
+# The decode launcher sizes its cluster split from the kernel's occupancy (queried once, with the
+# dynamic shared-memory limit raised then). If that first query happens while a graph is being
+# captured it must neither fail nor break the capture: run it in a fresh process.
+_DECODE_GRAPH_SCRIPT = r"""
+import sys, torch
+sys.path.insert(0, ".")
+import machete
+from machete import scalar_types as st
+from tests.gpu.common import Problem
+name = sys.argv[1]
+for M in (1, 16):
+    p = Problem(M, 4096, 4096, torch.float16, st.uint4b8, 128, seed=M)
+    a_static = p.a.clone()
+    g = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        with torch.cuda.graph(g):
+            out = p.run(a=a_static, schedule=name, poison=False)
+    out.fill_(float("nan"))
+    g.replay()
+    torch.cuda.synchronize()
+    p.check(out, a=a_static)
+    a_static.copy_((3 * torch.rand(M, 4096, device="cuda") - 2).half())
+    g.replay()
+    torch.cuda.synchronize()
+    p.check(out, a=a_static)
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.parametrize("schedule", ["64x8_w8s6k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK"])
+def test_decode_first_call_inside_graph_capture(schedule):
+    import os
+    import subprocess
+    import sys
+    _skip_unbuilt(torch.float16, st.uint4b8, schedule)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", _DECODE_GRAPH_SCRIPT, schedule], cwd=root, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "DONE" in r.stdout, f"rc={r.returncode}: {r.stdout} {r.stderr[-2000:]}"
+
+
+# ---- decode family: ragged N tiles, many token tiles, every cluster split --------------------
+@pytest.mark.parametrize("b_type", [st.uint4b8, st.uint4, st.uint8b128, st.uint8], ids=lambda t: t.short_name)
+@pytest.mark.parametrize("M,N,K,group_size", [(1, 384, 8192, 128), (7, 640, 256, 64), (33, 1152, 1024, -1),
+                                              (16, 128, 28672, 128)])
+def test_decode_schedules_odd_shapes(b_type, M, N, K, group_size):
+    a_dtype = torch.bfloat16 if b_type in (st.uint4, st.uint8) else torch.float16
+    names = [n for n in _skip_unbuilt(a_dtype, b_type) if "DecodeMma" in n]
+    if not names:
+        pytest.skip("no decode schedule built")
+    p = Problem(M, N, K, a_dtype, b_type, group_size, seed=M + N)
+    for name in names:
+        p.check(p.run(schedule=name))
