@@ -109,17 +109,19 @@ class MacheteLinear(torch.nn.Module):
         bias: Optional[torch.Tensor] = None,
         *,
         device: DeviceLike = None,
-        where: str = "",
+        prefix: str = "",
     ) -> "MacheteLinear":
-        """From converted weights (:mod:`machete.formats`); ``device`` None keeps ``w``'s device."""
-        formats.check_machete_shapes(w, where)
+        """From converted weights (:mod:`machete.formats`); ``device`` None keeps ``w``'s device.
+        ``prefix`` (the layer's name in the checkpoint, e.g. ``"model.layers.0.mlp.up_proj."``)
+        goes in front of the names in errors."""
+        formats.check_machete_shapes(w, prefix.rstrip(".") or "MacheteLinear")
         dev = torch.device(device) if device is not None else w.b_q.device
         K, N = w.K, w.N
         dtype = w.group_scales.dtype
         if bias is not None:
             if not isinstance(bias, torch.Tensor) or bias.dim() != 1 or bias.shape[0] != N:
                 got = tuple(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
-                raise ValueError(f"{where + ': ' if where else ''}bias: expected shape ({N},), got {got}")
+                raise ValueError(f"{prefix}bias: expected shape ({N},), got {got}")
         m = cls(K, N, w.b_type, w.group_size, bias=bias is not None, act_order=w.perm is not None,
                 dtype=dtype, device="meta")
         m.weight_prepacked = _prepack(w.b_q.to(dev), dtype, w.b_type).t().contiguous()
@@ -157,7 +159,7 @@ class MacheteLinear(torch.nn.Module):
         q = reference.quantize(w, b_type, g, scale_dtype=dtype)
         mw = MacheteWeights(reference.pack(q.w_q, b_type), b_type, q.scales, q.zeros, q.group_size, None,
                             q.zero_points)
-        return cls.from_weights(mw, linear.bias, device=dev, where="linear")
+        return cls.from_weights(mw, linear.bias, device=dev, prefix="linear.")
 
     @classmethod
     def from_gptq(cls, qweight, qzeros, scales, g_idx=None, bias=None, *, bits: int = 4,
@@ -169,7 +171,7 @@ class MacheteLinear(torch.nn.Module):
         dev = qweight.device if device is None else device
         w = formats.from_gptq(*_to(dev, qweight, qzeros, scales, g_idx), bits=bits, group_size=group_size,
                               sym=sym, checkpoint_format=checkpoint_format, dtype=dtype, prefix=prefix)
-        return cls.from_weights(w, _bias(bias, prefix), where=prefix.rstrip(".") or "gptq")
+        return cls.from_weights(w, _bias(bias, prefix), prefix=prefix)
 
     @classmethod
     def from_awq(cls, qweight, qzeros, scales, bias=None, *, bits: int = 4,
@@ -179,7 +181,7 @@ class MacheteLinear(torch.nn.Module):
         dev = qweight.device if device is None else device
         w = formats.from_awq(*_to(dev, qweight, qzeros, scales), bits=bits, group_size=group_size,
                              dtype=dtype, prefix=prefix)
-        return cls.from_weights(w, _bias(bias, prefix), where=prefix.rstrip(".") or "awq")
+        return cls.from_weights(w, _bias(bias, prefix), prefix=prefix)
 
     @classmethod
     def from_compressed_tensors(cls, weight_packed, weight_scale, weight_shape=None, weight_zero_point=None,
@@ -194,7 +196,7 @@ class MacheteLinear(torch.nn.Module):
         w = formats.from_compressed_tensors(wp, ws, weight_shape, wz, wg, num_bits=num_bits,
                                             group_size=group_size, symmetric=symmetric, dtype=dtype,
                                             prefix=prefix)
-        return cls.from_weights(w, _bias(bias, prefix), where=prefix.rstrip(".") or "compressed-tensors")
+        return cls.from_weights(w, _bias(bias, prefix), prefix=prefix)
 
     # ---- running -----------------------------------------------------------------------------
     @property
@@ -231,8 +233,9 @@ class MacheteLinear(torch.nn.Module):
         return w.to(self.weight_prepacked.device)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
-        """fp32 ``x @ dequant(W) + bias`` with plain torch on any device (slow; for checking)."""
-        y = x.float() @ self.dequantized_weight().to(x.device)
+        """fp32 ``x @ dequant(W) + bias`` with plain torch on any device (slow; for checking). The
+        weights are rounded to the activation dtype first, as the kernel reconstructs them."""
+        y = x.float() @ self.dequantized_weight().to(x.device, self.dtype).float()
         if self.bias is not None:
             y = y + self.bias.float()
         return y
