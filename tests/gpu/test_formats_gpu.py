@@ -78,8 +78,9 @@ def test_converted_layer_matches_reference(fmt, bits, group_size, sym, act_order
     _skip_unbuilt(m.b_type, dtype)
     assert m.act_order == act_order
     w_ref = layer.dequantize().cuda()  # fp32 [K, N], the format's own dequantization
-    # the stored weights, unprepacked on the host, are the format's weights
-    torch.testing.assert_close(m.dequantized_weight(), w_ref, rtol=0, atol=0.02)
+    if dtype == torch.float16:  # (host-side unprepack: once per format is enough)
+        # the stored weights, unprepacked on the host, are the format's weights
+        torch.testing.assert_close(m.dequantized_weight(), w_ref, rtol=0, atol=0.02)
     for M in M_LIST:
         x = fp.random_activations(M, K, dtype, device="cuda", seed=M)
         torch.full((M, N), float("nan"), dtype=dtype, device="cuda")  # poison the allocator's next block
