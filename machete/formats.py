@@ -40,7 +40,7 @@ Conversion runs on the device the tensors are on.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -433,7 +433,3 @@ def check_machete_shapes(w: MacheteWeights, where: str = "") -> None:
     if g != K and (g % 64 or K % g):
         raise ValueError(f"{at}group_size={g}: machete needs a multiple of 64 that divides K={K} (or one group)")
 
-
-def tensors_with_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str, names: Sequence[str]) -> dict:
-    """``{name: state_dict[prefix + name]}`` for the names present (a helper for the loaders)."""
-    return {n: state_dict[prefix + n] for n in names if prefix + n in state_dict}
