@@ -13,7 +13,10 @@ Environment:
   MACHETE_PREBUILT_OBJS=DIR link the kernel objects DIR/*.o (from scripts/compile_kernels.sh,
                             same generated sources) instead of compiling the .cu files here.
   MACHETE_GEN_DIR=DIR       where the generator writes (default build/generated).
-Without CUDA (torch missing, no nvcc / CUDA_HOME) the extension is skipped with a message.
+  MAX_JOBS=N                parallel compiles; default: free memory / 6 GB (a CUTLASS TU needs 5-9 GB),
+                            at most the CPU count.
+Without CUDA (torch missing, a CPU-only torch, no nvcc / CUDA_HOME, no nvidia-cutlass) the extension
+is skipped and the reason printed on stderr and on the terminal (pip hides a build's output unless -v).
 """
 import glob
 import os
@@ -25,22 +28,76 @@ from setuptools import setup
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+GB_PER_JOB = 6  # memory one CUTLASS translation unit takes to compile (5-9 GB measured)
+
+
+def _say(msg):
+    """A line the user sees: stderr, and the terminal too when stderr is captured (pip shows a
+    build backend's output only with -v or on failure)."""
+    line = f"machete setup: {msg}"
+    print(line, file=sys.stderr, flush=True)
+    if not sys.stderr.isatty():
+        try:
+            with open("/dev/tty", "w") as tty:
+                tty.write(line + "\n")
+        except OSError:
+            pass
+
+
 def _skip(reason):
-    print(f"machete setup: {reason}: building WITHOUT the CUDA extension machete._C "
-          "(pure-Python install; machete.mm will raise until it is built)", file=sys.stderr)
+    _say(f"{reason}: building WITHOUT the CUDA extension machete._C "
+         "(pure-Python install; machete.mm will raise until it is built)")
     return {}
+
+
+def cuda_problem(torch_mod, cuda_home):
+    """Why the extension cannot be built with this torch / CUDA toolkit, or None."""
+    cuda = getattr(getattr(torch_mod, "version", None), "cuda", None)
+    if cuda is None:
+        return (f"torch {getattr(torch_mod, '__version__', '?')} is a CPU-only build (torch.version.cuda is None); "
+                "install a CUDA build of torch to compile the kernels")
+    if cuda_home is None:
+        return f"no CUDA toolkit found for torch's CUDA {cuda} (set CUDA_HOME or put nvcc on PATH)"
+    return None
+
+
+def default_max_jobs(meminfo_text, cpus):
+    """MAX_JOBS from /proc/meminfo's MemAvailable: GB_PER_JOB per job, 1 <= jobs <= cpus."""
+    for line in meminfo_text.splitlines():
+        if line.startswith("MemAvailable:"):
+            avail_gb = int(line.split()[1]) / 2**20  # kB -> GiB
+            return max(1, min(int(cpus or 1), int(avail_gb // GB_PER_JOB))), avail_gb
+    return max(1, int(cpus or 1) // 2), None
+
+
+def _set_max_jobs(n_files):
+    if os.environ.get("MAX_JOBS"):
+        _say(f"compiling {n_files} files, MAX_JOBS={os.environ['MAX_JOBS']} (from the environment)")
+        return
+    try:
+        with open("/proc/meminfo") as f:
+            jobs, avail = default_max_jobs(f.read(), os.cpu_count())
+    except OSError:
+        jobs, avail = default_max_jobs("", os.cpu_count())
+    os.environ["MAX_JOBS"] = str(jobs)
+    why = f"{avail:.0f} GB available / {GB_PER_JOB} GB per CUTLASS file" if avail is not None else "half the CPUs"
+    _say(f"compiling {n_files} files, MAX_JOBS={jobs} ({why}; set MAX_JOBS to override); "
+         "each file takes minutes, progress lines with `pip install -v`")
+    # ninja's progress line: [finished/total elapsed]
+    os.environ.setdefault("NINJA_STATUS", "[%f/%t %es] ")
 
 
 def _ext_kwargs():
     if os.environ.get("MACHETE_SKIP_EXT", "") not in ("", "0"):
         return _skip("MACHETE_SKIP_EXT is set")
     try:
-        import torch  # noqa: F401
+        import torch
         from torch.utils import cpp_extension
     except Exception as e:  # pragma: no cover
         return _skip(f"torch is not importable ({e})")
-    if cpp_extension.CUDA_HOME is None:
-        return _skip("no CUDA toolkit found (CUDA_HOME / nvcc)")
+    problem = cuda_problem(torch, cpp_extension.CUDA_HOME)
+    if problem:
+        return _skip(problem)
     try:
         import cutlass_library
     except Exception as e:
@@ -75,6 +132,7 @@ def _ext_kwargs():
     else:
         sources += sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, gen_dir, "*.cu")))
 
+    _set_max_jobs(len([x for x in sources if x.endswith((".cu", ".cpp"))]))
     nvcc_flags = ["-gencode=arch=compute_90a,code=sm_90a", "-std=c++17", "--expt-relaxed-constexpr",
                   "-O3", "-DNDEBUG"]
     ext = cpp_extension.CUDAExtension(
@@ -88,4 +146,5 @@ def _ext_kwargs():
     return {"ext_modules": [ext], "cmdclass": {"build_ext": build_ext}}
 
 
-setup(**_ext_kwargs())
+if __name__ == "__main__":  # setuptools runs this file as __main__; tests import the helpers
+    setup(**_ext_kwargs())

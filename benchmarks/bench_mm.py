@@ -1228,8 +1228,9 @@ def run_parent(args: argparse.Namespace) -> int:
         if outcome == "exit:0":
             break
         if outcome == "exit:2":
-            stopped = "the worker found no CUDA device"
-            break
+            # No GPU: a results file of 'not run' rows would only mislead; say so and fail.
+            log("bench_mm: the worker found no CUDA device; no results written")
+            return 2
         _, evs = load_events(events)
         rk = running_key(evs)
         if rk is not None:
@@ -1282,10 +1283,22 @@ def write_outputs(args: argparse.Namespace, events: str, log: Log, partial: bool
     return rows
 
 
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = resolve_args(argv)
     if args.worker:
         return worker_main(args)
+    if not cuda_available():
+        print("bench_mm: no CUDA device (torch.cuda.is_available() is False); run this on the GPU machine",
+              file=sys.stderr)
+        return 2
     return run_parent(args)
 
 

@@ -9,13 +9,18 @@ Public API::
                                 channel_scales_type=None, token_scales_type=None, out_type=None)
     machete.scalar_types   # uint4b8, uint8b128, uint4, uint8, int4, int8, from_id
     machete.reference      # quantize / pack / unpack / dequantize / reference_mm (pure torch)
+    machete.formats        # GPTQ / AWQ / compressed-tensors checkpoint tensors -> prepack_B inputs
+    machete.nn.MacheteLinear   # torch.nn.Module: from_linear / from_gptq / from_awq / from_compressed_tensors
 
 Importing machete registers torch.ops.machete.mm and torch.ops.machete.prepack_B.
 """
 
+__version__ = "0.1.0"
+
 from . import reference, scalar_types
 from .ops import heuristic_schedule, mm, prepack_B, supported_schedules
 from .scalar_types import ScalarType
+from . import formats, nn  # noqa: E402  (after ops: nn uses it)
 
 __all__ = [
     "mm",
@@ -25,4 +30,7 @@ __all__ = [
     "scalar_types",
     "reference",
     "ScalarType",
+    "formats",
+    "nn",
+    "__version__",
 ]

@@ -342,6 +342,26 @@ def test_parent_time_budget(tmp_path, monkeypatch):
     assert len(rows) == 2 and all(r["machete_heur_status"] == "not run" for r in rows)
 
 
+def test_no_gpu_exits_nonzero_without_results(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    monkeypatch.setattr(bm, "cuda_available", lambda: False)
+    assert bm.main(["--quick", "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench_mm: no CUDA device")
+    assert not out.exists()
+
+
+def test_parent_worker_without_gpu_writes_no_results(tmp_path, monkeypatch):
+    script = tmp_path / "no_gpu_worker.py"
+    script.write_text("import sys\nprint('bench_mm: no CUDA device', file=sys.stderr)\nsys.exit(2)\n")
+    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
+    out = tmp_path / "out"
+    args = bm.resolve_args(["--shapes", "128x128", "--m", "1", "--types", "u4b8-g128-f16", "--out-dir", str(out)])
+    assert bm.run_parent(args) == 2
+    assert not (out / "results.csv").exists() and not (out / "results.md").exists()
+    assert "no results written" in (out / "log.txt").read_text()
+
+
 # ---- worker logic on CPU with a fake machete and a fake timer -----------------------------
 
 torch = pytest.importorskip("torch")

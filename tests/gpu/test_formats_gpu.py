@@ -1,0 +1,167 @@
+"""GPU: checkpoint layers converted by machete.formats and run by machete.nn.MacheteLinear match
+their dequantized fp32 reference within the SPEC §6 tolerances (rtol 0.1; atol 1 with zero points,
+else min(0.05 * sqrt(K), 1)), act-order included; plus torch.compile and CUDA-graph replay.
+
+The formats are written by tests/format_packers.py from their definitions; the reference is the
+format's own dequantization ((q - zp) * s, in fp32) times fp32 activations.
+"""
+import pytest
+import torch
+
+import format_packers as fp
+from machete.nn import MacheteLinear
+
+from .common import built_schedules, tolerance
+
+K, N = 4096, 4096
+M_LIST = (1, 13, 257)
+
+
+def _skip_unbuilt(layer_b_type, dtype):
+    if not built_schedules(dtype, layer_b_type):
+        pytest.skip(f"{layer_b_type.name} with {dtype} not built")
+
+
+def _layer(bits, group_size, sym, act_order, dtype, seed):
+    # SPEC §6 data: w = 3 * rand - 1 quantized per group; here the integers are drawn directly
+    # (uniform q and zero points), which covers the same ranges.
+    return fp.random_layer(K, N, bits, group_size, sym=sym, act_order=act_order, seed=seed, dtype=dtype)
+
+
+def _module(fmt, layer, bias):
+    if fmt == "gptq":
+        t = fp.to_gptq(layer)
+        return MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], bias,
+                                       bits=layer.bits, device="cuda")
+    if fmt == "gptq_v2":
+        t = fp.to_gptq(layer, v2=True)
+        return MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], bias,
+                                       bits=layer.bits, checkpoint_format="gptq_v2", device="cuda")
+    if fmt == "awq":
+        t = fp.to_awq(layer)
+        return MacheteLinear.from_awq(t["qweight"], t["qzeros"], t["scales"], bias, bits=layer.bits, device="cuda")
+    if fmt == "compressed-tensors":
+        t = fp.to_compressed_tensors(layer, with_g_idx=bool((layer.g_idx.diff() < 0).any()))
+        return MacheteLinear.from_compressed_tensors(t["weight_packed"], t["weight_scale"], t["weight_shape"],
+                                                     t.get("weight_zero_point"), t.get("weight_g_idx"), bias,
+                                                     num_bits=layer.bits, device="cuda")
+    raise AssertionError(fmt)
+
+
+CASES = [
+    # (format, bits, group_size, symmetric, act_order)
+    ("gptq", 4, 128, True, False),
+    ("gptq", 4, 128, True, True),
+    ("gptq", 4, 128, False, True),
+    ("gptq", 8, 128, True, True),
+    ("gptq", 4, -1, True, False),
+    ("gptq_v2", 4, 64, False, False),
+    ("gptq_v2", 8, 128, False, True),
+    ("awq", 4, 128, False, False),
+    ("awq", 4, 64, False, False),
+    ("awq", 4, 128, True, False),
+    ("compressed-tensors", 4, 128, True, False),
+    ("compressed-tensors", 4, 128, False, False),
+    ("compressed-tensors", 8, 128, True, False),
+    ("compressed-tensors", 4, 128, True, True),
+    ("compressed-tensors", 8, -1, False, False),
+]
+IDS = [f"{f}-{b}bit-g{g}-{'sym' if s else 'zp'}{'-desc_act' if a else ''}" for f, b, g, s, a in CASES]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
+@pytest.mark.parametrize("fmt,bits,group_size,sym,act_order", CASES, ids=IDS)
+def test_converted_layer_matches_reference(fmt, bits, group_size, sym, act_order, dtype):
+    layer = _layer(bits, group_size, sym, act_order, dtype, seed=bits * 31 + group_size + act_order)
+    bias = (torch.rand(N) - 0.5).to(dtype)
+    m = _module(fmt, layer, bias)
+    _skip_unbuilt(m.b_type, dtype)
+    assert m.act_order == act_order
+    w_ref = layer.dequantize().cuda()  # fp32 [K, N], the format's own dequantization
+    if dtype == torch.float16:  # (host-side unprepack: once per format is enough)
+        # the stored weights, unprepacked on the host, are the format's weights
+        torch.testing.assert_close(m.dequantized_weight(), w_ref, rtol=0, atol=0.02)
+    for M in M_LIST:
+        x = fp.random_activations(M, K, dtype, device="cuda", seed=M)
+        torch.full((M, N), float("nan"), dtype=dtype, device="cuda")  # poison the allocator's next block
+        y = m(x)
+        assert y.shape == (M, N) and y.dtype == dtype and not torch.isnan(y).any()
+        exp = x.float() @ w_ref + bias.float()
+        torch.testing.assert_close(y.float(), exp, **tolerance(K, not sym))
+
+
+def test_3d_input_and_no_bias():
+    layer = _layer(4, 128, False, True, torch.float16, seed=3)
+    m = _module("gptq", layer, None)
+    _skip_unbuilt(m.b_type, torch.float16)
+    x = fp.random_activations(2 * 5, K, torch.float16, device="cuda").reshape(2, 5, K)
+    y = m(x)
+    assert y.shape == (2, 5, N)
+    exp = x.float() @ layer.dequantize().cuda()
+    torch.testing.assert_close(y.float(), exp, **tolerance(K, True))
+
+
+def test_from_linear_cuda():
+    from machete import scalar_types as st
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(K, N, bias=True, dtype=torch.float16, device="cuda")
+    m = MacheteLinear.from_linear(lin, st.uint4b8, 128)
+    _skip_unbuilt(m.b_type, torch.float16)
+    x = fp.random_activations(16, K, torch.float16, device="cuda")
+    torch.testing.assert_close(m(x).float(), m.forward_reference(x), **tolerance(K, False))
+
+
+def test_state_dict_round_trip_cuda():
+    layer = _layer(4, 128, False, True, torch.float16, seed=4)
+    m = _module("compressed-tensors", layer, torch.zeros(N, dtype=torch.float16))
+    _skip_unbuilt(m.b_type, torch.float16)
+    sd = {k: v.cpu() for k, v in m.state_dict().items()}
+    m2 = MacheteLinear(K, N, m.b_type, 128, bias=True, act_order=True, dtype=torch.float16).cuda()
+    m2.load_state_dict(sd)
+    x = fp.random_activations(8, K, torch.float16, device="cuda")
+    assert torch.equal(m2(x), m(x))
+
+
+def test_cpu_prepack_model_equals_cuda_prepack():
+    # the same layer converted on the host (pure-torch prepack model) and on the GPU (prepack_B)
+    layer = _layer(4, 128, True, True, torch.float16, seed=5)
+    t = fp.to_gptq(layer)
+    m_cpu = MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"]).cuda()
+    m_gpu = MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], device="cuda")
+    _skip_unbuilt(m_gpu.b_type, torch.float16)
+    for k, v in m_gpu.state_dict().items():
+        assert torch.equal(m_cpu.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_and_cuda_graph(backend):
+    if backend == "inductor":
+        from torch.utils._triton import has_triton
+        if not has_triton():
+            pytest.skip("inductor needs triton")
+    torch._dynamo.reset()
+    layer = _layer(4, 128, False, True, torch.float16, seed=6)
+    bias = (torch.rand(N) - 0.5).half()
+    m = _module("gptq", layer, bias)
+    _skip_unbuilt(m.b_type, torch.float16)
+    x = fp.random_activations(16, K, torch.float16, device="cuda")
+    eager = m(x)
+    compiled = torch.compile(m, fullgraph=True, backend=backend)(x)
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
+
+    static_x = x.clone()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        m(static_x)  # warm-up outside the capture
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        static_y = m(static_x)
+    x2 = fp.random_activations(16, K, torch.float16, device="cuda", seed=9)
+    static_x.copy_(x2)
+    g.replay()
+    torch.cuda.synchronize()
+    torch.testing.assert_close(static_y, m(x2), rtol=0, atol=0)
+    exp = x2.float() @ layer.dequantize().cuda() + bias.float().cuda()
+    torch.testing.assert_close(static_y.float(), exp, **tolerance(K, True))

@@ -1,0 +1,84 @@
+"""Packaging: LICENSE, version, py.typed, the nvidia-cutlass pin, setup.py's messages and MAX_JOBS."""
+import configparser
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import machete
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cfg():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    return cfg
+
+
+def _setup_module():
+    spec = importlib.util.spec_from_file_location("machete_setup_py", ROOT / "setup.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # defines the helpers; setup() runs only as __main__
+    return mod
+
+
+def test_license_is_apache_2():
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX" in text
+    assert _cfg()["metadata"]["license"] == "Apache-2.0"
+    assert _cfg()["metadata"]["license_files"].strip() == "LICENSE"
+
+
+def test_version_single_source():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", machete.__version__)
+    assert _cfg()["metadata"]["version"] == "attr: machete.__version__"
+
+
+def test_py_typed_ships():
+    assert (ROOT / "machete" / "py.typed").exists()
+    assert "py.typed" in _cfg()["options.package_data"]["machete"]
+
+
+def test_cutlass_pinned_the_same():
+    reqs = _cfg()["options"]["install_requires"]
+    cfg_pin = re.search(r"nvidia-cutlass\s*==\s*([\d.]+)", reqs)
+    mk_pin = re.search(r"^CUTLASS_PIN\s*:?=\s*nvidia-cutlass==([\d.]+)\s*$", (ROOT / "Makefile").read_text(), re.M)
+    assert cfg_pin and mk_pin and cfg_pin.group(1) == mk_pin.group(1)
+
+
+def test_cuda_problem_says_the_real_reason():
+    s = _setup_module()
+    cpu_torch = types.SimpleNamespace(__version__="2.13.0+cpu", version=types.SimpleNamespace(cuda=None))
+    msg = s.cuda_problem(cpu_torch, "/usr/local/cuda")
+    assert "CPU-only build" in msg and "torch.version.cuda is None" in msg and "2.13.0+cpu" in msg
+    cuda_torch = types.SimpleNamespace(__version__="2.13.0", version=types.SimpleNamespace(cuda="12.8"))
+    assert "no CUDA toolkit" in s.cuda_problem(cuda_torch, None)
+    assert s.cuda_problem(cuda_torch, "/usr/local/cuda") is None
+
+
+def test_default_max_jobs_by_memory():
+    s = _setup_module()
+    gib = 2 ** 20  # kB
+    assert s.default_max_jobs(f"MemTotal: 1 kB\nMemAvailable: {100 * gib} kB\n", 16)[0] == 100 // s.GB_PER_JOB
+    assert s.default_max_jobs(f"MemAvailable: {500 * gib} kB\n", 16)[0] == 16  # capped by the CPUs
+    assert s.default_max_jobs(f"MemAvailable: {2 * gib} kB\n", 16)[0] == 1     # at least one
+    assert s.default_max_jobs("", 8) == (4, None)                                # no /proc/meminfo
+
+
+def test_setup_py_on_this_machine_says_why_it_skips():
+    import torch
+    env = {k: v for k, v in os.environ.items() if k != "MACHETE_SKIP_EXT"}
+    if torch.version.cuda is not None:  # a CUDA torch: don't run the generator from a test
+        env["MACHETE_SKIP_EXT"] = "1"
+    r = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == machete.__version__
+    if torch.version.cuda is None:
+        assert "CPU-only build (torch.version.cuda is None)" in r.stderr
+        assert "building WITHOUT the CUDA extension" in r.stderr
