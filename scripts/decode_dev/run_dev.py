@@ -36,9 +36,9 @@ class Lib:
         self.n = self.lib.decode_num_variants()
         self.variants = []
         for v in range(self.n):
-            bf, bits, sg, zr, tn, tm, w, st, sl = self.lib.decode_variant_name(v).decode().split(",")
+            bf, bits, sg, zr, tn, tm, w, st, sl, fo = self.lib.decode_variant_name(v).decode().split(",")
             self.variants.append(dict(bf16=bf == "true", bits=int(bits), signed=sg == "true", zeros=zr == "true",
-                                      tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), slabs=int(sl)))
+                                      tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), slabs=int(sl), fold=fo == "true"))
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
 
     def run(self, v, a, b, d, s, z, M, N, K, g, split=0):
@@ -51,7 +51,7 @@ class Lib:
 
 def vname(d):
     t = ("bf16" if d["bf16"] else "f16") + ("-u%db%d" % (d["bits"], 1 << (d["bits"] - 1)) if d["signed"] else "-u%d" % d["bits"])
-    return f"{t} {d['tn']}x{d['tm']} w{d['warps']} s{d['stages']} k{16 * d['slabs']}"
+    return f"{t} {d['tn']}x{d['tm']} w{d['warps']} s{d['stages']} k{16 * d['slabs']}{' fold' if d['fold'] else ''}"
 
 
 def make_problem(M, N, K, g, d, seed):

@@ -1,0 +1,605 @@
+// machete/decode_kernel.cuh -- the small-M ("decode") mainloop: a weight-streaming split-K GEMM
+// on mma.sync tensor-core instructions, reading the same prepacked weights as the CUTLASS kernels.
+//
+// Why a second kernel. At M <= 16 a mixed-input GEMM is a pass over the weights: the floor is the
+// int4 bytes over DRAM bandwidth. CUTLASS's warp-specialized collective runs one 384-thread CTA
+// per SM holding ~200 KB of shared memory and a TMA pipeline sized for large tiles; at M = 1 it
+// keeps too few bytes in flight per SM (ncu: DRAM ~50% of peak). This kernel instead
+//   * streams weights straight from global memory into registers (no shared-memory staging):
+//     one prepacked 16x16 atom is 32 consecutive 32-bit words (4-bit) and lane l's word *is* its
+//     mma.sync m16n8k16 A fragment (prepack_layout.cuh: the wgmma A fragment of one warp is the
+//     mma.sync A fragment), so a warp load of 128 contiguous bytes feeds one mma with no shuffle;
+//   * keeps kStages chunks of loads in flight per warp (a register ring), with many warps per SM;
+//   * splits K three ways: across the warps of a CTA (reduced through shared memory), across the
+//     CTAs of a thread-block cluster (reduced through distributed shared memory, no global
+//     workspace, no atomics, no counters -- safe under CUDA graphs and on concurrent streams), and
+//     the run-time picks the cluster size (1..8) that fills the GPU for the given N and K;
+//   * converts weights with the magic-number trick (one lop3 + one hsub2/hfma2 per pair) into the
+//     raw integer value q, runs the mma on q, and applies the group scale (and zero) once per
+//     64-wide K chunk to the fp32 partial sums: dequant(q) = q*s + z, summed over a chunk of one
+//     group, is s * sum(q*a) + z * sum(a); sum(a) comes from one extra mma with an all-ones A.
+//
+// Work decomposition, for a CTA of kWarps warps and tile (kTileN x kTileM):
+//   grid = (split, N / kTileN, ceil(M / kTileM)), cluster = (split, 1, 1).
+//   K is cut into 64-wide chunks (K % 64 == 0; the group size is a multiple of 64, so one chunk
+//   lies in one group). Cluster rank r takes chunks [r*C/split, (r+1)*C/split); warp w of the CTA
+//   takes every kWarps-th of those. A chunk for one warp is kAtomsN atoms (16 n each) x 4 k-slabs.
+//
+// Everything here is plain CUDA (no CUTLASS collective), so a translation unit of decode kernels
+// compiles in seconds.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace machete {
+namespace decode {
+
+namespace cg = cooperative_groups;
+
+// ---- compile-time configuration ------------------------------------------------------------
+
+template <bool kBf16_, int kBits_, bool kSigned_, bool kZeros_, int kTileN_, int kTileM_,
+          int kWarps_, int kStages_, int kSlabs_ = 4, bool kFold_ = false>
+struct Config {
+  static constexpr bool kBf16 = kBf16_;     // activations, scales, zeros and output are bf16 (else f16)
+  static constexpr int kBits = kBits_;      // 4 or 8
+  static constexpr bool kSigned = kSigned_; // stored values are two's complement (GPTQ after prepack)
+  static constexpr bool kZeros = kZeros_;   // group zeros present (AWQ)
+  static constexpr int kTileN = kTileN_;    // output features per CTA
+  static constexpr int kTileM = kTileM_;    // tokens per CTA
+  static constexpr int kWarps = kWarps_;
+  static constexpr int kStages = kStages_;  // chunks of loads in flight per warp
+
+  static constexpr int kAtomsN = kTileN / 16;
+  static constexpr int kTokTiles = kTileM / 8;       // mma n = 8 tokens each
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kWordsPerLane = kBits / 4;    // 32-bit words of one lane per atom
+  static constexpr int kAtomWords = 32 * kWordsPerLane;
+  static constexpr int kSlabs = kSlabs_;             // 16-wide k slabs per chunk
+  static constexpr int kChunkK = 16 * kSlabs;        // divides 64, hence K and the group size
+  static constexpr bool kFold = kFold_;  // scales (and zeros) applied to the weights in 16 bit before the mma
+  static constexpr int kRowPad = 4;                  // floats of padding per smem row (banks)
+  static constexpr int kRow = kTileN + kRowPad;
+  static constexpr int kSmemBytes = kWarps * kTileM * kRow * 4;
+
+  static_assert(kBits == 4 || kBits == 8, "decode kernel: 4- or 8-bit weights");
+  static_assert(kTileN >= 16 && kTileN <= 256 && (kTileN & (kTileN - 1)) == 0, "decode kernel: N tile a power of two in 16..256");
+  static_assert(kSlabs == 1 || kSlabs == 2 || kSlabs == 4, "decode kernel: 1, 2 or 4 slabs per chunk");
+  static_assert(kTileM == 8 || kTileM == 16 || kTileM == 32, "decode kernel: M tile 8, 16 or 32");
+  static_assert(kWarps >= 1 && kWarps <= 16, "decode kernel: 1..16 warps");
+  static_assert(kStages >= 2 && kStages <= 8, "decode kernel: 2..8 stages");
+  static_assert(!(kSigned && kZeros), "decode kernel: signed (GPTQ) types carry no zeros");
+};
+
+struct Params {
+  const void* A;        // [M, K] activations, row stride lda
+  const uint32_t* B;    // prepacked weights
+  void* D;              // [M, N] output, row stride ldd
+  const void* S;        // [ceil(K/g), N] group scales, row stride lds
+  const void* Z;        // same as S, or null
+  int M, N, K;
+  int64_t lda, ldd, lds;
+  int group_size;       // a multiple of 64 dividing K (K itself for one group)
+};
+
+// ---- element helpers -----------------------------------------------------------------------
+
+template <bool kBf16> struct Elem;
+template <> struct Elem<false> {
+  using T = __half;
+  using T2 = __half2;
+  static __device__ __forceinline__ float to_float(uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
+  static __device__ __forceinline__ T2 pack(float lo, float hi) { return __floats2half2_rn(lo, hi); }
+};
+template <> struct Elem<true> {
+  using T = __nv_bfloat16;
+  using T2 = __nv_bfloat162;
+  static __device__ __forceinline__ float to_float(uint16_t bits) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
+  static __device__ __forceinline__ T2 pack(float lo, float hi) { return __floats2bfloat162_rn(lo, hi); }
+};
+
+__device__ __forceinline__ uint32_t hsub2_f16(uint32_t x, uint32_t y) {
+  uint32_t r;
+  asm("sub.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+__device__ __forceinline__ uint32_t hfma2_f16(uint32_t x, uint32_t y, uint32_t z) {
+  uint32_t r;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(x), "r"(y), "r"(z));
+  return r;
+}
+__device__ __forceinline__ uint32_t hmul2_f16(uint32_t x, uint32_t y) {
+  uint32_t r;
+  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+__device__ __forceinline__ uint32_t mul_bf16(uint32_t x, uint32_t y) {
+  uint32_t r;
+  asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+__device__ __forceinline__ uint32_t fma_bf16(uint32_t x, uint32_t y, uint32_t z) {
+  uint32_t r;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(x), "r"(y), "r"(z));
+  return r;
+}
+__device__ __forceinline__ uint32_t hsub2_bf16(uint32_t x, uint32_t y) {
+  uint32_t r;
+  asm("sub.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+
+// Raw integer values of one lane's 8 weights of an atom, as four f16x2/bf16x2 mma A registers.
+// Register i holds values (2i, 2i+1) of the lane (prepack_layout.cuh numbering), which are the
+// mma.sync m16n8k16 A fragment elements a_{2i}, a_{2i+1}.
+template <class Cfg>
+__device__ __forceinline__ void dequant_raw(const uint32_t (&w)[Cfg::kWordsPerLane], uint32_t (&r)[4]) {
+  if constexpr (Cfg::kBits == 4) {
+    // nibbles of the word: [v0 v2 v4 v6 v1 v3 v5 v7] (LSB first), so mask 0x000F000F picks
+    // (v0, v1), 0x00F000F0 picks (v2, v3), and the same on w >> 8 gives (v4, v5), (v6, v7).
+    constexpr uint32_t kLo = 0x000F000F;
+    if constexpr (!Cfg::kBf16) {
+      // f16 1024 = 0x6400 has 10 mantissa bits: 0x6400 | u = 1024 + u. The signed variant flips
+      // bit 3 of the nibble (u ^ 8 = q + 8 for two's-complement q).
+      constexpr uint32_t kHi = 0x00F000F0;
+      constexpr uint32_t kMagicLo = Cfg::kSigned ? 0x64086408u : 0x64006400u;
+      constexpr uint32_t kMagicHi = Cfg::kSigned ? 0x64806480u : 0x64006400u;
+      constexpr uint32_t kSubLo = Cfg::kSigned ? 0x64086408u : 0x64006400u;  // 1032 : 1024
+      constexpr uint32_t kMulHi = 0x2C002C00u;                                   // 1/16
+      constexpr uint32_t kAddHi = Cfg::kSigned ? 0xD480D480u : 0xD400D400u;    // -72 : -64
+      const uint32_t w0 = w[0], w8 = w[0] >> 8;
+      r[0] = hsub2_f16((w0 & kLo) ^ kMagicLo, kSubLo);
+      r[1] = hfma2_f16((w0 & kHi) ^ kMagicHi, kMulHi, kAddHi);
+      r[2] = hsub2_f16((w8 & kLo) ^ kMagicLo, kSubLo);
+      r[3] = hfma2_f16((w8 & kHi) ^ kMagicHi, kMulHi, kAddHi);
+    } else {
+      // bf16 128 = 0x4300 has 7 mantissa bits: 0x4300 | u = 128 + u for u < 16.
+      constexpr uint32_t kMagic = Cfg::kSigned ? 0x43084308u : 0x43004300u;
+      constexpr uint32_t kSub = Cfg::kSigned ? 0x43084308u : 0x43004300u;  // 136 : 128
+      const uint32_t w0 = w[0];
+      r[0] = hsub2_bf16((w0 & kLo) ^ kMagic, kSub);
+      r[1] = hsub2_bf16(((w0 >> 4) & kLo) ^ kMagic, kSub);
+      r[2] = hsub2_bf16(((w0 >> 8) & kLo) ^ kMagic, kSub);
+      r[3] = hsub2_bf16(((w0 >> 12) & kLo) ^ kMagic, kSub);
+    }
+  } else {
+    // bytes in order v0..v7 over two words; signed values get their sign bit flipped first
+    // (q ^ 0x80 = q + 128 for two's-complement q).
+    const uint32_t flip = Cfg::kSigned ? 0x80808080u : 0u;
+    const uint32_t w0 = w[0] ^ flip, w1 = w[1] ^ flip;
+    if constexpr (!Cfg::kBf16) {
+      constexpr uint32_t kSub = Cfg::kSigned ? 0x64806480u : 0x64006400u;  // 1152 : 1024
+      r[0] = hsub2_f16(__byte_perm(w0, 0x64646464u, 0x4140), kSub);
+      r[1] = hsub2_f16(__byte_perm(w0, 0x64646464u, 0x4342), kSub);
+      r[2] = hsub2_f16(__byte_perm(w1, 0x64646464u, 0x4140), kSub);
+      r[3] = hsub2_f16(__byte_perm(w1, 0x64646464u, 0x4342), kSub);
+    } else {
+      // bf16 cannot hold 128 + u for u >= 128 exactly: go through f32 (2^23 magic).
+      constexpr float kOff = Cfg::kSigned ? 8388608.0f + 128.0f : 8388608.0f;
+      auto pair = [&](uint32_t x, uint32_t sel_lo, uint32_t sel_hi) {
+        const float lo = __uint_as_float(__byte_perm(x, 0x4B000000u, sel_lo)) - kOff;
+        const float hi = __uint_as_float(__byte_perm(x, 0x4B000000u, sel_hi)) - kOff;
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<uint32_t*>(&v);
+      };
+      r[0] = pair(w0, 0x7650, 0x7651);
+      r[1] = pair(w0, 0x7652, 0x7653);
+      r[2] = pair(w1, 0x7650, 0x7651);
+      r[3] = pair(w1, 0x7652, 0x7653);
+    }
+  }
+}
+
+template <bool kBf16>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (kBf16) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Reduce the warps' fp32 partial tiles through shared memory, then the CTAs of the cluster through
+// distributed shared memory, and store the output tile. `red` holds kWarps * kTileM * kRow floats
+// and may alias memory the mainloop used (the first barrier orders them).
+template <class Cfg>
+__device__ __forceinline__ void cta_reduce_store(Params const& p,
+                                                 const float (&acc)[Cfg::kAtomsN][Cfg::kTokTiles][4],
+                                                 float* red) {
+  using E = Elem<Cfg::kBf16>;
+  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kW = Cfg::kWarps;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int r = lane >> 2, c = lane & 3;
+  const int split = gridDim.x, rank = blockIdx.x;
+  const int n0 = blockIdx.y * Cfg::kTileN;
+  const int m0 = blockIdx.z * Cfg::kTileM;
+  const int n_valid = min(Cfg::kTileN, p.N - n0);  // the last tile may be partial
+  __syncthreads();  // the mainloop's shared memory (if aliased) is no longer read
+  // ---- reduce over the warps of the CTA (shared memory) ----
+  float* mine = red + warp * (Cfg::kTileM * Cfg::kRow);
+#pragma unroll
+  for (int a = 0; a < kAN; ++a)
+#pragma unroll
+    for (int h = 0; h < kTT; ++h)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int n = 16 * a + r + 8 * (v >> 1);
+        const int t = 8 * h + 2 * c + (v & 1);
+        mine[t * Cfg::kRow + n] = acc[a][h][v];
+      }
+  __syncthreads();
+  constexpr int kElems = Cfg::kTileM * Cfg::kTileN;
+  for (int e = threadIdx.x; e < kElems; e += Cfg::kThreads) {
+    const int t = e / Cfg::kTileN, n = e % Cfg::kTileN;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kW; ++w) sum += red[w * (Cfg::kTileM * Cfg::kRow) + t * Cfg::kRow + n];
+    red[t * Cfg::kRow + n] = sum;
+  }
+
+  // ---- reduce over the CTAs of the cluster (distributed shared memory) and store ----
+  using T2 = typename E::T2;
+  T2* D = static_cast<T2*>(p.D);
+  constexpr int kPairs = kElems / 2;
+  if (split == 1) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < kPairs; e += Cfg::kThreads) {
+      const int t = (2 * e) / Cfg::kTileN, n = (2 * e) % Cfg::kTileN;
+      if (m0 + t < p.M && n < n_valid)
+        D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(red[t * Cfg::kRow + n], red[t * Cfg::kRow + n + 1]);
+    }
+  } else {
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();  // every CTA's partial tile is complete
+    const int e_begin = (kPairs * rank) / split, e_end = (kPairs * (rank + 1)) / split;
+    for (int e = e_begin + threadIdx.x; e < e_end; e += Cfg::kThreads) {
+      const int t = (2 * e) / Cfg::kTileN, n = (2 * e) % Cfg::kTileN;
+      float lo = 0.f, hi = 0.f;
+      for (int q = 0; q < split; ++q) {
+        const float* other = cluster.map_shared_rank(red, q);
+        lo += other[t * Cfg::kRow + n];
+        hi += other[t * Cfg::kRow + n + 1];
+      }
+      if (m0 + t < p.M && n < n_valid) D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(lo, hi);
+    }
+    cluster.sync();  // keep this CTA's shared memory alive until every peer has read it
+  }
+}
+
+// ---- the shared-memory ring mainloop ---------------------------------------------------------
+//
+// Same decomposition and arithmetic as decode_mm_kernel, but each warp streams its chunks through a
+// private ring of kStages shared-memory stages filled with cp.async (16-byte copies that bypass the
+// register file), so kStages - 1 chunks per warp are in flight without costing registers, and no
+// barrier other than __syncwarp is needed in the mainloop. Stage layout (bytes):
+//   W  [slab][atom][lane words]   kSlabs * kAtomsN * kAtomWords * 4  (a byte copy of the atoms)
+//   A  [token][chunk k + 8 pad]   kTileM * kARow                     (pad: conflict-free reads)
+//   S  [n]                        kTileN * 2                         (group scales of the chunk)
+//   Z  [n]                        kTileN * 2                         (group zeros, AWQ only)
+template <class Cfg>
+struct RingLayout {
+  static constexpr int kW = Cfg::kSlabs * Cfg::kAtomsN * Cfg::kAtomWords * 4;
+  static constexpr int kARow = Cfg::kChunkK * 2 + 16;  // + 16 bytes: conflict-free fragment reads
+  static constexpr int kA = Cfg::kTileM * kARow;
+  static constexpr int kS = Cfg::kTileN * 2;
+  static constexpr int kZ = Cfg::kZeros ? Cfg::kTileN * 2 : 0;
+  static constexpr int kStage = kW + kA + kS + kZ;
+  // stages actually used: the schedule's, reduced until the CTA fits in 200 KB of shared memory
+  // (8-bit weights double the weight stage)
+  static constexpr int kMaxCtaBytes = 200 * 1024;
+  static constexpr int kStages = (kStage * Cfg::kStages * Cfg::kWarps <= kMaxCtaBytes)
+                                     ? Cfg::kStages
+                                     : (kMaxCtaBytes / (kStage * Cfg::kWarps) < 2 ? 2 : kMaxCtaBytes / (kStage * Cfg::kWarps));
+  static constexpr int kWarpBytes = kStage * kStages;
+  static constexpr int kMainBytes = kWarpBytes * Cfg::kWarps;
+  static constexpr int kSmemBytes_() { return kWarpBytes * Cfg::kWarps > Cfg::kSmemBytes ? kWarpBytes * Cfg::kWarps : Cfg::kSmemBytes; }
+  static constexpr int kSmemBytes = kSmemBytes_();
+  static_assert(kStage % 16 == 0, "stage must keep 16-byte alignment");
+  static_assert(kSmemBytes_() <= 227 * 1024, "decode schedule needs more shared memory than an SM has");
+};
+
+__device__ __forceinline__ void cp_async16_cg(uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ void cp_async16_ca(uint32_t dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+__device__ __forceinline__ uint32_t lds32(uint32_t addr) {
+  uint32_t v;
+  asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ uint2 lds64(uint32_t addr) {
+  uint2 v;
+  asm volatile("ld.shared.v2.b32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ uint16_t lds16(uint32_t addr) {
+  uint16_t v;
+  asm volatile("ld.shared.u16 %0, [%1];" : "=h"(v) : "r"(addr));
+  return v;
+}
+
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Params p) {
+  using E = Elem<Cfg::kBf16>;
+  using L = RingLayout<Cfg>;
+  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kS = L::kStages, kW = Cfg::kWarps;
+  constexpr int kWpl = Cfg::kWordsPerLane;
+  extern __shared__ float4 smem_f4[];
+  float* red = reinterpret_cast<float*>(smem_f4);
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int r = lane >> 2, c = lane & 3;
+  const int split = gridDim.x, rank = blockIdx.x;
+  const int n0 = blockIdx.y * Cfg::kTileN;
+  const int m0 = blockIdx.z * Cfg::kTileM;
+  // atoms of this CTA: kAtomsN, fewer in the last tile when N % kTileN != 0. Atoms past the end
+  // are neither copied nor stored; their mma rows compute on stale shared memory and are dropped.
+  const int my_atoms = min(kAN, p.N / 16 - n0 / 16);
+
+  const int chunks = p.K / Cfg::kChunkK;
+  const int chunks_per_group = p.group_size / Cfg::kChunkK;
+  const int c_begin = int((int64_t(chunks) * rank) / split);
+  const int c_end = int((int64_t(chunks) * (rank + 1)) / split);
+  const int iters = (c_end - c_begin - warp + kW - 1) / kW;
+
+  const uint32_t ring = static_cast<uint32_t>(__cvta_generic_to_shared(smem_f4)) + warp * L::kWarpBytes;
+  const int64_t slab_stride = int64_t(p.N / 16) * Cfg::kAtomWords;  // words
+  const uint32_t* wsrc = p.B + int64_t(n0 / 16) * Cfg::kAtomWords;
+  const int rows = min(Cfg::kTileM, p.M - m0);  // valid token rows of this tile
+  const char* abase = static_cast<const char*>(p.A) + int64_t(m0) * p.lda * 2;
+  const char* sbase = static_cast<const char*>(p.S) + int64_t(n0) * 2;
+  const char* zbase = static_cast<const char*>(p.Z) + int64_t(n0) * 2;
+
+  auto issue = [&](int i) {
+    const int chunk = c_begin + warp + i * kW;
+    const uint32_t st = ring + (i % kS) * L::kStage;
+    // weights: per slab, kAN atoms are one contiguous run of kAN * kAtomWords words
+    constexpr int kPiecesPerSlab = kAN * Cfg::kAtomWords / 4;
+    constexpr int kPieces = Cfg::kSlabs * kPiecesPerSlab;
+    const uint32_t* wchunk = wsrc + int64_t(chunk) * Cfg::kSlabs * slab_stride;
+    const int my_pieces = my_atoms * (Cfg::kAtomWords / 4);
+#pragma unroll
+    for (int q = lane; q < kPieces; q += 32) {
+      const int j = q / kPiecesPerSlab, o = q % kPiecesPerSlab;
+      if (o < my_pieces) cp_async16_cg(st + q * 16, wchunk + j * slab_stride + o * 4);
+    }
+    // activations: rows of kChunkK k (kChunkK / 8 pieces of 16 bytes); rows past M are left
+    // unwritten (their mma columns are never stored)
+    constexpr int kRowPieces = Cfg::kChunkK / 8;
+#pragma unroll
+    for (int q = lane; q < Cfg::kTileM * kRowPieces; q += 32) {
+      const int t = q / kRowPieces, o = q % kRowPieces;
+      if (t < rows)
+        cp_async16_ca(st + L::kW + t * L::kARow + o * 16,
+                      abase + (int64_t(t) * p.lda + int64_t(chunk) * Cfg::kChunkK + o * 8) * 2);
+    }
+    const int64_t goff = int64_t(chunk / chunks_per_group) * p.lds * 2;
+#pragma unroll
+    for (int q = lane; q < Cfg::kTileN / 8; q += 32) {
+      if (q < 2 * my_atoms) {
+        cp_async16_ca(st + L::kW + L::kA + q * 16, sbase + goff + q * 16);
+        if constexpr (Cfg::kZeros) cp_async16_ca(st + L::kW + L::kA + L::kS + q * 16, zbase + goff + q * 16);
+      }
+    }
+  };
+
+  float acc[kAN][kTT][4];
+#pragma unroll
+  for (int a = 0; a < kAN; ++a)
+#pragma unroll
+    for (int h = 0; h < kTT; ++h)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) acc[a][h][v] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kS - 1; ++s) {
+    if (s < iters) issue(s);
+    cp_async_commit();
+  }
+  for (int i = 0; i < iters; ++i) {
+    cp_async_wait<kS - 2>();
+    __syncwarp();  // chunk i visible to the whole warp; stage (i - 1) % kS no longer read
+    if (i + kS - 1 < iters) issue(i + kS - 1);
+    cp_async_commit();
+
+    const uint32_t st = ring + (i % kS) * L::kStage;
+    // activation fragments of the chunk (shared by every atom)
+    uint32_t bf[kTT][Cfg::kSlabs][2];
+#pragma unroll
+    for (int h = 0; h < kTT; ++h)
+#pragma unroll
+      for (int j = 0; j < Cfg::kSlabs; ++j) {
+        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + (16 * j + 2 * c) * 2;
+        bf[h][j][0] = lds32(ap);
+        bf[h][j][1] = lds32(ap + 16);
+      }
+    // sum of the activations over the chunk (zeros only): one mma with an all-ones A per slab
+    float asum[kTT][4];
+    if constexpr (Cfg::kZeros && !Cfg::kFold) {
+      constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
+      const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
+#pragma unroll
+      for (int h = 0; h < kTT; ++h) {
+#pragma unroll
+        for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
+#pragma unroll
+        for (int j = 0; j < Cfg::kSlabs; ++j) mma16816<Cfg::kBf16>(asum[h], ones, bf[h][j][0], bf[h][j][1]);
+      }
+    }
+    if constexpr (Cfg::kFold) {
+      // scales folded into the weights: w = q*s (+ z) in 16 bit, the mma accumulates straight
+      // into acc (no per-chunk partial sums, no fp32 scale step)
+#pragma unroll
+      for (int a = 0; a < kAN; ++a) {
+        const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
+        const uint32_t s_lo = lds16(sp), s_hi = lds16(sp + 16);
+        const uint32_t s2lo = s_lo | (s_lo << 16), s2hi = s_hi | (s_hi << 16);
+        uint32_t z2lo = 0, z2hi = 0;
+        if constexpr (Cfg::kZeros) {
+          const uint32_t z_lo = lds16(sp + L::kS), z_hi = lds16(sp + L::kS + 16);
+          z2lo = z_lo | (z_lo << 16);
+          z2hi = z_hi | (z_hi << 16);
+        }
+#pragma unroll
+        for (int j = 0; j < Cfg::kSlabs; ++j) {
+          uint32_t w[kWpl];
+          const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
+          if constexpr (kWpl == 1) {
+            w[0] = lds32(wp);
+          } else {
+            const uint2 v = lds64(wp);
+            w[0] = v.x;
+            w[kWpl - 1] = v.y;
+          }
+          uint32_t q[4];
+          dequant_raw<Cfg>(w, q);
+          // registers 0, 2 hold row r, registers 1, 3 row r + 8
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const uint32_t sc = (i & 1) ? s2hi : s2lo;
+            if constexpr (Cfg::kZeros) {
+              const uint32_t zc = (i & 1) ? z2hi : z2lo;
+              q[i] = Cfg::kBf16 ? fma_bf16(q[i], sc, zc) : hfma2_f16(q[i], sc, zc);
+            } else {
+              q[i] = Cfg::kBf16 ? mul_bf16(q[i], sc) : hmul2_f16(q[i], sc);
+            }
+          }
+#pragma unroll
+          for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(acc[a][h], q, bf[h][j][0], bf[h][j][1]);
+        }
+      }
+    } else {
+    // every atom and slab of the chunk is independent until the scale step: unrolled, the
+      // dequant -> mma chains interleave (the ILP is what hides shared-memory and mma latency with
+      // only a few warps per scheduler).
+      float part[kAN][kTT][4];
+  #pragma unroll
+      for (int a = 0; a < kAN; ++a)
+  #pragma unroll
+        for (int h = 0; h < kTT; ++h)
+  #pragma unroll
+          for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+  #pragma unroll
+      for (int j = 0; j < Cfg::kSlabs; ++j) {
+  #pragma unroll
+        for (int a = 0; a < kAN; ++a) {
+          uint32_t w[kWpl];
+          const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
+          if constexpr (kWpl == 1) {
+            w[0] = lds32(wp);
+          } else {
+            const uint2 v = lds64(wp);
+            w[0] = v.x;
+            w[kWpl - 1] = v.y;
+          }
+          uint32_t q[4];
+          dequant_raw<Cfg>(w, q);
+  #pragma unroll
+          for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
+        }
+      }
+      // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
+  #pragma unroll
+      for (int a = 0; a < kAN; ++a) {
+        const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
+        const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
+  #pragma unroll
+        for (int h = 0; h < kTT; ++h) {
+          acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
+          acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
+          acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
+          acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
+        }
+        if constexpr (Cfg::kZeros) {
+          const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+  #pragma unroll
+          for (int h = 0; h < kTT; ++h) {
+            acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
+            acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
+            acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
+            acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
+          }
+        }
+      }
+    }
+    }
+  cp_async_wait<0>();
+  cta_reduce_store<Cfg>(p, acc, red);
+}
+
+// ---- host side -----------------------------------------------------------------------------
+
+// Cluster size (the K split across CTAs): the largest of 1, 2, 4, 8 that keeps every CTA of the
+// grid resident at once (tiles * split <= slots, slots = resident CTAs per SM * SMs) while every
+// warp still gets at least two chunks. On the H200, over the SPEC shapes and 21 configurations,
+// this "one full wave" rule was within a few percent of the best forced split
+// (scripts/decode_dev/run_dev.py --sweep); splitting further only adds reduction work and
+// splitting less leaves SMs idle.
+inline int choose_split(int tiles, int chunks, int warps, int slots) {
+  int s = 1;
+  while (s < 8 && int64_t(tiles) * (2 * s) <= slots && chunks >= 2 * (2 * s) * warps) s *= 2;
+  return s;
+}
+
+template <class Cfg>
+struct Launcher {
+  static constexpr int kSmem = RingLayout<Cfg>::kSmemBytes;
+  static constexpr auto kernel() { return decode_mm_ring_kernel<Cfg>; }
+
+  static int slots_per_sm() {
+    static const int occ = [] {
+      if (kSmem > 48 * 1024)
+        cudaFuncSetAttribute(kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      int n = 0;
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel(), Cfg::kThreads, kSmem) != cudaSuccess || n < 1)
+        n = 1;
+      return n;
+    }();
+    return occ;
+  }
+
+  // Returns a CUDA error; shape validation is the caller's (the op layer and MacheteKernel).
+  static cudaError_t launch(Params const& p, int sm_count, int split_override, cudaStream_t stream) {
+    const int n_tiles = (p.N + Cfg::kTileN - 1) / Cfg::kTileN;
+    const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
+    const int chunks = p.K / Cfg::kChunkK;
+    const int slots = slots_per_sm() * sm_count;  // also raises the dynamic smem limit once
+    const int split = split_override > 0 ? split_override
+                                         : choose_split(n_tiles * m_tiles, chunks, Cfg::kWarps, slots);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles));
+    cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
+    cfg.dynamicSmemBytes = kSmem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = unsigned(split);
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel(), p);
+  }
+};
+
+}  // namespace decode
+}  // namespace machete
