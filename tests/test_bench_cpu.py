@@ -482,6 +482,10 @@ def test_plot(tmp_path):
     assert bm.write_plot(_rows(), path) == f"plot: {path}"
     assert 0 < os.path.getsize(path) < 16 * 2**20
     assert bm.write_plot([], path).startswith("no plot")
+    peer_rows = bm.build_rows(_peer_results({1: (4.0, 3.5)}, {("marlin", 1): ("ok", 5.0, None),
+                                                              ("vllm_machete", 1): ("ok", 4.5, None)}),
+                              [(4096, 4096)], [1], ["u4b8-g128-f16"])
+    assert bm.write_plot(peer_rows, path) == f"plot: {path}"
 
 
 def test_worker_guard_marks_section_and_continues(tmp_path, capsys):
