@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Machete mixed-input GEMM benchmark: machete vs cuBLAS, torch's int4 kernel and the hardware limits.
+"""Machete mixed-input GEMM benchmark: machete vs cuBLAS, torch's int4 kernel, vLLM's Marlin and Machete
+(optional peers) and the hardware limits.
 
 One call on the GPU machine builds the data, checks every machete result against cuBLAS on the
 dequantized weights, times every implementation and writes (at most 5 files, all small):
@@ -27,7 +28,23 @@ bandwidth measured in the same run (bytes read + written); compute limit = 2MNK 
 (datasheet dense bf16) and, beside it, 2MNK / the measured bf16 8192^3 matmul rate;
 floor = max(memory floor, datasheet compute limit).
 
-The calls into the package under test are all in the "machete adapter" section below.
+Peers (--peers marlin,vllm_machete; default none): benchmark-only builds of vLLM v0.33.0's own Marlin
+and Machete kernels, each made by its kit's build.sh on the GPU machine (--marlin-build /
+--vllm-machete-build name the folders holding vllm_marlin*.so / vllm_machete*.so; defaults
+/tmp/vllm_marlin_build, /tmp/vllm_machete_build). They support u4b8-g128-f16 only (other types get no
+peer rows). For each (K, N, M) of that type they get the very weights, scales and activations machete
+gets (seeded per shape), in their own layouts (Marlin: gptq_marlin_repack of the GPTQ-packed int32
+(K/8, N) weights + scales in Marlin's order + its lock workspace; vLLM Machete: machete_prepack_B of the
+column-major packed weights), are checked against the same cuBLAS reference with the same tolerance,
+and timed the same way (rotated copies, event median, graph time up to --graph-max-m), inside the same
+watchdog: impls "marlin" and "vllm_machete" in events.jsonl, status ok / FAIL / error / hang, or
+"unavailable" (one log line saying why) where a build is missing or fails to import. The summary adds
+the targets against them, over the points where the peer was measured: machete faster than Marlin at
+every M <= 64; >= 1.15x geomean faster than vLLM Machete over M <= 128; no point more than 3% slower
+than either peer.
+
+The calls into the package under test are all in the "machete adapter" section below; the calls into
+the peer builds are in the "peer adapters" section after it.
 """
 from __future__ import annotations
 
@@ -43,6 +60,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -104,6 +122,13 @@ BENCH_TYPES: dict[str, BenchType] = {
     )
 }
 DEFAULT_TYPES: tuple[str, ...] = ("u4b8-g128-f16", "u4b8-g128-bf16", "u4zp-g128-f16", "u8b128-ch-f16")
+
+# Peer implementations: benchmark-only builds of vLLM's own kernels, never part of the product.
+# Each build supports exactly one type combination: f16 activations x uint4b8, group 128 f16 scales.
+PEERS: tuple[str, ...] = ("marlin", "vllm_machete")
+PEER_TYPES: tuple[str, ...] = ("u4b8-g128-f16",)
+PEER_LABELS: dict[str, str] = {"marlin": "Marlin", "vllm_machete": "vLLM Machete"}
+DEFAULT_PEER_BUILDS: dict[str, str] = {"marlin": "/tmp/vllm_marlin_build", "vllm_machete": "/tmp/vllm_machete_build"}
 
 # --------------------------------------------------------------------------------------------
 # Pure arithmetic: bytes, floors, rotation
@@ -194,6 +219,19 @@ def parse_types(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def parse_peers(text: str) -> list[str]:
+    """'marlin,vllm_machete' -> names; '' or 'none' -> []; 'all' -> every peer."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    if text.strip().lower() == "all":
+        return list(PEERS)
+    names = [s.strip().lower().replace("-", "_") for s in text.split(",") if s.strip()]
+    bad = [n for n in names if n not in PEERS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"--peers: unknown {bad}; choose from {', '.join(PEERS)}, 'all' or 'none'")
+    return list(dict.fromkeys(names))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bench_mm.py",
@@ -213,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"also time under a CUDA graph for M up to this (default {SMALL_M}); a large value "
                         "gives kernel-only times at every M, e.g. for benchmarks/tune.py")
     p.add_argument("--no-int4pack", action="store_true", help="skip torch._weight_int4pack_mm")
+    p.add_argument("--peers", type=parse_peers, default=[],
+                   help=f"comma list from {', '.join(PEERS)} (or 'all'): also time these benchmark-only builds "
+                        f"of vLLM's kernels, for {', '.join(PEER_TYPES)} only (default: none)")
+    p.add_argument("--marlin-build", default=DEFAULT_PEER_BUILDS["marlin"],
+                   help="folder holding vllm_marlin*.so, the Marlin peer kit's build "
+                        f"(default {DEFAULT_PEER_BUILDS['marlin']})")
+    p.add_argument("--vllm-machete-build", default=DEFAULT_PEER_BUILDS["vllm_machete"],
+                   help="folder holding vllm_machete*.so, the vLLM Machete peer kit's build "
+                        f"(default {DEFAULT_PEER_BUILDS['vllm_machete']})")
     p.add_argument("--out-dir", default=None, help="output folder (default: $OUT if set, else bench_out/)")
     p.add_argument("--rotate-mb", type=float, default=None,
                    help="total MiB of rotated weight copies (default: max(4 x L2, 256 MiB))")
@@ -256,6 +303,9 @@ def worker_argv(args: argparse.Namespace, shapes: Sequence[tuple[int, int]], eve
             "--graph-max-m", str(args.graph_max_m)]
     if args.rotate_mb:
         argv += ["--rotate-mb", str(args.rotate_mb)]
+    if args.peers:
+        argv += ["--peers", ",".join(args.peers), "--marlin-build", args.marlin_build,
+                 "--vllm-machete-build", args.vllm_machete_build]
     argv += [flag for flag, on in (("--no-sweep", args.no_sweep), ("--no-graph", args.no_graph),
                                    ("--no-int4pack", args.no_int4pack)) if on]
     return argv
@@ -271,6 +321,7 @@ def worker_argv(args: argparse.Namespace, shapes: Sequence[tuple[int, int]], eve
 #   [K, N, M, type, "heuristic"]                  machete.mm(schedule=None)
 #   [K, N, M, type, "sched", name]                machete.mm(schedule=name)
 #   [K, N, M, type, "sweep"]                      marker: every schedule of the point was tried
+#   [K, N, M, peer, type]                         a peer ("marlin", "vllm_machete") on a PEER_TYPES type
 
 Key = tuple
 
@@ -283,8 +334,14 @@ def needed_cublas_dtypes(types: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(BENCH_TYPES[t].a_dtype for t in types))
 
 
+def peer_keys(shape: tuple[int, int], ms: Sequence[int], tname: str, peers: Sequence[str]) -> list[Key]:
+    """Keys of the peers' measurements of one type (none for a type the peers do not support)."""
+    k, n = shape
+    return [(k, n, m, p, tname) for p in peers for m in ms] if tname in PEER_TYPES else []
+
+
 def plan_keys(shape: tuple[int, int], ms: Sequence[int], types: Sequence[str], *, sweep: bool,
-              int4pack: bool) -> list[Key]:
+              int4pack: bool, peers: Sequence[str] = ()) -> list[Key]:
     """Every key a worker for `shape` must produce (schedule keys are only known at run time)."""
     k, n = shape
     keys: list[Key] = []
@@ -296,6 +353,7 @@ def plan_keys(shape: tuple[int, int], ms: Sequence[int], types: Sequence[str], *
             keys.append((k, n, m, t, "heuristic"))
             if sweep:
                 keys.append((k, n, m, t, "sweep"))
+            keys += peer_keys(shape, [m], t, peers)
     return keys
 
 
@@ -365,6 +423,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "int4pack_us", "int4pack_graph_us", "int4pack_status", "int4pack_note",
     "heur_over_floor", "best_over_floor", "heur_over_mem_floor", "best_over_mem_floor",
     "cublas_over_heur", "cublas_over_best", "int4pack_over_heur",
+    *(f"{p}_{c}" for p in PEERS for c in ("us", "graph_us", "status", "err", "note", "over_heur")),
     "schedules", "copy_GBps", "bf16_TFLOPs", "device",
 )
 
@@ -385,6 +444,25 @@ def _status(rec: dict[str, Any] | None) -> str:
 
 def _us(rec: dict[str, Any] | None) -> float | None:
     return rec.get("us") if rec and rec.get("status") in ("ok", "FAIL") else None
+
+
+def _peer_fields(results: dict[Key, dict[str, Any]], k: int, n: int, m: int, tname: str,
+                 heur_t: float | None) -> dict[str, Any]:
+    """The peer columns of one row: us, graph_us, status, err, note and peer time / machete heuristic time."""
+    out: dict[str, Any] = {}
+    for p in PEERS:
+        applies = tname in PEER_TYPES
+        rec = results.get((k, n, m, p, tname)) if applies else None
+        timed = rec is not None and rec["status"] in ("ok", "FAIL")
+        out[f"{p}_us"] = _us(rec)
+        out[f"{p}_graph_us"] = rec.get("graph_us") if timed else None
+        out[f"{p}_status"] = _status(rec) if applies else "n/a"
+        out[f"{p}_err"] = rec.get("err") if rec else None
+        out[f"{p}_note"] = (rec.get("note", "") if rec else "") if applies \
+            else f"the {PEER_LABELS[p]} peer build supports {', '.join(PEER_TYPES)} only"
+        peer_t = _best(out[f"{p}_us"], out[f"{p}_graph_us"]) if rec is not None and rec["status"] == "ok" else None
+        out[f"{p}_over_heur"] = _ratio(peer_t, heur_t)
+    return out
 
 
 def build_rows(results: dict[Key, dict[str, Any]], shapes: Sequence[tuple[int, int]], ms: Sequence[int],
@@ -439,6 +517,7 @@ def build_rows(results: dict[Key, dict[str, Any]], shapes: Sequence[tuple[int, i
                     "cublas_over_heur": _ratio(cub_t, heur_t), "cublas_over_best": _ratio(cub_t, best_t),
                     "int4pack_over_heur": _ratio(
                         _best(_us(i4), i4.get("graph_us")) if i4 and i4["status"] == "ok" else None, heur_t),
+                    **_peer_fields(results, k, n, m, tname, heur_t),
                     "schedules": ";".join(
                         f"{r['key'][5]}={_fmt(r.get('us'), 1)}" + ("" if r["status"] == "ok" else f"[{r['status']}]")
                         for r in scheds),
@@ -460,6 +539,10 @@ def eff_time(row: dict[str, Any], impl: str) -> float | None:
         return _best(row["cublas_us"], row["cublas_graph_us"])
     if impl == "int4pack":
         return _best(row["int4pack_us"], row["int4pack_graph_us"])
+    if impl in PEERS:  # a peer counts only where its own check passed
+        if row[f"{impl}_status"] != "ok":
+            return None
+        return _best(row[f"{impl}_us"], row[f"{impl}_graph_us"])
     raise ValueError(impl)
 
 
@@ -471,9 +554,13 @@ class TargetResult:
     measured: int
     missing: int
     worst: str  # the worst point, for the summary
+    met: bool | None = None  # set by targets not decided point by point (a geomean)
+    detail: str = ""  # e.g. the geomean
 
     @property
     def ok(self) -> bool:
+        if self.met is not None:
+            return self.met
         return self.measured > 0 and self.passed == self.measured and self.missing == 0
 
 
@@ -528,6 +615,64 @@ def evaluate_targets(rows: Sequence[dict[str, Any]], impl: str = "heur") -> list
     return out
 
 
+PEER_SMALL_M = 64  # target (a): faster than Marlin at every point with M <= this
+PEER_GEOMEAN_M = 128  # target (b): geomean speedup over vLLM Machete for M <= this ...
+PEER_GEOMEAN_NEED = 1.15  # ... at least this
+PEER_SLACK = 1.03  # target (c): at no point slower than a peer by more than this factor
+PEER_TARGETS: tuple[tuple[str, str], ...] = (
+    ("marlin_small", f"M<={PEER_SMALL_M}: faster than Marlin at every point"),
+    ("vllm_machete_geomean", f"M<={PEER_GEOMEAN_M}: >={PEER_GEOMEAN_NEED:.2f}x geomean faster than vLLM Machete"),
+    ("peers_slack", f"any M: no point >{(PEER_SLACK - 1) * 100:.0f}% slower than Marlin or vLLM Machete"),
+)
+
+
+def evaluate_peer_targets(rows: Sequence[dict[str, Any]], impl: str = "heur") -> list[TargetResult]:
+    """The targets against vLLM's Marlin and Machete, over the points where that peer was measured
+    (and passed its check). Figures are speedups, peer time / machete time (eff_time of both).
+
+    A point with a valid peer figure but no valid machete figure counts as missing (the target fails).
+    """
+    out = []
+    for tid, title in PEER_TARGETS:
+        passed = measured = missing = 0
+        worst_v, worst_p = None, ""
+        speedups = []
+        for r in rows:
+            if tid == "marlin_small" and r["M"] > PEER_SMALL_M:
+                continue
+            if tid == "vllm_machete_geomean" and r["M"] > PEER_GEOMEAN_M:
+                continue
+            names = {"marlin_small": ("marlin",), "vllm_machete_geomean": ("vllm_machete",)}.get(tid, PEERS)
+            peer_ts = [(eff_time(r, p), p) for p in names if eff_time(r, p) is not None]
+            if not peer_ts:
+                continue  # the peer was not measured here
+            mt = eff_time(r, impl)
+            if mt is None:
+                missing += 1
+                continue
+            peer_t, peer = min(peer_ts)
+            v = peer_t / mt
+            measured += 1
+            speedups.append(v)
+            if tid == "marlin_small":
+                passed += v > 1.0
+            elif tid == "vllm_machete_geomean":
+                passed += v >= PEER_GEOMEAN_NEED
+            else:
+                passed += mt <= PEER_SLACK * peer_t
+            if worst_v is None or v < worst_v:
+                worst_v = v
+                worst_p = (f"{r['K']}x{r['N']} M={r['M']} {r['type']}: {v:.3f}"
+                           + (f" vs {PEER_LABELS[peer]}" if tid == "peers_slack" else ""))
+        met, detail = None, ""
+        if tid == "vllm_machete_geomean":
+            gm = geomean(speedups)
+            met = gm is not None and gm >= PEER_GEOMEAN_NEED and missing == 0
+            detail = f"geomean {gm:.3f}" if gm is not None else ""
+        out.append(TargetResult(title, impl, passed, measured, missing, worst_p, met, detail))
+    return out
+
+
 def _fmt(v: Any, digits: int = 1) -> str:
     if v is None or v == "":
         return ""
@@ -564,19 +709,35 @@ def _md_row(cells: Iterable[Any]) -> str:
     return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
 
 
+def peers_in_rows(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The peers with a record at some row (requested, whatever came of it)."""
+    return [p for p in PEERS if any(r.get(f"{p}_status", "n/a") not in ("not run", "n/a") for r in rows)]
+
+
+def _check_cell(status: str, err: float | None) -> str:
+    return status + (f" ({err:.1e})" if err is not None else "")
+
+
 def rows_to_markdown(rows: Sequence[dict[str, Any]], header_lines: Sequence[str] = ()) -> str:
+    peers = peers_in_rows(rows)
+    header = list(MD_HEADER)
+    for p in peers:
+        label = PEER_LABELS[p]
+        header += [f"{label} us", f"{label} graph us", f"{label} check", f"{label}/heur"]
     lines = list(header_lines)
-    lines += [_md_row(MD_HEADER), _md_row("---" for _ in MD_HEADER)]
+    lines += [_md_row(header), _md_row("---" for _ in header)]
     for r in rows:
-        check = r["machete_heur_status"]
-        if r.get("machete_heur_err") is not None:
-            check += f" ({r['machete_heur_err']:.1e})"
+        check = _check_cell(r["machete_heur_status"], r.get("machete_heur_err"))
         i4 = _fmt(r["int4pack_us"]) or (r["int4pack_status"] if r["int4pack_status"] != "n/a" else "n/a")
-        lines.append(_md_row((
+        cells = [
             r["K"], r["N"], r["M"], r["type"], _fmt(r["machete_heur_us"]), _fmt(r["machete_heur_graph_us"]),
             _short_sched(r["machete_heur_schedule"]), check, _fmt(r["machete_best_us"]), _short_sched(r["machete_best_schedule"]), _fmt(r["cublas_us"]),
             _fmt(r["cublas_graph_us"]), i4, _fmt(r["floor_us"]), _fmt(r["heur_over_floor"], 2),
-            _fmt(r["best_over_floor"], 2), _fmt(r["cublas_over_heur"], 2), _fmt(r["cublas_over_best"], 2))))
+            _fmt(r["best_over_floor"], 2), _fmt(r["cublas_over_heur"], 2), _fmt(r["cublas_over_best"], 2)]
+        for p in peers:
+            cells += [_fmt(r[f"{p}_us"]), _fmt(r[f"{p}_graph_us"]), _check_cell(r[f"{p}_status"], r[f"{p}_err"]),
+                      _fmt(r[f"{p}_over_heur"], 2)]
+        lines.append(_md_row(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -621,7 +782,50 @@ def summary_text(rows: Sequence[dict[str, Any]], device_line: str = "") -> str:
         lines.append(f"{th.name:<52}{cell(th):>22}{cell(tb):>22}  {th.worst}")
     lines.append("(a/b = points meeting the target / points measured; +n? = points without a valid machete "
                  "or peer figure, which fail the target)")
+    lines += peer_summary_lines(rows)
     return "\n".join(lines) + "\n"
+
+
+def peer_summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Status counts, geomean speedups per M and the three targets against vLLM's Marlin and Machete."""
+    peers = peers_in_rows(rows)
+    if not peers:
+        return ["", "vs vLLM's Marlin / Machete: not measured (--peers marlin,vllm_machete)"]
+    lines = [""]
+    for p in peers:
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r[f"{p}_status"] != "n/a":
+                counts[r[f"{p}_status"]] = counts.get(r[f"{p}_status"], 0) + 1
+        bad = next((r for r in rows if r[f"{p}_status"] not in ("ok", "n/a")), None)
+        lines.append(f"{PEER_LABELS[p]} (peer): " + ", ".join(f"{s} {c}" for s, c in sorted(counts.items()))
+                     + (f"; e.g. {bad['K']}x{bad['N']} M={bad['M']}: {bad[f'{p}_status']} "
+                        f"{(bad[f'{p}_note'] or '')[:120]}" if bad else ""))
+    ms = sorted({r["M"] for r in rows if r["type"] in PEER_TYPES})
+    lines.append("geomean over shapes, peer / machete (heuristic | best), >1 = machete faster:")
+    lines.append(f"{'peer':<16}" + "".join(f"{'M=' + str(m):>14}" for m in ms))
+    for p in peers:
+        cells = []
+        for m in ms:
+            sel = [r for r in rows if r["M"] == m and r["type"] in PEER_TYPES]
+            h = geomean(_ratio(eff_time(r, p), eff_time(r, "heur")) for r in sel)
+            b = geomean(_ratio(eff_time(r, p), eff_time(r, "best")) for r in sel)
+            cells.append(f"{_fmt(h, 2) or '-'}|{_fmt(b, 2) or '-'}")
+        lines.append(f"{PEER_LABELS[p]:<16}" + "".join(f"{c:>14}" for c in cells))
+    lines.append("")
+    lines.append(f"{'target vs peers (where the peer was measured)':<60}{'heuristic':>26}{'best schedule':>26}"
+                 "  worst (heuristic, peer/machete)")
+    for th, tb in zip(evaluate_peer_targets(rows, "heur"), evaluate_peer_targets(rows, "best")):
+        def cell(tr: TargetResult) -> str:
+            if tr.measured == 0 and tr.missing == 0:
+                return "not measured"
+            miss = f" +{tr.missing}?" if tr.missing else ""
+            return f"{'met' if tr.ok else 'missed'} {tr.passed}/{tr.measured}{miss}" + \
+                (f" {tr.detail}" if tr.detail else "")
+        lines.append(f"{th.name:<60}{cell(th):>26}{cell(tb):>26}  {th.worst}")
+    lines.append("(a/b = points meeting the per-point condition / points where the peer was measured; the geomean "
+                 "target is met on the geomean; +n? = points without a valid machete figure, which fail the target)")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,7 +848,8 @@ def write_plot(rows: Sequence[dict[str, Any]], path: str) -> str:
                              squeeze=False)
     # fixed colours: a panel without one series must not shift the others' colours
     series = (("machete heuristic", "heur", "-o", "C0"), ("machete best", "best", "-s", "C1"),
-              ("cuBLAS", "cublas", "-^", "C2"), ("torch int4pack", "int4pack", "-v", "C3"))
+              ("cuBLAS", "cublas", "-^", "C2"), ("torch int4pack", "int4pack", "-v", "C3"),
+              ("Marlin (vLLM)", "marlin", "-D", "C4"), ("vLLM Machete", "vllm_machete", "-x", "C5"))
     for i, (k, n) in enumerate(shapes):
         for j, t in enumerate(types):
             ax = axes[i][j]
@@ -724,6 +929,126 @@ class MacheteAdapter:
     def mm(self, a: Any, b_prepacked: Any, t: BenchType, scales: Any, zeros: Any, schedule: str | None) -> Any:
         return self.machete.mm(a, b_prepacked, self.scalar_type(t), group_scales=scales,
                                group_zeros=zeros, group_size=t.group_size, schedule=schedule)
+
+
+# --------------------------------------------------------------------------------------------
+# Peer adapters: benchmark-only builds of vLLM v0.33.0's Marlin and Machete (never the product)
+# --------------------------------------------------------------------------------------------
+# Each build is a torch extension made by its kit's build.sh (README.md, "Peers"); importing it
+# registers torch.ops.<module>.*. Both builds support one type only (PEER_TYPES): f16 activations x
+# uint4b8 weights, group 128 f16 scales, no zeros, f16 out. Calls follow vLLM's own call paths.
+
+VLLM_U4B8_ID = 1125899907892224  # vLLM ScalarType id of uint4b8 (ScalarType.uint(4, 8))
+
+
+def pack_rows(q: Any, bits: int) -> Any:
+    """Stored values (K, N) -> GPTQ layout: int32 (K / (32/bits), N), row-major; k = i * (32/bits) + j
+    sits in bits [j * bits, (j + 1) * bits) of word (i, n). (SPEC §5 is the same layout, column-major.)"""
+    import torch
+    per = 32 // bits
+    k, n = q.shape
+    words = torch.zeros(k // per, n, dtype=torch.int64, device=q.device)
+    for j in range(per):
+        words |= q[j::per].to(torch.int64) << (bits * j)
+    words = torch.where(words >= 2**31, words - 2**32, words)  # reinterpret as signed int32
+    return words.to(torch.int32).contiguous()
+
+
+def marlin_scale_order(scales: Any) -> Any:
+    """Group scales (G, N) -> the column order Marlin reads (grouped case, G > 1): within every run of
+    64 consecutive values of the flattened tensor, the 8 x 8 block is transposed (vLLM's
+    marlin_permute_scales: new[i * 8 + j] = old[i + 8 * j])."""
+    g, n = scales.shape
+    if g < 2 or (g * n) % 64:
+        raise ValueError(f"Marlin scale order: grouped scales with G > 1 and G*N % 64 == 0 needed, got {g}x{n}")
+    return scales.reshape(-1, 8, 8).transpose(1, 2).reshape(g, n).contiguous()
+
+
+class PeerUnavailable(RuntimeError):
+    pass
+
+
+class PeerAdapter:
+    """One peer build: import it, turn the benchmark's weights into its layout, call it."""
+
+    name = ""
+    module = ""
+    op_names: tuple[str, ...] = ()
+
+    def __init__(self, build_dir: str) -> None:
+        import glob
+        import importlib
+
+        import torch
+
+        self.torch = torch
+        self.build_dir = os.path.abspath(build_dir)
+        if not glob.glob(os.path.join(self.build_dir, self.module + "*.so")):
+            raise PeerUnavailable(f"build missing: no {self.module}*.so in {self.build_dir} "
+                                  "(run the peer kit's build.sh, or pass its folder)")
+        if self.build_dir not in sys.path:
+            sys.path.insert(0, self.build_dir)
+        importlib.import_module(self.module)  # registers torch.ops.<module>.*
+        self.ops = getattr(torch.ops, self.module)
+        for op in self.op_names:
+            getattr(self.ops, op)  # raises where the import did not register it
+
+    def prepare(self, packed: Any, scales: Any, t: BenchType) -> tuple[Any, ...]:
+        """GPTQ-packed weights (pack_rows) + group scales (G, N) -> the tensors mm reads, one copy."""
+        raise NotImplementedError
+
+    def mm(self, a: Any, weights: tuple[Any, ...], t: BenchType) -> Any:
+        raise NotImplementedError
+
+
+class MarlinPeer(PeerAdapter):
+    """vLLM's apply_gptq_marlin_linear for f16 x uint4b8 g128: gptq_marlin_repack'ed weights, scales in
+    Marlin's order, an empty zero-point tensor, a lock workspace of 4 ints per SM (zero; every call
+    leaves it zero), fp32 reduce on, atomic add off (vLLM's defaults)."""
+
+    name, module = "marlin", "vllm_marlin"
+    op_names = ("gptq_marlin_repack", "marlin_gemm")
+    BLOCKS_PER_SM = 4
+
+    def __init__(self, build_dir: str) -> None:
+        super().__init__(build_dir)
+        self.workspace: Any = None
+        self.no_zeros: Any = None
+
+    def prepare(self, packed: Any, scales: Any, t: BenchType) -> tuple[Any, ...]:
+        torch = self.torch
+        k, n = packed.shape[0] * (32 // t.bits), packed.shape[1]
+        if self.workspace is None or self.workspace.device != packed.device:
+            sms = torch.cuda.get_device_properties(packed.device).multi_processor_count
+            self.workspace = torch.zeros(sms * self.BLOCKS_PER_SM, dtype=torch.int32, device=packed.device)
+            self.no_zeros = torch.empty(0, dtype=torch.int32, device=packed.device)
+        w = self.ops.gptq_marlin_repack(packed.contiguous(), k, n, t.bits, False)
+        return w, marlin_scale_order(scales)
+
+    def mm(self, a: Any, weights: tuple[Any, ...], t: BenchType) -> Any:
+        w, s = weights
+        return self.ops.marlin_gemm(a, None, w, None, s, None, None, self.no_zeros, self.workspace, VLLM_U4B8_ID,
+                                    a.shape[0], s.shape[1], a.shape[1], False, True, False)
+
+
+class VllmMachetePeer(PeerAdapter):
+    """vLLM's own Machete: machete_prepack_B on the column-major packed weights, machete_mm with its
+    default heuristic (schedule None)."""
+
+    name, module = "vllm_machete", "vllm_machete"
+    op_names = ("machete_prepack_B", "machete_mm")
+
+    def prepare(self, packed: Any, scales: Any, t: BenchType) -> tuple[Any, ...]:
+        dtype = _torch_dtype(t.a_dtype)
+        col_major = packed.t().contiguous().t()
+        return self.ops.machete_prepack_B(col_major, dtype, VLLM_U4B8_ID, dtype), scales.contiguous()
+
+    def mm(self, a: Any, weights: tuple[Any, ...], t: BenchType) -> Any:
+        w, s = weights
+        return self.ops.machete_mm(a, w, VLLM_U4B8_ID, None, s, None, t.group_size, None, None, None)
+
+
+PEER_ADAPTERS: dict[str, Callable[[str], PeerAdapter]] = {"marlin": MarlinPeer, "vllm_machete": VllmMachetePeer}
 
 
 # --------------------------------------------------------------------------------------------
@@ -807,6 +1132,11 @@ class Timer:
         return statistics.median(times)
 
 
+def _seed(*parts: Any) -> int:
+    """A seed that is the same in every process (unlike hash())."""
+    return zlib.crc32(json.dumps(parts).encode())
+
+
 def _short(e: BaseException) -> str:
     msg = f"{type(e).__name__}: {e}".replace("\n", " ")
     return msg[:300]
@@ -838,15 +1168,19 @@ class Worker:
         self.dev = torch.device(device)
         self.adapter: Any = None  # MacheteAdapter once imported
         self.adapter_error = ""
+        self.peers: dict[str, Any] = {}  # name -> PeerAdapter, once imported (load_peers)
+        self.peer_errors: dict[str, str] = {}  # name -> why it is unavailable
 
     # -- bookkeeping -------------------------------------------------------------------------
     def done(self, key: Key) -> bool:
         return key in self.results
 
-    def record(self, key: Key, status: str, **fields: Any) -> None:
+    def record(self, key: Key, status: str, quiet: bool = False, **fields: Any) -> None:
         rec = {"ev": "result", "key": list(key), "status": status, **fields}
         self.ev.result(key, status, **fields)
         self.results[key] = rec
+        if quiet:
+            return
         us, g = fields.get("us"), fields.get("graph_us")
         extra = f" graph {g:.1f} us" if g is not None else ""
         err = fields.get("err")
@@ -920,9 +1254,39 @@ class Worker:
     def rotation_target(self) -> int:
         return rotation_target_bytes(self.results.get(("device",), {}).get("l2_bytes"), self.args.rotate_mb)
 
-    # -- peers -------------------------------------------------------------------------------
+    # -- data --------------------------------------------------------------------------------
+    def generator(self, *seed: Any) -> Any:
+        g = self.torch.Generator(device=self.dev)
+        g.manual_seed(_seed(*seed))
+        return g
+
     def act(self, m: int, k: int, dtype: Any) -> Any:
-        return (3 * self.torch.rand(m, k, device=self.dev) - 2).to(dtype)
+        """Activations, the same for every implementation measured at (M, K)."""
+        g = self.generator("act", m, k)
+        return (3 * self.torch.rand(m, k, device=self.dev, generator=g) - 2).to(dtype)
+
+    def quant_weights(self, k: int, n: int, t: BenchType) -> tuple[Any, Any, Any, Any]:
+        """Stored values q (K, N), scales (G, N), zeros (G, N) or None, dequantized weights w (K, N) in a's
+        dtype. Seeded by (K, N, type): machete and the peers get the very same weights."""
+        torch = self.torch
+        dtype = _torch_dtype(t.a_dtype)
+        gen = self.generator("weights", k, n, t.name)
+        g = t.groups(k)
+        gs = k if t.group_size == -1 else t.group_size
+        q = torch.randint(0, 2**t.bits, (k, n), dtype=torch.uint8 if t.bits <= 8 else torch.int32,
+                          device=self.dev, generator=gen)
+        s = (0.05 + 0.1 * torch.rand(g, n, device=self.dev, generator=gen)).to(dtype)
+        z = None
+        if t.has_zeros:  # integer zero point zp -> z = -zp * s (SPEC §1: zero added after scaling)
+            zp = torch.randint(0, 2**t.bits, (g, n), device=self.dev, generator=gen).float()
+            z = (-zp * s.float()).to(dtype)
+        wf = (q.float() - t.bias).view(g, gs, n) * s.float()[:, None, :]
+        if z is not None:
+            wf += z.float()[:, None, :]
+        w = wf.view(k, n).to(dtype)
+        return q, s, z, w
+
+    # -- cuBLAS, torch int4 ------------------------------------------------------------------
 
     def cublas(self, k: int, n: int) -> None:
         torch = self.torch
@@ -1018,20 +1382,7 @@ class Worker:
         dtype = _torch_dtype(t.a_dtype)
         self.ev.phase(f"machete {tname} weights {k}x{n}", timeout=180)
         try:
-            g = t.groups(k)
-            gs = k if t.group_size == -1 else t.group_size
-            q = torch.randint(0, 2**t.bits, (k, n), dtype=torch.uint8 if t.bits <= 8 else torch.int32,
-                              device=self.dev)
-            s = (0.05 + 0.1 * torch.rand(g, n, device=self.dev)).to(dtype)
-            z = None
-            if t.has_zeros:  # integer zero point zp -> z = -zp * s (SPEC §1: zero added after scaling)
-                zp = torch.randint(0, 2**t.bits, (g, n), device=self.dev).float()
-                z = (-zp * s.float()).to(dtype)
-            wf = (q.float() - t.bias).view(g, gs, n) * s.float()[:, None, :]
-            if z is not None:
-                wf += z.float()[:, None, :]
-            w = wf.view(k, n).to(dtype)
-            del wf
+            q, s, z, w = self.quant_weights(k, n, t)
             packed = self.adapter.pack(q, t)
             del q
             b = self.adapter.prepack(packed, dtype, t)
@@ -1081,6 +1432,74 @@ class Worker:
         del rot, b, s, z, w
         torch.cuda.empty_cache()
 
+    # -- vLLM's Marlin and Machete (peer builds) ---------------------------------------------
+    def load_peers(self) -> None:
+        """Import the requested peer builds; one that is missing or fails is 'unavailable' (one line)."""
+        if not self.args.peers or not any(t in PEER_TYPES for t in self.args.types):
+            return
+        self.ev.phase("import peers", timeout=300)
+        builds = {"marlin": self.args.marlin_build, "vllm_machete": self.args.vllm_machete_build}
+        for name in self.args.peers:
+            try:
+                self.peers[name] = PEER_ADAPTERS[name](builds[name])
+                print(f"peer {name}: {self.peers[name].build_dir}", flush=True)
+            except Exception as e:  # noqa: BLE001 - any failure: that peer is unavailable
+                self.peer_errors[name] = _short(e)
+                print(f"peer {name} unavailable: {self.peer_errors[name]}", flush=True)
+
+    def peer_type(self, k: int, n: int, tname: str) -> None:
+        """Every requested peer at every M on the weights machete_type measures (same q, scales,
+        activations and cuBLAS reference, same check and timing)."""
+        torch = self.torch
+        t = BENCH_TYPES[tname]
+        keys = {p: peer_keys((k, n), self.args.m, tname, [p]) for p in self.args.peers}
+        todo = [p for p, ks in keys.items() if ks and not all(map(self.done, ks))]
+        for p in [p for p in todo if p not in self.peers]:
+            why = self.peer_errors.get(p, "not loaded")
+            for key in keys[p]:
+                if not self.done(key):
+                    self.record(key, "unavailable", quiet=True, note=why)
+        todo = [p for p in todo if p in self.peers]
+        if not todo:
+            return
+        dtype = _torch_dtype(t.a_dtype)
+        self.ev.phase(f"peers {tname} weights {k}x{n}", timeout=180)
+        q, s, _, w = self.quant_weights(k, n, t)
+        packed = pack_rows(q, t.bits)
+        del q
+        rots: dict[str, list[tuple[Any, ...]]] = {}
+        for p in todo:
+            try:
+                first = tuple(self.peers[p].prepare(packed, s, t))
+                per_copy = sum(x.numel() * x.element_size() for x in first)
+                rots[p] = [first] + [tuple(x.clone() for x in first)
+                                     for _ in range(n_copies(per_copy, self.rotation_target()) - 1)]
+            except Exception as e:  # noqa: BLE001 - this peer's points are errors, the other peer goes on
+                for key in keys[p]:
+                    if not self.done(key):
+                        self.record(key, "error", note="setup: " + _short(e))
+                if not self.context_ok():
+                    sys.exit(EXIT_CONTEXT_BROKEN)
+        del packed
+        for m in self.args.m:
+            pending = [p for p in rots if not self.done((k, n, m, p, tname))]
+            if not pending:
+                continue
+            a = self.act(m, k, dtype)
+            ref = a @ w
+            for p in pending:
+                adapter, rot = self.peers[p], rots[p]
+
+                def fn(i: int, a: Any = a, adapter: Any = adapter, rot: Any = rot) -> Any:
+                    return adapter.mm(a, rot[i % len(rot)], t)
+
+                self.measure((k, n, m, p, tname), fn, len(rot), m,
+                             check=lambda fn=fn, ref=ref: check_output(fn(0), ref, self.args.check_tol))
+            del a, ref
+        del rots, s, w
+        if self.dev.type == "cuda":
+            torch.cuda.empty_cache()
+
     def run(self) -> None:
         self.ev.phase("import machete", timeout=600)
         try:
@@ -1088,6 +1507,7 @@ class Worker:
         except Exception as e:  # noqa: BLE001
             self.adapter_error = _short(e)
             print(f"machete import failed: {self.adapter_error} -- peers only", flush=True)
+        self.load_peers()
         self.guarded([("device",)], self.device_info)
         a = self.args
         for k, n in a.shapes:
@@ -1099,6 +1519,8 @@ class Worker:
             for tname in a.types:
                 self.guarded([(k, n, m, tname, v) for m in a.m for v in ("heuristic", "sweep")],
                              lambda: self.machete_type(k, n, tname))
+                if a.peers and tname in PEER_TYPES:
+                    self.guarded(peer_keys((k, n), a.m, tname, a.peers), lambda: self.peer_type(k, n, tname))
 
     def guarded(self, keys: list[Key], section: Callable[[], None]) -> None:
         """Run a section; an exception outside a single measurement (OOM while building data, a bug)
@@ -1206,8 +1628,9 @@ def run_parent(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     deadline = t0 + args.time_budget if args.time_budget else None
     log(f"bench_mm: shapes {' '.join(f'{k}x{n}' for k, n in args.shapes)}; M {args.m}; types {args.types}; "
-        f"sweep {'off' if args.no_sweep else 'on'}; out {args.out_dir}")
-    plan = {shape: plan_keys(shape, args.m, args.types, sweep=not args.no_sweep, int4pack=not args.no_int4pack)
+        f"sweep {'off' if args.no_sweep else 'on'}; peers {','.join(args.peers) or 'none'}; out {args.out_dir}")
+    plan = {shape: plan_keys(shape, args.m, args.types, sweep=not args.no_sweep, int4pack=not args.no_int4pack,
+                             peers=args.peers)
             for shape in args.shapes}
     stopped, fruitless = "", 0
     while True:
@@ -1275,6 +1698,11 @@ def write_outputs(args: argparse.Namespace, events: str, log: Log, partial: bool
         "weights (relative Frobenius error). cuBLAS runs in the type's activation dtype; int4pack "
         "(torch._weight_int4pack_mm) always runs bf16.", "",
     ]
+    if peers_in_rows(rows):
+        header[-1:-1] = [
+            "Peers (u4b8-g128-f16 only): benchmark-only builds of vLLM v0.33.0's Marlin and Machete, on the same "
+            "weights, activations and check as machete, timed the same way; peer/heur = peer time / machete "
+            "heuristic time (> 1: machete faster)."]
     with open(os.path.join(args.out_dir, "results.md"), "w") as f:
         f.write(rows_to_markdown(rows, header))
         f.write("\n```\n" + summary_text(rows, dev.get("note", "")) + "```\n")

@@ -502,6 +502,10 @@ def test_plot(tmp_path):
     assert bm.write_plot(_rows(), path) == f"plot: {path}"
     assert 0 < os.path.getsize(path) < 16 * 2**20
     assert bm.write_plot([], path).startswith("no plot")
+    peer_rows = bm.build_rows(_peer_results({1: (4.0, 3.5)}, {("marlin", 1): ("ok", 5.0, None),
+                                                              ("vllm_machete", 1): ("ok", 4.5, None)}),
+                              [(4096, 4096)], [1], ["u4b8-g128-f16"])
+    assert bm.write_plot(peer_rows, path) == f"plot: {path}"
 
 
 def test_worker_guard_marks_section_and_continues(tmp_path, capsys):
@@ -546,3 +550,255 @@ def test_real_machete_adapter_api():
         assert ad.heuristic(4096, 4096, 4096, dtype, t) == "128x128_2x1x1_TmaMI__TmaCoop_streamK"  # SPEC §3 rule 1
         q = torch.randint(0, 2**t.bits, (128, 128), dtype=torch.uint8)
         assert torch.equal(ad.pack(q, t), spec_pack(q, t.bits))
+
+
+# ---- peers: vLLM's Marlin and Machete (benchmark-only builds), faked on CPU ---------------
+
+def test_parse_peers_and_worker_argv():
+    a = bm.resolve_args([])
+    assert a.peers == [] and a.marlin_build == "/tmp/vllm_marlin_build"
+    assert a.vllm_machete_build == "/tmp/vllm_machete_build"
+    assert "--peers" not in bm.worker_argv(a, [(4096, 4096)], "ev.jsonl")
+    a = bm.resolve_args(["--peers", "marlin, vllm-machete,marlin", "--marlin-build", "/x/m",
+                         "--vllm-machete-build", "/x/v"])
+    assert a.peers == ["marlin", "vllm_machete"] and a.marlin_build == "/x/m"
+    w = bm.resolve_args(bm.worker_argv(a, [(4096, 4096)], "ev.jsonl")[2:])
+    assert w.peers == ["marlin", "vllm_machete"] and w.marlin_build == "/x/m" and w.vllm_machete_build == "/x/v"
+    assert bm.resolve_args(["--peers", "all"]).peers == list(bm.PEERS)
+    assert bm.resolve_args(["--peers", "none"]).peers == []
+    with pytest.raises(SystemExit):
+        bm.resolve_args(["--peers", "exllama"])
+
+
+def test_plan_keys_with_peers():
+    keys = bm.plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-f16"], sweep=False, int4pack=False,
+                        peers=["marlin", "vllm_machete"])
+    peer = [k for k in keys if k[3] in bm.PEERS]
+    assert sorted(peer) == sorted((4096, 4096, m, p, "u4b8-g128-f16") for m in (1, 16) for p in bm.PEERS)
+    assert not any(k[3] in bm.PEERS for k in bm.plan_keys((4096, 4096), [1], ["u4b8-g128-bf16"], sweep=False,
+                                                          int4pack=False, peers=list(bm.PEERS)))
+
+
+def _peer_results(heur, peers, k=4096, n=4096, t="u4b8-g128-f16"):
+    """Records: heur {M: (us, graph_us | None)}; peers {(peer, M): (status, us, graph_us | None)}."""
+    out = {("device",): _res(("device",), copy_Bps=3.0e12, bf16_flops=754e12, name="H100", note="H100 test")}
+    for m, (us, g) in heur.items():
+        out[(k, n, m, t, "heuristic")] = _res((k, n, m, t, "heuristic"), us=us, err=1e-3,
+                                              **({"graph_us": g} if g else {}))
+    for (p, m), (st, us, g) in peers.items():
+        out[(k, n, m, p, t)] = _res((k, n, m, p, t), st, us=us, err=1e-3, **({"graph_us": g} if g else {}))
+    return out
+
+
+def _peer_targets(heur, peers, ms):
+    rows = bm.build_rows(_peer_results(heur, peers), [(4096, 4096)], ms, ["u4b8-g128-f16"])
+    return rows, dict(zip((tid for tid, _ in bm.PEER_TARGETS), bm.evaluate_peer_targets(rows, "heur")))
+
+
+def test_peer_targets_met():
+    heur = {1: (4.0, 3.5), 16: (5.0, 4.0), 1024: (44.0, None)}
+    peers = {("marlin", 1): ("ok", 5.0, 4.0), ("marlin", 16): ("ok", 4.2, None), ("marlin", 1024): ("ok", 100.0, None),
+             ("vllm_machete", 1): ("ok", 4.5, 4.2), ("vllm_machete", 16): ("ok", 5.2, None),
+             ("vllm_machete", 1024): ("ok", 45.0, None)}
+    rows, t = _peer_targets(heur, peers, [1, 16, 1024])
+    assert rows[0]["marlin_over_heur"] == pytest.approx(4.0 / 3.5)  # lower of events and graph, both sides
+    a, b, c = t["marlin_small"], t["vllm_machete_geomean"], t["peers_slack"]
+    assert a.ok and (a.passed, a.measured, a.missing) == (2, 2, 0)  # M=1024 is outside M <= 64
+    assert "M=16" in a.worst and "1.050" in a.worst  # 4.2 / 4.0
+    # speedups 4.2/3.5 = 1.2 and 5.2/4.0 = 1.3: both >= 1.15, geomean 1.249
+    assert b.ok and b.measured == 2 and b.detail == "geomean 1.249"
+    assert c.ok and c.measured == 3 and "M=1024" in c.worst and "vs vLLM Machete" in c.worst  # 45 / 44
+    text = bm.summary_text(rows)
+    assert "met 2/2" in text and "M<=64: faster than Marlin at every point" in text and "geomean 1.249" in text
+
+
+def test_peer_targets_missed():
+    heur = {1: (4.0, 3.5), 16: (5.0, 4.0), 1024: (44.0, None)}
+    peers = {("marlin", 1): ("ok", 5.0, 3.4),  # 3.4 / 3.5 = 0.971: Marlin faster at M=1, but within 3%
+             ("marlin", 16): ("ok", 4.2, None),
+             ("vllm_machete", 1): ("ok", 4.0, None),  # 4.0 / 3.5 = 1.143
+             ("vllm_machete", 16): ("ok", 4.4, None),  # 4.4 / 4.0 = 1.100 -> geomean 1.121 < 1.15
+             ("vllm_machete", 1024): ("ok", 42.0, None)}  # 44 > 1.03 * 42 = 43.26: 4.8% slower
+    rows, t = _peer_targets(heur, peers, [1, 16, 1024])
+    a, b, c = t["marlin_small"], t["vllm_machete_geomean"], t["peers_slack"]
+    assert not a.ok and (a.passed, a.measured) == (1, 2) and "M=1 " in a.worst and "0.971" in a.worst
+    assert not b.ok and b.passed == 0 and b.detail == "geomean 1.121"
+    assert not c.ok and (c.passed, c.measured) == (2, 3) and "M=1024" in c.worst and "0.955 vs vLLM Machete" in c.worst
+    assert "missed 1/2" in bm.summary_text(rows)
+
+
+def test_peer_targets_geomean_and_validity():
+    # one point below 1.15x, geomean above: the geomean target is met
+    heur = {1: (10.0, None), 64: (10.0, None), 128: (10.0, None), 256: (10.0, None)}
+    peers = {("vllm_machete", 1): ("ok", 11.0, None), ("vllm_machete", 64): ("ok", 13.0, None),
+             ("vllm_machete", 256): ("ok", 5.0, None),  # outside M <= 128 for the geomean, fails the 3% rule
+             ("marlin", 1): ("FAIL", 1.0, None),  # a peer that failed its check is not a measurement
+             ("marlin", 128): ("error", None, None)}
+    rows, t = _peer_targets(heur, peers, [1, 64, 128, 256])
+    assert t["vllm_machete_geomean"].ok and t["vllm_machete_geomean"].passed == 1
+    assert t["vllm_machete_geomean"].measured == 2
+    assert t["marlin_small"].measured == 0 and not t["marlin_small"].ok
+    assert not t["peers_slack"].ok and "M=256" in t["peers_slack"].worst
+    assert rows[0]["marlin_status"] == "FAIL" and rows[0]["marlin_us"] == 1.0 and bm.eff_time(rows[0], "marlin") is None
+    assert "not measured" in bm.summary_text(rows)
+    # a point where the peer was measured but machete failed its check: missing, the target is missed
+    heur_fail = _peer_results({1: (10.0, None)}, {("vllm_machete", 1): ("ok", 20.0, None)})
+    heur_fail[(4096, 4096, 1, "u4b8-g128-f16", "heuristic")]["status"] = "FAIL"
+    rows = bm.build_rows(heur_fail, [(4096, 4096)], [1], ["u4b8-g128-f16"])
+    b = bm.evaluate_peer_targets(rows)[1]
+    assert b.missing == 1 and b.measured == 0 and not b.ok
+
+
+def test_peer_columns_absent_without_peers():
+    rows = _rows()
+    assert rows[0]["marlin_status"] == "not run" and bm.peers_in_rows(rows) == []
+    assert "Marlin" not in bm.rows_to_markdown(rows)
+    assert "not measured (--peers" in bm.summary_text(rows)
+    (r,) = bm.build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
+    assert r["marlin_status"] == "n/a" and r["vllm_machete_status"] == "n/a" and "supports" in r["marlin_note"]
+
+
+def test_pack_rows_and_marlin_scale_order():
+    q = torch.randint(0, 16, (64, 8), dtype=torch.uint8)
+    p = bm.pack_rows(q, 4)
+    assert p.is_contiguous() and p.dtype == torch.int32
+    assert torch.equal(p, spec_pack(q, 4).contiguous())  # GPTQ rows == SPEC §5 values, row-major
+    s = torch.arange(4 * 128, dtype=torch.float32).view(4, 128)
+    flat, perm = s.flatten(), bm.marlin_scale_order(s).flatten()
+    for pos in range(flat.numel()):  # vLLM: within each run of 64, new[i * 8 + j] = old[i + 8 * j]
+        base, i, j = pos - pos % 64, (pos % 64) // 8, pos % 8
+        assert perm[pos] == flat[base + i + 8 * j]
+    with pytest.raises(ValueError):
+        bm.marlin_scale_order(torch.ones(1, 128))
+
+
+class _FakePeer:
+    """Dequantizes the GPTQ rows (pack_rows) like the real peer must; `scale` != 1 makes a wrong kernel."""
+
+    def __init__(self, scale=1.0):
+        self.scale, self.prepared = scale, []
+
+    def weights(self, packed, scales, t):
+        return packed, scales
+
+    def prepare(self, packed, scales, t):
+        assert packed.dtype == torch.int32 and packed.shape[1] == scales.shape[1]
+        self.prepared.append(packed.shape)
+        return self.weights(packed, scales, t)
+
+    def mm(self, a, weights, t):
+        packed, scales = weights
+        k = a.shape[1]
+        q = spec_unpack(packed, t.bits).float() - t.bias
+        w = (q.view(-1, t.group_size, q.shape[1]) * scales.float()[:, None, :]).view(k, -1)
+        return (a.float() @ w.to(a.dtype).float() * self.scale).to(a.dtype)
+
+
+class FakeMarlin(_FakePeer):
+    def weights(self, packed, scales, t):
+        assert packed.is_contiguous()
+        return packed.clone(), bm.marlin_scale_order(scales)
+
+    def mm(self, a, weights, t):
+        packed, s = weights
+        return super().mm(a, (packed, bm.marlin_scale_order(s)), t)  # the order is its own inverse
+
+
+class FakeVllmMachete(_FakePeer):
+    def weights(self, packed, scales, t):
+        col = packed.t().contiguous().t()
+        assert col.stride(0) == 1
+        return col, scales
+
+
+def _peer_worker(tmp_path, extra=(), ms="1,32"):
+    events = str(tmp_path / "ev.jsonl")
+    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", ms,
+                            "--types", "u4b8-g128-f16", "--rotate-mb", "0.1", *extra])
+    bm.EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
+    return args, events, bm.Worker(args, device="cpu", timer=FakeTimer())
+
+
+def test_worker_records_peers(tmp_path):
+    args, events, w = _peer_worker(tmp_path, ["--peers", "marlin,vllm_machete"])
+    w.adapter = FakeMachete()
+    w.peers = {"marlin": FakeMarlin(), "vllm_machete": FakeVllmMachete(scale=1.5)}  # vLLM's is "wrong" here
+    k, n, t = 256, 128, "u4b8-g128-f16"
+    w.cublas(k, n)
+    w.machete_type(k, n, t)
+    w.peer_type(k, n, t)
+    res, _ = bm.load_events(events)
+    for m in (1, 32):
+        mar, vm = res[(k, n, m, "marlin", t)], res[(k, n, m, "vllm_machete", t)]
+        assert mar["status"] == "ok" and mar["err"] < 1e-2 and mar["us"] == 1.0
+        assert ("graph_us" in mar) == (m <= 16)
+        assert vm["status"] == "FAIL" and vm["err"] == pytest.approx(0.5, rel=1e-2)
+        # the same reference as machete's check: machete's error equals Marlin's on the same weights
+        assert mar["err"] == pytest.approx(res[(k, n, m, t, "heuristic")]["err"], abs=1e-3)
+    # one set of peer weights per shape, rotated copies cloned from it
+    assert w.peers["marlin"].prepared == [(256 // 8, 128)]
+    plan = bm.plan_keys((k, n), args.m, args.types, sweep=True, int4pack=False, peers=args.peers)
+    assert all(key in res for key in plan)
+    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    assert rows[0]["marlin_status"] == "ok" and rows[0]["marlin_graph_us"] == 0.5
+    assert rows[0]["marlin_over_heur"] == pytest.approx(1.0)  # fake timer: 0.5 us graph on both sides
+    assert rows[0]["vllm_machete_status"] == "FAIL" and rows[0]["vllm_machete_over_heur"] is None
+    md = bm.rows_to_markdown(rows)
+    header = md.splitlines()[0]
+    for col in ("Marlin us", "Marlin graph us", "Marlin check", "vLLM Machete us", "vLLM Machete graph us",
+                "vLLM Machete check", "Marlin/heur"):
+        assert f"| {col} |" in header
+    assert all(l.count("|") == header.count("|") for l in md.splitlines() if l.startswith("|"))
+    assert "| 1.0 | 0.5 | ok (" in md and "FAIL (5.0e-01)" in md
+    parsed = list(csv.DictReader(io.StringIO(bm.rows_to_csv(rows))))
+    for p in bm.PEERS:
+        assert {f"{p}_us", f"{p}_graph_us", f"{p}_status"} <= set(parsed[0])
+    assert parsed[0]["marlin_status"] == "ok" and parsed[0]["marlin_graph_us"] == "0.5"
+    assert parsed[1]["vllm_machete_status"] == "FAIL" and parsed[1]["vllm_machete_graph_us"] == ""
+    # resumed worker: nothing left to do
+    before = len(bm.load_events(events)[1])
+    w2 = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w2.peers = {"marlin": FakeMarlin(), "vllm_machete": FakeVllmMachete()}
+    w2.peer_type(k, n, t)
+    assert len(bm.load_events(events)[1]) == before and w2.peers["marlin"].prepared == []
+
+
+def test_worker_peer_setup_error_keeps_other_peer(tmp_path):
+    class Broken(_FakePeer):
+        def prepare(self, packed, scales, t):
+            raise RuntimeError("gptq_marlin_repack: size_k not divisible")
+
+    args, events, w = _peer_worker(tmp_path, ["--peers", "marlin,vllm_machete"], ms="16")
+    w.peers = {"marlin": Broken(), "vllm_machete": FakeVllmMachete()}
+    w.peer_type(256, 128, "u4b8-g128-f16")
+    res, _ = bm.load_events(events)
+    assert res[(256, 128, 16, "marlin", "u4b8-g128-f16")]["status"] == "error"
+    assert "setup: RuntimeError" in res[(256, 128, 16, "marlin", "u4b8-g128-f16")]["note"]
+    assert res[(256, 128, 16, "vllm_machete", "u4b8-g128-f16")]["status"] == "ok"
+
+
+def test_missing_peer_build_is_unavailable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the adapter prepends the build folder
+    broken = tmp_path / "vm_build"
+    broken.mkdir()
+    (broken / "vllm_machete.so").write_bytes(b"not an ELF file")
+    args, events, w = _peer_worker(tmp_path, ["--peers", "marlin,vllm_machete", "--marlin-build",
+                                              str(tmp_path / "nowhere"), "--vllm-machete-build", str(broken)])
+    w.load_peers()
+    assert w.peers == {} and set(w.peer_errors) == {"marlin", "vllm_machete"}
+    assert "build missing" in w.peer_errors["marlin"] and "nowhere" in w.peer_errors["marlin"]
+    w.peer_type(256, 128, "u4b8-g128-f16")
+    w.peer_type(256, 128, "u4b8-g128-bf16")  # not a peer type: nothing recorded
+    out = capsys.readouterr().out
+    assert out.count("peer marlin unavailable") == 1 and out.count("peer vllm_machete unavailable") == 1
+    assert "[256 128" not in out  # the unavailable points are recorded quietly
+    res, _ = bm.load_events(events)
+    for m in (1, 32):
+        assert res[(256, 128, m, "marlin", "u4b8-g128-f16")]["status"] == "unavailable"
+        assert res[(256, 128, m, "vllm_machete", "u4b8-g128-f16")]["status"] == "unavailable"
+    assert not any(k[3:] == ("marlin", "u4b8-g128-bf16") for k in res)
+    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    assert rows[0]["marlin_status"] == "unavailable" and "build missing" in rows[0]["marlin_note"]
+    assert "| unavailable |" in bm.rows_to_markdown(rows)
+    text = bm.summary_text(rows)
+    assert "Marlin (peer): unavailable 2" in text and "not measured" in text
