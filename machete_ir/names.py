@@ -24,7 +24,7 @@ def type_signature(t: "TypeConfig") -> str:
 
 
 def schedule_name(s: "ScheduleConfig") -> str:
-    from cutlass_library import TileSchedulerType
+    from ._cutlass import TileSchedulerType
 
     suffix = _SCHEDULE_SUFFIX if s.tile_scheduler is TileSchedulerType.StreamK else _PERSISTENT_SUFFIX
     c0, c1, c2 = s.cluster
@@ -50,7 +50,7 @@ def schedule_alias(name: str) -> str | None:
 
 def parse_schedule_name(name: str) -> "ScheduleConfig":
     """Schedule from its name (validated by ScheduleConfig: bad tiles/clusters raise ValueError)."""
-    from cutlass_library import TileSchedulerType
+    from ._cutlass import TileSchedulerType
 
     from .model import ScheduleConfig
 
