@@ -34,7 +34,7 @@ def _file_scope(unit: n.TranslationUnit):
 def check_heuristic_chain(chain: n.IfChain, where: str) -> None:
     """Exhaustive (ends in an unconditional else) and every rule reachable; near-linear in the
     rules (``E.reachable_boxes``)."""
-    label = f"{where}: {chain.role}"
+    label = f"{where}: heuristic {chain.role.split(':', 1)[-1]}"
     if chain.else_body is None:
         raise VerifyError(f"{label}: the default rule is missing (the chain must end in an "
                           f"unconditional else)")
@@ -98,7 +98,7 @@ def verify(program: n.Program) -> n.Program:
                                       f"{' and '.join(instantiated_in[key])}")
             for node in n.walk(d):
                 if isinstance(node, n.IfChain) and node.role.startswith("heuristic:"):
-                    check_heuristic_chain(node, f"{unit.filename}: {origin}")
+                    check_heuristic_chain(node, unit.filename)
                     checked_chains += 1
 
     for name, files in sorted(defined_in.items()):

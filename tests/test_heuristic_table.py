@@ -153,3 +153,18 @@ def test_table_constants_at_the_int64_edge_print_as_plain_literals():
     h = heuristic_from_dict(_table(_when(("M", "<=", 2**63 - 2)), name="edge"))
     text = generate(Options(heuristic=h))[1]["machete_mm_dispatch.cu"]
     assert "if (M <= 9223372036854775806) {" in text
+
+
+def test_a_10000_rule_table_loads_in_seconds(tmp_path):
+    """Loading checks reachability like verify (tests/test_passes.py times verify itself)."""
+    import time
+
+    rules = []
+    for m in range(1, 5001):
+        rules += [_when(("M", "<=", m), ("N", "<=", 4096)), {"when": [["M", "<=", m]], "schedule": S16}]
+    p = tmp_path / "big.json"
+    p.write_text(json.dumps({"name": "big", "rules": rules[:-1] + [DEFAULT]}))
+    t = time.perf_counter()
+    h = load_heuristic(p)
+    assert time.perf_counter() - t < 20
+    assert len(h.rules) == 10_000
