@@ -5,7 +5,8 @@
 - every function the files call is defined exactly once across all files, and declared or
   defined in each file that calls it; every explicit instantiation appears once overall;
 - every type a file uses is defined in it (or comes from the csrc contract), before its use;
-- names are unique within each file.
+- names are unique within each file;
+- every schedule a heuristic rule picks is built for every type whose dispatch calls it.
 
 Failures raise VerifyError naming the rule or symbol and where it came from.
 """
@@ -17,6 +18,8 @@ from collections import defaultdict
 from machete_ir import cpp_contract as C
 from machete_ir import expr as E
 from machete_ir import nodes as n
+
+from .route import built_by_callers, chain_picks, heuristic_functions, is_heuristic_chain
 
 
 class VerifyError(ValueError):
@@ -52,6 +55,25 @@ def check_heuristic_chain(chain: n.IfChain, where: str) -> None:
         if not reachable:
             raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}) is unreachable: "
                               f"earlier rules cover every (M, N, K) it matches")
+
+
+def check_heuristics_pick_built_schedules(program: n.Program) -> int:
+    """Every schedule a heuristic rule returns is one that each type dispatch calling the
+    heuristic selects by name (else a call without a schedule throws "not built"). Returns the
+    number of (rule, caller) pairs checked."""
+    heuristics = heuristic_functions(program)
+    checked = 0
+    for fn, callers in built_by_callers(program, heuristics).items():
+        picks = [p for c in n.walk(heuristics[fn].body) if is_heuristic_chain(c) for p in chain_picks(c)]
+        for caller, built in callers:
+            built_set = set(built)
+            for label, sched in picks:
+                if sched not in built_set:
+                    raise VerifyError(f"{fn}: {label} picks {sched}, which {caller} does not build "
+                                      f"(built: {', '.join(built)}); the route pass maps such rules "
+                                      f"onto built schedules")
+                checked += 1
+    return checked
 
 
 def verify(program: n.Program) -> n.Program:
@@ -112,6 +134,8 @@ def verify(program: n.Program) -> n.Program:
                     and d.sig.name not in C.EXTERNAL_NAMES:
                 raise VerifyError(f"{unit.filename}: '{d.sig.name}' ({d.origin}) is declared "
                                   f"but no generated file defines it")
+    routed = check_heuristics_pick_built_schedules(program)
     return program.with_note(f"verify: {len(defined_in)} functions defined once, "
                              f"{sum(map(len, instantiated_in.values()))} instantiations, "
-                             f"{checked_chains} heuristic chain(s) exhaustive and reachable")
+                             f"{checked_chains} heuristic chain(s) exhaustive and reachable, "
+                             f"{routed} (rule, type) picks built")

@@ -10,7 +10,7 @@ from machete_ir import builders as B
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import nodes as n
-from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, verify
+from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, route, verify
 from passes.shard import assign_hash, assign_lpt
 
 T0, T1 = M.TYPE_CONFIGS[0], M.TYPE_CONFIGS[1]
@@ -187,3 +187,79 @@ def test_verify_checks_10000_rules_in_seconds(shape):
     with pytest.raises(VerifyError, match=f"rule {len(shadowed) - 1} \\(M .* is unreachable"):
         verify(_heuristic_program(shadowed))
     assert time.perf_counter() - t < 20
+
+
+# ---- route ---------------------------------------------------------------------------------------
+
+def _filtered(*schedules: str, w4a8: bool = False) -> n.Program:
+    from emitters.pipeline import Options, select_impls
+
+    return lower(select_impls(Options(schedules=schedules, w4a8=w4a8)))
+
+
+def _picks(program: n.Program) -> dict[str, list[str]]:
+    from passes.route import chain_picks, heuristic_functions, is_heuristic_chain
+
+    return {fn: [s for c in n.walk(f.body) if is_heuristic_chain(c) for _, s in chain_picks(c)]
+            for fn, f in heuristic_functions(program).items()}
+
+
+def test_route_is_a_no_op_when_every_schedule_is_built():
+    p = lower(M.impl_configs(w4a8=True))
+    routed = route(p)
+    assert routed == p and routed.notes == ("route: every heuristic rule picks a built schedule",)
+
+
+def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
+    s16, s64 = "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK"
+    p = route(_filtered(s16, s64))
+    picks = _picks(p)["heuristic_h100"]
+    assert set(picks) == {s16, s64}
+    # rule 1 (128x128) -> 256x64: tile distance 2 (M 128->64, N 128->256) beats 3 (M 128->16)
+    want = {"128x128": s64, "128x256": s64, "128x64": s64, "128x32": s16, "256x128": s64,
+            "256x64": s64, "256x32": s64, "256x16": s16, "128x16": s16}
+    for rule, got in zip(M.H100_RULES, picks):
+        assert got == want[rule.schedule.name.split("_")[0]], rule
+    (note,) = [x for x in p.notes if x.startswith("route:")]
+    assert note.startswith("route: heuristic_h100: 7 picked schedule(s) not built, rerouted to the "
+                           "nearest of 2 built: 128x128_2x1x1 -> 256x64_2x1x1 (rules 1, 4, 9); ")
+    assert note.endswith("; 1 trailing rule(s) now equal to the default dropped")
+    # the conditions are untouched: 16 rules minus the dropped rule 15 (256x16 -> 128x16 = default)
+    (chain,) = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")][:1]
+    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:14]]
+
+
+def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
+    s = "256x32_2x1x1_TmaMI__TmaCoop_streamK"
+    from passes import run_pipeline
+
+    p = run_pipeline(_filtered(s, w4a8=True), build_pipeline())
+    chains = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")]
+    assert {c.role for c in chains} == {"heuristic:h100", "heuristic:w4a8"}
+    assert all(c.branches == () and c.else_body == (n.Return(value=n.StrLit(value=s)),) for c in chains)
+    assert "12 (rule, type) picks built" in p.notes[-1]  # 8 + 4 types, one pick each
+
+
+def test_nearest_schedule_order():
+    from passes.route import nearest
+
+    sc = M.schedule
+    built = [sc("128x16", "1x1x1"), sc("128x64", "2x1x1"), sc("256x32", "2x1x1")]
+    assert nearest(sc("128x32", "2x1x1"), built) == sc("256x32", "2x1x1")  # same M tile wins a tie
+    assert nearest(sc("128x32", "2x1x1"), built[:2]) == sc("128x16", "1x1x1")  # then the smaller tile
+    assert nearest(sc("128x256", "2x1x1"), built) == sc("128x64", "2x1x1")
+    assert nearest(sc("128x16", "2x1x1"), [sc("128x16", "1x1x1"), sc("128x16", "2x1x1")]) == sc("128x16", "2x1x1")
+
+
+def test_verify_rejects_a_pick_that_is_not_built():
+    p = _filtered("128x16_1x1x1_TmaMI__TmaCoop_streamK")
+    with pytest.raises(VerifyError, match=r"heuristic_h100: rule 1 picks 128x128_2x1x1_TmaMI__TmaCoop_streamK, "
+                                          r"which mm_f16u4b8f16voidvoidvoidf16f32 does not build"):
+        verify(dedupe(p))
+    verify(dedupe(route(p)))
+
+
+def test_route_is_registered_first_in_the_default_pipeline():
+    from passes import DEFAULT_PIPELINE
+
+    assert DEFAULT_PIPELINE == ("route", "dedupe", "shard", "verify") and "route" in REGISTRY
