@@ -66,7 +66,8 @@ def built_by_callers(program: n.Program, heuristics: Iterable[str]) -> dict[str,
         selects = [x for x in nodes if isinstance(x, n.SelectByName)]
         if not selects:
             continue
-        names = tuple(dict.fromkeys(name for s in selects for c in s.cases for name in c.names))
+        # the canonical spelling of each case (heuristics return canonical names, never aliases)
+        names = tuple(dict.fromkeys(c.names[0] for s in selects for c in s.cases if c.names))
         for fn in dict.fromkeys(x.fn for x in nodes if isinstance(x, n.Call) and x.fn in wanted):
             out[fn].append((f.sig.name, names))
     return out
@@ -151,8 +152,7 @@ def route(program: n.Program) -> n.Program:
         if not canonical:
             raise ValueError(f"route: {fn} is called by type dispatches that build no schedule "
                              f"in common ({', '.join(c for c, _ in callers[fn])})")
-        # aliases parse to the same schedule as their canonical spelling
-        options = list(dict.fromkeys(parse_schedule_name(name) for name in canonical))
+        options = [parse_schedule_name(name) for name in canonical]
         mapping = {s: nearest(parse_schedule_name(s), options).name for s in missing}
         plans[fn] = mapping
         moved = defaultdict(list)
