@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 DEFAULT_OUTPUT_DIR = Path("build/generated")
+DEFAULT_NUM_SHARDS = 8
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +28,20 @@ def _fail(message: str) -> int:
 
 
 def _csv(text: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
+    """A non-empty comma list: '' or ',' is an error (leave the flag out to select everything)."""
+    items = tuple(x.strip() for x in text.split(","))
+    if not any(items):
+        raise argparse.ArgumentTypeError(f"empty list {text!r}: give one or more comma-separated "
+                                         f"names, or leave the flag out for all")
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"empty name in the list {text!r}")
+    return items
+
+
+def _dir(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path (use '.' for the current directory)")
+    return Path(text)
 
 
 def _positive(text: str) -> int:
@@ -42,10 +56,12 @@ def _positive(text: str) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="generate_machete.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+    p.add_argument("--output-dir", type=_dir, default=DEFAULT_OUTPUT_DIR,
                    help=f"where the .cu files go (default: {DEFAULT_OUTPUT_DIR})")
-    p.add_argument("--num-shards", type=_positive, default=8,
-                   help="number of machete_mm_impl_partN.cu files (default: 8)")
+    p.add_argument("--num-shards", type=_positive, default=None,
+                   help=f"number of machete_mm_impl_partN.cu files, at most the number of kernel "
+                        f"entry points (default: {DEFAULT_NUM_SHARDS}; a filtered build with fewer "
+                        f"kernels leaves the rest empty, so the file list stays fixed)")
     p.add_argument("--shard-policy", choices=("lpt", "hash"), default="lpt",
                    help="lpt: balance by the compile-cost model (default); hash: stable sha1")
     p.add_argument("--types", type=_csv, default=(),
@@ -80,12 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         heuristic = load_heuristic(args.heuristic_table) if args.heuristic_table else None
         opts = Options(types=args.types, schedules=args.schedules, w4a8=args.w4a8,
-                       num_shards=args.num_shards, shard_policy=args.shard_policy,
-                       heuristic=heuristic)
+                       num_shards=args.num_shards or DEFAULT_NUM_SHARDS,
+                       shard_policy=args.shard_policy, heuristic=heuristic)
+        kernels = entry_points(opts)
         if args.list:
-            for sig, name in entry_points(opts):
+            for sig, name in kernels:
                 print(f"{sig} {name}")
             return 0
+        if args.num_shards is not None and args.num_shards > len(kernels):
+            return _fail(f"--num-shards {args.num_shards} is more than the {len(kernels)} kernel "
+                         f"entry point{'s' if len(kernels) > 1 else ''} selected (use at most "
+                         f"{len(kernels)})")
         program, files = generate(opts)
     except VerifyError as e:
         return _fail(f"verify failed: {e}")
@@ -107,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         plan = F.plan(out_dir, files)
         for name in plan.write:
-            print(f"stale: {out_dir / name}", file=sys.stderr)
+            state = "stale" if (out_dir / name).exists() else "missing"
+            print(f"{state}: {out_dir / name}", file=sys.stderr)
         for name in plan.remove:
             print(f"would remove: {out_dir / name}", file=sys.stderr)
         return 1 if plan.stale else 0

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from machete_ir.heuristic_table import dump_heuristic, load_heuristic  # noqa: E402
-from machete_ir.model import H100_HEURISTIC  # noqa: E402
+from machete_ir.model import H100_HEURISTIC, sanitize_heuristic_name  # noqa: E402
 from machete_ir.tuning import geomean_speedup, tune_heuristic  # noqa: E402
 
 
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--events", type=Path, required=True, action="append")
     fit.add_argument("--type", default="u4b8-g128-f16", help="bench type whose sweep to use")
     fit.add_argument("--out", type=Path, required=True)
-    fit.add_argument("--name", default="h100_tuned")
+    fit.add_argument("--name", default="h100_tuned",
+                     help="table name; other characters than letters, digits and '_' become '_'")
     score = sub.add_parser("score", help="geomean speedup of a table over the SPEC heuristic")
     score.add_argument("--events", type=Path, required=True, action="append")
     score.add_argument("--type", default="u4b8-g128-f16")
@@ -80,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(map(str, args.events))}", file=sys.stderr)
         return 2
     if args.cmd == "fit":
-        h = tune_heuristic(times, name=args.name)
+        name = sanitize_heuristic_name(args.name)  # it becomes part of a C++ identifier
+        if name != args.name:
+            print(f"tune.py: table name {args.name!r} written as {name!r} (letters, digits and "
+                  f"single underscores)", file=sys.stderr)
+        h = tune_heuristic(times, name=name)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(dump_heuristic(h))
         print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "

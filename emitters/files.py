@@ -4,12 +4,15 @@
   nothing);
 - a manifest (machete_manifest.txt) lists what the run produced; files a previous run listed that
   this run does not produce are removed -- and nothing else ever is;
-- ``plan`` reports what would change without touching the disk (``--dry-run``, ``--check``).
+- ``plan`` reports what would change without touching the disk (``--dry-run``, ``--check``);
+- every file is written to a unique temporary file next to it and renamed over it, so runs into
+  one directory at once never see (or leave) a partial file.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -53,11 +56,39 @@ def plan(out_dir: Path, files: Mapping[str, str]) -> Plan:
     write, unchanged = [], []
     for name, text in everything.items():
         p = out_dir / name
-        (unchanged if p.is_file() and p.read_text() == text else write).append(name)
+        (unchanged if p.is_file() and p.read_bytes() == text.encode() else write).append(name)
     previous = read_manifest(out_dir)
     remove = [n for n in previous if n not in everything and (out_dir / n).is_file()
               and "/" not in n and n != MANIFEST]
     return Plan(write=tuple(write), unchanged=tuple(unchanged), remove=tuple(remove))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask is process-wide and not thread-safe
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Replace ``target`` with ``text`` in one rename: readers and concurrent writers see the old
+    file or a complete new one. The temporary file is unique (several runs may write into one
+    directory at once), lies in the target's directory (so the rename stays on one file system)
+    and is removed if anything fails (a full disk leaves no ``.tmp`` behind)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a generated file is like any other
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def write_files(out_dir: Path, files: Mapping[str, str]) -> Plan:
@@ -65,10 +96,7 @@ def write_files(out_dir: Path, files: Mapping[str, str]) -> Plan:
     p = plan(out_dir, files)
     everything = _with_manifest(files)
     for name in p.write:
-        target = out_dir / name
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(everything[name])
-        os.replace(tmp, target)
+        write_atomic(out_dir / name, everything[name])
     for name in p.remove:
-        (out_dir / name).unlink()
+        (out_dir / name).unlink(missing_ok=True)  # a concurrent run may have removed it already
     return p

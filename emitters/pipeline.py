@@ -31,6 +31,11 @@ class Options:
 def select_impls(opts: Options) -> tuple[ImplConfig, ...]:
     """Apply the --types / --schedules filters; unknown names raise ValueError naming them."""
     impls = M.impl_configs(w4a8=opts.w4a8, heuristic=opts.heuristic)
+    by_name: dict[str, Heuristic] = {}
+    for h in (i.heuristic for i in impls):
+        if by_name.setdefault(h.name, h) != h:  # two functions heuristic_<name>
+            raise ValueError(f"heuristic table name {h.name!r} is the name of a built-in heuristic "
+                             f"generated alongside it; rename the table")
     if opts.types:
         known = {i.types.signature: i for i in impls}
         unknown = [t for t in opts.types if t not in known]

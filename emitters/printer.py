@@ -62,12 +62,24 @@ class NamespaceBlock(cgen.Generable):
 
 
 class ElseIfChain(cgen.Generable):
-    """``if (a) {..} else if (b) {..} else {..}`` flat, where nested cgen.If would indent."""
+    """``if (a) {..} else if (b) {..} else {..}`` flat, where nested cgen.If would indent.
 
-    def __init__(self, branches: list[tuple[str, cgen.Block]], else_block: cgen.Block | None):
-        self.branches, self.else_block = branches, else_block
+    A chain without conditional branches prints its else block's statements unwrapped (a
+    heuristic table with only the default rule is one ``return``), and an empty chain prints
+    nothing: this printer never emits ``{ } else {`` or a lone ``}``."""
+
+    def __init__(self, branches: list[tuple[str, cgen.Block]], else_block: cgen.Block | None,
+                 scoped: bool = False):
+        self.branches, self.else_block, self.scoped = branches, else_block, scoped
 
     def generate(self) -> Iterator[str]:
+        if not self.branches:
+            if self.else_block is not None and self.scoped:  # keep its declarations local
+                yield from self.else_block.generate()
+            elif self.else_block is not None:
+                for item in self.else_block.contents:
+                    yield from item.generate()
+            return
         for i, (cond, block) in enumerate(self.branches):
             head = "if" if i == 0 else "} else if"
             yield f"{head} ({cond}) {{"
@@ -166,7 +178,8 @@ def stmt(s: object) -> cgen.Generable:
         return cgen.LineComment(s.text)
     if isinstance(s, n.IfChain):
         return ElseIfChain([(cpp_cond(b.cond), _block(b.body)) for b in s.branches],
-                           None if s.else_body is None else _block(s.else_body))
+                           None if s.else_body is None else _block(s.else_body),
+                           scoped=any(isinstance(x, n.VarDecl) for x in s.else_body or ()))
     if isinstance(s, n.SelectByName):
         branches = []
         for case in s.cases:

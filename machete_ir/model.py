@@ -7,10 +7,11 @@ or an unreachable rule fails where it is written, with a message that says which
 from __future__ import annotations
 
 import enum
+import re
 from typing import Iterable, Sequence
 
 import attrs
-from cutlass_library import (
+from ._cutlass import (
     DataType,
     DataTypeTag,
     EpilogueScheduleTag,
@@ -278,9 +279,31 @@ class HeuristicRule:
     note: str = attrs.field(default="", eq=False)
 
 
+# A heuristic's name becomes part of a C++ identifier (``heuristic_<name>``): ASCII letters and
+# digits in runs joined by single underscores (a double underscore is reserved in C++).
+_HEURISTIC_NAME = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*\Z")
+HEURISTIC_NAME_MAX = 64
+
+
+def sanitize_heuristic_name(text: str) -> str:
+    """The nearest valid heuristic name: every run of other characters becomes one '_'."""
+    out = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:HEURISTIC_NAME_MAX].rstrip("_")
+    return out or "tuned"
+
+
+def _check_heuristic_name(inst, attribute, value) -> None:
+    if not isinstance(value, str) or len(value) > HEURISTIC_NAME_MAX \
+            or not _HEURISTIC_NAME.match(value):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        hint = sanitize_heuristic_name(value) if isinstance(value, str) else "tuned"
+        raise ValueError(f"heuristic name {shown} cannot be part of a C++ identifier: use ASCII "
+                         f"letters, digits and single underscores, at most {HEURISTIC_NAME_MAX} "
+                         f"characters (e.g. {hint!r})")
+
+
 @attrs.frozen(kw_only=True)
 class Heuristic:
-    name: str
+    name: str = attrs.field(validator=_check_heuristic_name)
     rules: tuple[HeuristicRule, ...] = attrs.field(validator=attrs.validators.min_len(1))
 
     def __attrs_post_init__(self) -> None:

@@ -27,7 +27,7 @@ def type_signature(t: "TypeConfig") -> str:
 
 
 def schedule_name(s: "ScheduleConfig") -> str:
-    from cutlass_library import TileSchedulerType
+    from ._cutlass import TileSchedulerType
 
     if s.is_decode:
         return f"{s.tile_n}x{s.tile_m}_w{s.warps}s{s.stages}k{s.k_chunk}{_DECODE_SUFFIX}"
@@ -59,7 +59,7 @@ def schedule_alias(name: str) -> str | None:
 
 def parse_schedule_name(name: str) -> "ScheduleConfig":
     """Schedule from its name (validated by ScheduleConfig: bad tiles/clusters raise ValueError)."""
-    from cutlass_library import TileSchedulerType
+    from ._cutlass import TileSchedulerType
 
     from .model import KernelKind, ScheduleConfig
 

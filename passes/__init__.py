@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from machete_ir.nodes import Program
 
 from .dedupe import dedupe
+from .route import route
 from .shard import CostModel, Shard
 from .verify import VerifyError, verify
 
@@ -18,12 +19,13 @@ Pass = Callable[[Program], Program]
 
 # name -> factory taking the pipeline options (so passes with options are frozen callables)
 REGISTRY: dict[str, Callable[..., Pass]] = {
+    "route": lambda **opts: route,
     "dedupe": lambda **opts: dedupe,
     "shard": lambda num_shards=8, shard_policy="lpt", cost_model=None, **opts: Shard(
         num_shards=num_shards, policy=shard_policy, cost=cost_model or CostModel()),
     "verify": lambda **opts: verify,
 }
-DEFAULT_PIPELINE = ("dedupe", "shard", "verify")
+DEFAULT_PIPELINE = ("route", "dedupe", "shard", "verify")
 
 
 def build_pipeline(names: Sequence[str] = DEFAULT_PIPELINE, **options) -> tuple[Pass, ...]:
@@ -39,5 +41,5 @@ def run_pipeline(program: Program, pipeline: Sequence[Pass]) -> Program:
     return program
 
 
-__all__ = ["REGISTRY", "DEFAULT_PIPELINE", "build_pipeline", "run_pipeline", "dedupe", "Shard",
+__all__ = ["REGISTRY", "DEFAULT_PIPELINE", "build_pipeline", "run_pipeline", "route", "dedupe", "Shard",
            "CostModel", "verify", "VerifyError"]

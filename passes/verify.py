@@ -5,7 +5,8 @@
 - every function the files call is defined exactly once across all files, and declared or
   defined in each file that calls it; every explicit instantiation appears once overall;
 - every type a file uses is defined in it (or comes from the csrc contract), before its use;
-- names are unique within each file.
+- names are unique within each file;
+- every schedule a heuristic rule picks is built for every type whose dispatch calls it.
 
 Failures raise VerifyError naming the rule or symbol and where it came from.
 """
@@ -17,6 +18,8 @@ from collections import defaultdict
 from machete_ir import cpp_contract as C
 from machete_ir import expr as E
 from machete_ir import nodes as n
+
+from .route import built_by_callers, chain_picks, heuristic_functions, is_heuristic_chain
 
 
 class VerifyError(ValueError):
@@ -32,20 +35,45 @@ def _file_scope(unit: n.TranslationUnit):
 
 
 def check_heuristic_chain(chain: n.IfChain, where: str) -> None:
-    label = f"{where}: {chain.role}"
+    """Exhaustive (ends in an unconditional else) and every rule reachable; near-linear in the
+    rules (``E.reachable_boxes``)."""
+    label = f"{where}: heuristic {chain.role.split(':', 1)[-1]}"
     if chain.else_body is None:
         raise VerifyError(f"{label}: the default rule is missing (the chain must end in an "
                           f"unconditional else)")
-    earlier: list = []
+    boxes = []
     for i, b in enumerate(chain.branches, start=1):
         try:
-            region = E.reachable_region(b.cond, earlier)
+            boxes.append(E.box_of(b.cond))
         except ValueError as e:
             raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}): {e}") from None
-        if not region:
+    for i, (b, box, reachable) in enumerate(zip(chain.branches, boxes, E.reachable_boxes(boxes)),
+                                            start=1):
+        if E.box_empty(box):
+            raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}) matches no (M, N, K): "
+                              f"the sizes are int64_t values >= 1")
+        if not reachable:
             raise VerifyError(f"{label}: rule {i} ({E.render(b.cond)}) is unreachable: "
                               f"earlier rules cover every (M, N, K) it matches")
-        earlier.append(b.cond)
+
+
+def check_heuristics_pick_built_schedules(program: n.Program) -> int:
+    """Every schedule a heuristic rule returns is one that each type dispatch calling the
+    heuristic selects by name (else a call without a schedule throws "not built"). Returns the
+    number of (rule, caller) pairs checked."""
+    heuristics = heuristic_functions(program)
+    checked = 0
+    for fn, callers in built_by_callers(program, heuristics).items():
+        picks = [p for c in n.walk(heuristics[fn].body) if is_heuristic_chain(c) for p in chain_picks(c)]
+        for caller, built in callers:
+            built_set = set(built)
+            for label, sched in picks:
+                if sched not in built_set:
+                    raise VerifyError(f"{fn}: {label} picks {sched}, which {caller} does not build "
+                                      f"(built: {', '.join(built)}); the route pass maps such rules "
+                                      f"onto built schedules")
+                checked += 1
+    return checked
 
 
 def verify(program: n.Program) -> n.Program:
@@ -92,7 +120,7 @@ def verify(program: n.Program) -> n.Program:
                                       f"{' and '.join(instantiated_in[key])}")
             for node in n.walk(d):
                 if isinstance(node, n.IfChain) and node.role.startswith("heuristic:"):
-                    check_heuristic_chain(node, f"{unit.filename}: {origin}")
+                    check_heuristic_chain(node, unit.filename)
                     checked_chains += 1
 
     for name, files in sorted(defined_in.items()):
@@ -106,6 +134,8 @@ def verify(program: n.Program) -> n.Program:
                     and d.sig.name not in C.EXTERNAL_NAMES:
                 raise VerifyError(f"{unit.filename}: '{d.sig.name}' ({d.origin}) is declared "
                                   f"but no generated file defines it")
+    routed = check_heuristics_pick_built_schedules(program)
     return program.with_note(f"verify: {len(defined_in)} functions defined once, "
                              f"{sum(map(len, instantiated_in.values()))} instantiations, "
-                             f"{checked_chains} heuristic chain(s) exhaustive and reachable")
+                             f"{checked_chains} heuristic chain(s) exhaustive and reachable, "
+                             f"{routed} (rule, type) picks built")

@@ -107,3 +107,77 @@ def test_cpp_selection_by_name_and_errors(dispatch_run):
     assert tail[1].startswith("error machete::mm: schedule '128x8_1x1x1_TmaMI__TmaCoop_streamK' is not built")
     assert tail[2].startswith("error machete::mm_dispatch: no kernel for this combination of types; implemented: f16u4b8")
     assert tail[3] == "supported 15 0"
+
+
+# ---- a filtered build routes every (M, N, K) to a built schedule (issue 8 item 5) -----------------
+
+FILTERED_SCHEDULES = ("128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK")
+FILTERED_DRIVER = r"""
+#include "machete/mm_args.h"
+#include <cstdio>
+#include <stdexcept>
+namespace machete {
+const char* g_called = "";
+%(stubs)s
+}
+using namespace machete;
+static const long long kVals[] = {%(vals)s};
+int main() {
+  for (int t = 0; t < %(ntypes)d; ++t) {
+    MMArgs a;
+    switch (t) {
+%(cases)s
+    }
+    for (long long m : kVals) for (long long n : kVals) for (long long k : kVals) {
+      a.M = m; a.N = n; a.K = k;
+      g_called = "";
+      try {
+        mm_dispatch(a, nullptr);
+        std::printf("%%d %%lld %%lld %%lld %%s\n", t, m, n, k, g_called);
+      } catch (std::exception const& e) {
+        std::printf("%%d %%lld %%lld %%lld error %%s\n", t, m, n, k, e.what());
+      }
+    }
+  }
+  return 0;
+}
+"""
+
+
+def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
+    """--schedules keeps 2 of the 9 SPEC schedules (and 1 of the W4A8 ones): without the route
+    pass most shapes threw "not built". Each C++ pick must be the model's pick mapped to the
+    nearest built schedule (passes/route.py)."""
+    from machete_ir import cpp_contract as C
+    from passes.route import nearest
+
+    opts = Options(schedules=FILTERED_SCHEDULES, w4a8=True)
+    from emitters.pipeline import select_impls
+
+    impls = select_impls(opts)
+    types = [impls[0], impls[-1]]  # f16 u4b8 (SPEC heuristic) and a W4A8 type (its own heuristic)
+    assert types[1].types in M.W4A8_TYPE_CONFIGS and len(types[1].schedules) == 1
+    (tmp_path / "dispatch.cpp").write_text(generate(opts)[1]["machete_mm_dispatch.cu"])
+    stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
+                      for i in impls for s in i.schedules)
+    cases = "\n".join(
+        f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{d.scalar_kind};" for f, d in zip(
+            C.MM_TYPE_FIELDS, (i.types.a, i.types.b, i.types.b_group_scale, i.types.b_group_zeropoint,
+                               i.types.b_channel_scale, i.types.a_token_scale, i.types.out))) + " break;"
+        for t, i in enumerate(types))
+    (tmp_path / "driver.cpp").write_text(FILTERED_DRIVER % {
+        "stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES)), "ntypes": len(types), "cases": cases})
+    exe = tmp_path / "driver"
+    subprocess.run([CXX, "-std=c++17", "-O0", f"-I{ROOT / 'csrc'}", f"-I{cuda_include()}",
+                    str(tmp_path / "dispatch.cpp"), str(tmp_path / "driver.cpp"), "-o", str(exe)],
+                   check=True, capture_output=True, timeout=300)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert len(lines) == 2 * len(BOUNDARIES) ** 3
+    seen = set()
+    for line in lines:
+        t, m, n, k, called = line.split(" ", 4)
+        impl = types[int(t)]
+        model_pick = M.select_schedule(impl.types, int(m), int(n), int(k))
+        assert called == nearest(model_pick, impl.schedules).name, line
+        seen.add(called)
+    assert seen == set(FILTERED_SCHEDULES)

@@ -120,13 +120,57 @@ def test_filters_select_a_subset(tmp_path):
     (["--num-shards", "0"], "must be >= 1"),
     (["--shard-policy", "random"], "invalid choice"),
     (["--no-such-flag"], "unrecognized arguments"),
-    (["--heuristic-table", "/nonexistent/table.json"], "No such file"),
+    (["--heuristic-table", "/nonexistent/table.json"],
+     "/nonexistent/table.json: cannot read the heuristic table: No such file or directory"),
+    # issue 8: empty lists and paths are errors, not "all" / the current directory
+    (["--types", ""], "argument --types: empty list ''"),
+    (["--types", ","], "argument --types: empty list ','"),
+    (["--types", "f16u4b8f16voidvoidvoidf16f32,,"], "argument --types: empty name in the list"),
+    (["--schedules", ""], "argument --schedules: empty list ''"),
+    (["--schedules", " , "], "argument --schedules: empty list"),
+    (["--output-dir", ""], "argument --output-dir: empty path"),
+    (["--num-shards", "200"], "--num-shards 200 is more than the 120 kernel entry points selected (use at most 120)"),
+    (["--num-shards", "2", "--types", "f16u4b8f16voidvoidvoidf16f32", "--schedules",
+      "128x16_1x1x1_TmaMI__TmaCoop_streamK"], "--num-shards 2 is more than the 1 kernel entry point selected"),
 ])
-def test_bad_input_is_one_line_exit_2(args, needle):
-    r = _run(*args)
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    r = _run(*args, "--output-dir", str(tmp_path / "out")) if "--output-dir" not in args else _run(*args)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("generate_machete.py: error: ")
     assert needle in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() and r.stdout == ""
+
+
+def test_default_shard_count_may_exceed_a_filtered_kernel_count(tmp_path):
+    """Without --num-shards, a filtered build keeps the 8 file names (build systems list them)."""
+    r = _run("--output-dir", str(tmp_path), "--types", "f16u4b8f16voidvoidvoidf16f32",
+             "--schedules", "128x16_1x1x1_TmaMI__TmaCoop_streamK")
+    assert r.returncode == 0, r.stderr
+    assert len(list(tmp_path.glob("machete_mm_impl_part*.cu"))) == 8
+    assert _run("--output-dir", str(tmp_path / "o"), "--num-shards", "72").returncode == 0
+
+
+def test_check_tells_missing_from_stale(tmp_path):
+    out = tmp_path / "gen"
+    assert _run("--output-dir", str(out)).returncode == 0
+    (out / "machete_prepack.cu").unlink()
+    (out / "machete_mm_dispatch.cu").write_text("// edited\n")
+    r = _run("--output-dir", str(out), "--check")
+    assert r.returncode == 1
+    assert sorted(r.stderr.splitlines()) == [f"missing: {out / 'machete_prepack.cu'}",
+                                             f"stale: {out / 'machete_mm_dispatch.cu'}"]
+    r = _run("--output-dir", str(tmp_path / "none"), "--check")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 11
+    assert all(line.startswith("missing: ") for line in r.stderr.splitlines())
+
+
+def test_table_named_like_a_builtin_heuristic_is_an_error(tmp_path):
+    t = tmp_path / "w.json"
+    t.write_text('{"name": "w4a8", "rules": [{"when": [], "schedule": "128x16_1x1x1_TmaMI__TmaCoop_streamK"}]}')
+    r = _run("--heuristic-table", str(t), "--w4a8", "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 2 and "heuristic table name 'w4a8' is the name of a built-in heuristic" in r.stderr
+    assert _run("--heuristic-table", str(t), "--output-dir", str(tmp_path / "o")).returncode == 0
 
 
 def test_generation_is_fast():

@@ -76,3 +76,18 @@ def test_nodes_hash_by_value():
     # origin is metadata: it does not affect equality
     a = n.UsingAlias(name="x", type=INT64, origin="one")
     assert a == n.UsingAlias(name="x", type=INT64, origin="two")
+
+
+def test_if_chain_without_conditional_branches_prints_no_empty_block():
+    """A heuristic with only the default rule is one return, never ``{ } else {`` (issue 8)."""
+    one = M.Heuristic(name="single", rules=(M.HeuristicRule(cond=None, schedule=S),))
+    text = "\n".join(decl(B.heuristic_function(one)).generate())
+    assert text == ("static char const* heuristic_single(int64_t M, int64_t N, int64_t K)\n{\n"
+                    f'  return "{S.name}";\n'
+                    "}")
+    # declarations in an unwrapped else body stay in their own scope; an empty chain prints nothing
+    var = n.VarDecl(type=INT64, name="x", init=n.IntLit(value=1))
+    assert list(stmt(n.IfChain(branches=(), else_body=(var, n.Return()))).generate()) == [
+        "{", "  int64_t const x = 1;", "  return;", "}"]
+    assert list(stmt(n.IfChain(branches=())).generate()) == []
+    assert list(stmt(n.SelectByName(var=ARGS, cases=(), default=(n.Return(),))).generate()) == ["return;"]

@@ -10,7 +10,7 @@ from machete_ir import builders as B
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import nodes as n
-from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, verify
+from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, route, verify
 from passes.shard import assign_hash, assign_lpt
 
 T0, T1 = M.TYPE_CONFIGS[0], M.TYPE_CONFIGS[1]
@@ -95,8 +95,9 @@ def test_verify_reports_unreachable_rule():
     rules = [M.HeuristicRule(cond=E.gt(E.M, 16), schedule=S128),
              M.HeuristicRule(cond=E.gt(E.M, 32), schedule=S16),  # shadowed by rule 1
              M.HeuristicRule(cond=None, schedule=S16)]
-    with pytest.raises(VerifyError, match=r"rule 2 \(M > 32\) is unreachable"):
+    with pytest.raises(VerifyError, match=r"rule 2 \(M > 32\) is unreachable") as e:
         verify(_heuristic_program(rules))
+    assert str(e.value).startswith("x.cu: heuristic t: rule 2 (M > 32)")  # the name once
 
 
 def test_verify_reports_missing_default():
@@ -135,3 +136,134 @@ def test_pipeline_registry():
     assert set(REGISTRY) >= {"dedupe", "shard", "verify"}
     with pytest.raises(ValueError, match="unknown pass"):
         build_pipeline(("dedupe", "nope"))
+
+
+def _tuner_shaped_rules(count: int) -> list:
+    """Buckets ``M <= m`` (some split on N or K), as benchmarks/tune.py fit writes, ``count`` rules."""
+    import random
+
+    rng = random.Random(7)
+    rules, m = [], 0
+    while len(rules) < count - 1:
+        m += rng.randint(1, 5)
+        if rng.random() < 0.5 and len(rules) < count - 2:
+            v = rng.choice((E.N, E.K))
+            rules.append(M.HeuristicRule(cond=E.all_of(E.le(E.M, m), E.le(v, rng.choice((2048, 8192)))),
+                                         schedule=rng.choice(M.SCHEDULES)))
+        rules.append(M.HeuristicRule(cond=E.le(E.M, m), schedule=rng.choice(M.SCHEDULES)))
+    return rules + [M.HeuristicRule(cond=None, schedule=S16)]
+
+
+def _lookup_grid_rules() -> list:
+    """One exact (M, N, K) point per rule: 20 x 20 x 25 = 10,000 rules."""
+    import itertools
+
+    def eq(v, c):
+        return E.Cmp(lhs=v, op=E.CmpOp.EQ, rhs=E.IntLit(value=c))
+
+    ms = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096, 8192]
+    return [M.HeuristicRule(cond=E.all_of(eq(E.M, m), eq(E.N, 1024 * n), eq(E.K, 512 * k)),
+                            schedule=M.SCHEDULES[(m + n + k) % 9])
+            for m, n, k in itertools.product(ms, range(1, 21), range(1, 26))] + [
+        M.HeuristicRule(cond=None, schedule=S16)]
+
+
+@pytest.mark.parametrize("shape", ["tuner", "lookup"])
+def test_verify_checks_10000_rules_in_seconds(shape):
+    """The old check re-subtracted every earlier rule for each rule: 2,000 tuner-shaped rules took
+    22 s on the dev machine, 10,000 several minutes. Now ~0.3 s; the bound is generous."""
+    import time
+
+    rules = _tuner_shaped_rules(10_000) if shape == "tuner" else _lookup_grid_rules()
+    assert len(rules) in (10_000, 10_001)
+    program = _heuristic_program(rules)
+    t = time.perf_counter()
+    p = verify(program)
+    assert time.perf_counter() - t < 20
+    assert "1 heuristic chain(s) exhaustive and reachable" in p.notes[-1]
+    # ... and it still finds an unreachable rule at the end of a long table
+    shadowed = rules[:-1] + [M.HeuristicRule(cond=rules[0].cond, schedule=S128), rules[-1]]
+    t = time.perf_counter()
+    with pytest.raises(VerifyError, match=f"rule {len(shadowed) - 1} \\(M .* is unreachable"):
+        verify(_heuristic_program(shadowed))
+    assert time.perf_counter() - t < 20
+
+
+# ---- route ---------------------------------------------------------------------------------------
+
+def _filtered(*schedules: str, w4a8: bool = False) -> n.Program:
+    from emitters.pipeline import Options, select_impls
+
+    return lower(select_impls(Options(schedules=schedules, w4a8=w4a8)))
+
+
+def _picks(program: n.Program) -> dict[str, list[str]]:
+    from passes.route import chain_picks, heuristic_functions, is_heuristic_chain
+
+    return {fn: [s for c in n.walk(f.body) if is_heuristic_chain(c) for _, s in chain_picks(c)]
+            for fn, f in heuristic_functions(program).items()}
+
+
+def test_route_is_a_no_op_when_every_schedule_is_built():
+    p = lower(M.impl_configs(w4a8=True))
+    routed = route(p)
+    assert routed == p and routed.notes == ("route: every heuristic rule picks a built schedule",)
+
+
+def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
+    s16, s64 = "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK"
+    p = route(_filtered(s16, s64))
+    picks = _picks(p)["heuristic_h100"]
+    assert set(picks) == {s16, s64}
+    # rule 1 (128x128) -> 256x64: tile distance 2 (M 128->64, N 128->256) beats 3 (M 128->16)
+    # the decode family (rules 15-20, M <= 16) lands on the narrow CUTLASS tile
+    want = {"128x128": s64, "128x256": s64, "128x64": s64, "128x32": s16, "256x128": s64,
+            "256x64": s64, "256x32": s64, "256x16": s16, "128x16": s16,
+            "64x8": s16, "128x8": s16, "256x8": s16}
+    for rule, got in zip(M.H100_RULES, picks):
+        assert got == want[rule.schedule.name.split("_")[0]], rule
+    (note,) = [x for x in p.notes if x.startswith("route:")]
+    assert note.startswith("route: heuristic_h100: 11 picked schedule(s) not built, rerouted to the "
+                           "nearest of 2 built: 128x128_2x1x1 -> 256x64_2x1x1 (rules 1, 4, 9); ")
+    assert "64x8_w8s6k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 15, 18)" in note
+    assert note.endswith("; 5 trailing rule(s) now equal to the default dropped")
+    # the conditions are untouched: rules 1-14; the decode rules 15-19 all became the default
+    # (128x16) and were dropped
+    (chain,) = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")][:1]
+    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:14]]
+
+
+def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
+    s = "256x32_2x1x1_TmaMI__TmaCoop_streamK"
+    from passes import run_pipeline
+
+    p = run_pipeline(_filtered(s, w4a8=True), build_pipeline())
+    chains = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")]
+    assert {c.role for c in chains} == {"heuristic:h100", "heuristic:w4a8"}
+    assert all(c.branches == () and c.else_body == (n.Return(value=n.StrLit(value=s)),) for c in chains)
+    assert "12 (rule, type) picks built" in p.notes[-1]  # 8 + 4 types, one pick each
+
+
+def test_nearest_schedule_order():
+    from passes.route import nearest
+
+    sc = M.schedule
+    built = [sc("128x16", "1x1x1"), sc("128x64", "2x1x1"), sc("256x32", "2x1x1")]
+    assert nearest(sc("128x32", "2x1x1"), built) == sc("256x32", "2x1x1")  # same M tile wins a tie
+    assert nearest(sc("128x32", "2x1x1"), built[:2]) == sc("128x16", "1x1x1")  # then the smaller tile
+    assert nearest(sc("128x256", "2x1x1"), built) == sc("128x64", "2x1x1")
+    assert nearest(sc("128x16", "2x1x1"), [sc("128x16", "1x1x1"), sc("128x16", "2x1x1")]) == sc("128x16", "2x1x1")
+
+
+def test_verify_rejects_a_pick_that_is_not_built():
+    p = _filtered("128x16_1x1x1_TmaMI__TmaCoop_streamK")
+    with pytest.raises(VerifyError, match=r"heuristic_h100: rule 1 picks 128x128_2x1x1_TmaMI__TmaCoop_streamK, "
+                                          r"which mm_f16u4b8f16voidvoidvoidf16f32 does not build"):
+        verify(dedupe(p))
+    verify(dedupe(route(p)))
+
+
+def test_route_is_registered_first_in_the_default_pipeline():
+    from passes import DEFAULT_PIPELINE
+
+    assert DEFAULT_PIPELINE == ("route", "dedupe", "shard", "verify") and "route" in REGISTRY

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from machete_ir import model as M
 from machete_ir.heuristic_table import load_heuristic
 
@@ -67,3 +69,43 @@ def test_errors_are_one_line(tmp_path):
     r = subprocess.run(TUNE + ["fit", "--events", str(tmp_path / "e"), "--out", str(tmp_path / "t")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no checked per-schedule times" in r.stderr
+
+
+def test_fit_sanitises_the_table_name(tmp_path):
+    """The name becomes part of a C++ identifier; the table must lower to C++ (issue 8)."""
+    ev = tmp_path / "events.jsonl"
+    _events(ev, {(1, 4096): S["128x32"], (256, 4096): S["128x128"]})
+    table = tmp_path / "t.json"
+    r = subprocess.run(TUNE + ["fit", "--events", str(ev), "--out", str(table), "--name", "llama-70b tuned"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "'llama-70b tuned' written as 'llama_70b_tuned'" in r.stderr
+    assert load_heuristic(table).name == "llama_70b_tuned"
+    gen = subprocess.run([sys.executable, str(ROOT / "generate_machete.py"), "--heuristic-table", str(table),
+                          "--output-dir", str(tmp_path / "o")], capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    assert "heuristic_llama_70b_tuned(" in (tmp_path / "o" / "machete_mm_dispatch.cu").read_text()
+
+
+@pytest.mark.parametrize("argv,usage", [
+    (["benchmarks/tune.py", "--help"], "usage: tune.py [-h] {fit,score}"),
+    (["benchmarks/tune.py", "fit", "--help"], "usage: tune.py fit [-h] --events EVENTS"),
+    (["benchmarks/tune.py", "score", "--help"], "usage: tune.py score [-h] --events EVENTS"),
+    (["benchmarks/fit_shard_cost.py", "--help"], "usage: fit_shard_cost.py [-h] --build"),
+    (["generate_machete.py", "--help"], "usage: generate_machete.py [-h]"),
+])
+def test_help_is_our_own_not_cutlass_library(argv, usage):
+    """Importing cutlass_library parses sys.argv; machete_ir imports it with argv hidden (issue 8)."""
+    r = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(usage), r.stdout[:300]
+    assert "disable-cutlass-package-imports" not in r.stdout
+
+
+def test_importing_the_model_leaves_argv_alone():
+    code = ("import sys; sys.argv = ['prog', '--help', '-x']; import machete_ir.model as m; "
+            "print(sys.argv, m.H100_HEURISTIC.name)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "['prog', '--help', '-x'] h100\n"

@@ -51,10 +51,10 @@ def test_table_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("data,match", [
-    ({"rules": [{"when": [["Q", ">", 1]], "schedule": S["128x16"]}]}, "bad term"),
-    ({"rules": [{"when": [], "schedule": "nope"}]}, "malformed schedule name"),
-    ({"rules": [{"when": [["M", ">", 1]], "schedule": S["128x16"]}]}, "last rule"),
-    ({}, "malformed heuristic table"),
+    ({"rules": [{"when": [["Q", ">", 1]], "schedule": S["128x16"]}]}, "rule 1: field 'when': term 1: unknown variable"),
+    ({"rules": [{"when": [], "schedule": "nope"}]}, "rule 1: field 'schedule': malformed schedule name"),
+    ({"rules": [{"when": [["M", ">", 1]], "schedule": S["128x16"]}]}, "rule 1: field 'when': the last rule"),
+    ({}, "field 'rules' is missing"),
 ])
 def test_bad_tables_are_rejected(data, match):
     with pytest.raises(ValueError, match=match):
