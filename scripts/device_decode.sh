@@ -32,7 +32,7 @@ if [ "${TESTS:-1}" = 1 ]; then
   grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20
 fi
 if [ "${SANITIZE:-1}" = 1 ]; then
-  timeout 150 compute-sanitizer --tool memcheck --print-limit 20 python3 scripts/sanitize_subset.py > "$OUT/memcheck.log" 2>&1
+  timeout ${MEMCHECK_TIMEOUT:-100} compute-sanitizer --tool memcheck --print-limit 20 python3 scripts/sanitize_subset.py > "$OUT/memcheck.log" 2>&1
   echo "MEMCHECK rc=$? at ${SECONDS}s: $(grep -E 'ERROR SUMMARY|sanitize_subset' "$OUT/memcheck.log" | tr '\n' ' ')"
 fi
 wait $peers_pid; cat "$OUT/peers.txt" 2>/dev/null
@@ -44,3 +44,7 @@ if [ -n "${DEV:-}" ]; then
   eval "$DEV"
   echo "DEV rc=$? at ${SECONDS}s"
 fi
+# at most 8 files come back from the device tool: pack the secondary logs into one archive
+( cd "$OUT" && tar czf misc_logs.tgz --ignore-failed-read peer_*.log link.log peers.txt bench_stdout.txt bench/log.txt 2>/dev/null;
+  rm -f peer_*.log link.log peers.txt bench_stdout.txt bench/log.txt )
+ls -R "$OUT" | head -30
