@@ -394,17 +394,33 @@ def _decode_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule:
     return HeuristicRule(cond=cond, schedule=_D[tile], note=note)
 
 
-# The default heuristic: SPEC rules 1-14 (every M > 16) unchanged, then the decode family for
-# M <= 16 in place of SPEC rules 15-16 (CUTLASS 256x16 / 128x16). Wide N wants wide CTAs (longer
-# contiguous weight runs, fewer activation re-reads); narrow N wants narrow CTAs so there are
-# enough of them, and the run-time cluster split fills the rest of the GPU.
-H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:14] + (
+# The default heuristic ("h100"): SPEC rules 1-9 (M > 64) unchanged; for M <= 64 the rules were
+# re-chosen from a CUDA-graph (kernel-only) sweep of every built schedule on an H100 80GB HBM3
+# (SPEC §7 shapes, u4b8 g128 f16, 2026-11-26; benchmarks/results/h100_decode_sweep.md): the decode
+# family for M <= 8 and, at narrow N, for M <= 16 (and at 4096x4096-sized layers up to M = 64);
+# CUTLASS's wide tiles where N (or K) is large. The SPEC heuristic stays available as SPEC_HEURISTIC.
+_M64_K16K = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 8192))
+H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:9] + (
+    # 32 < M <= 64
+    _decode_rule(E.all_of(E.gt(M, 32), E.le(K, 4096), E.le(N, 4096)), "128x32",
+                 "4096x4096 M=64: 16.8 us vs 17.8 (CUTLASS 128x64)"),
+    _rule(E.all_of(E.gt(M, 32), E.ge(N, 10240)), "256x64", "2x1x1", "wide N: 256x64 beat 128x64 by 12-24%"),
+    _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
+    _rule(E.gt(M, 32), "128x64", "2x1x1"),
+    # 16 < M <= 32
+    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 4096)), "128x16",
+                 "4096x4096 M=32: two 16-token tiles, 12.8 us vs 15.9 (CUTLASS 128x32)"),
+    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 6144)), "128x32"),
+    _rule(E.all_of(E.gt(M, 16), E.ge(N, 10240)), "256x32", "2x1x1"),
+    _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
+    _rule(E.gt(M, 16), "128x32", "2x1x1"),
+    # M <= 16: the decode family, except CUTLASS 256x16 (stream-K) at wide N for 8 < M <= 16
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8"),
     _decode_rule(E.le(M, 8), "256x8"),
-    _decode_rule(E.le(N, 4096), "64x8", "8 < M <= 16: two 8-token tiles beat one 16-token tile at N <= 4096"),
-    _decode_rule(E.le(N, 24576), "128x16"),
-    _decode_rule(None, "256x16"),
+    _decode_rule(E.le(N, 6144), "128x8", "8 < M <= 16: two 8-token tiles"),
+    _decode_rule(E.le(N, 8192), "128x16"),
+    _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 10240: 29.4-102.8 us, 1-11% ahead of 256x16 decode"),
 )
 H100_HEURISTIC = Heuristic(name="h100", rules=H100_RULES)
 

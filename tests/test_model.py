@@ -32,18 +32,23 @@ def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 15
 
 
-def test_default_heuristic_is_spec_above_m16_and_decode_below():
+def test_default_heuristic_is_spec_above_m64_and_measured_below():
     rules = M.H100_HEURISTIC.rules
-    assert rules[:14] == M.SPEC_RULES[:14]
-    assert all(r.schedule.is_decode for r in rules[14:]) and rules[-1].cond is None
-    assert set(M.H100_HEURISTIC.schedules) - set(M.SPEC_SCHEDULES) <= set(M.DECODE_SCHEDULES)
+    assert rules[:9] == M.SPEC_RULES[:9] and rules[-1].cond is None
+    assert set(M.H100_HEURISTIC.schedules) <= set(M.SCHEDULES)
     t = M.TYPE_CONFIGS[0]
-    for m in (1, 8, 9, 16):
-        for n, k in ((4096, 4096), (57344, 8192), (8192, 28672), (128, 128)):
+    shapes = ((4096, 4096), (57344, 8192), (8192, 28672), (128, 128), (10240, 8192), (6144, 4096))
+    for n, k in shapes:
+        for m in (1, 8):  # decode everywhere at M <= 8
             assert M.select_schedule(t, m, n, k).is_decode, (m, n, k)
-            assert M.select_schedule(t, m, n, k, heuristic=M.SPEC_HEURISTIC).kind is M.KernelKind.cutlass
-    for m in (17, 64, 1024):
-        assert M.select_schedule(t, m, 8192, 8192) == M.select_schedule(t, m, 8192, 8192, M.SPEC_HEURISTIC)
+        for m in (65, 128, 1024, 4096):  # SPEC rules 1-9 untouched
+            assert M.select_schedule(t, m, n, k) == M.select_schedule(t, m, n, k, M.SPEC_HEURISTIC)
+    # 8 < M <= 16: decode up to N = 8192, CUTLASS 256x16 (stream-K) at wider N
+    assert M.select_schedule(t, 16, 8192, 28672).name == "128x16_w8s3k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 57344, 8192).name == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
+    # small layers stay on the decode family up to M = 64
+    assert M.select_schedule(t, 64, 4096, 4096).name == "128x32_w8s3k32_DecodeMma_clusterK"
+    assert M.select_schedule(t, 64, 57344, 8192).name == "256x64_2x1x1_TmaMI__TmaCoop_streamK"
 
 
 def test_decode_schedule_names_round_trip():
@@ -107,7 +112,7 @@ def test_w4a8_heuristic_derivation():
 def test_select_schedule_matches_reference(m, n, k, expected):
     t = M.TYPE_CONFIGS[0]
     assert M.select_schedule(t, m, n, k, heuristic=M.SPEC_HEURISTIC).name.startswith(expected + "_")
-    if m > 16:  # the default heuristic keeps SPEC rules 1-14
+    if m > 64:  # the default heuristic keeps SPEC rules 1-9
         assert M.select_schedule(t, m, n, k).name.startswith(expected + "_")
 
 

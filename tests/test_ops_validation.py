@@ -431,16 +431,19 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
 @pytest.mark.parametrize(
     "M, N, K, expected",
     [
-        # M <= 16: the decode family (the default heuristic's rules 15-20)
+        # M <= 16: the decode family, CUTLASS 256x16 at 8 < M <= 16 and N >= 10240
         (1, 4096, 4096, "64x8_w8s6k64"),
         (1, 8192, 28672, "128x8_w8s4k64"),
         (1, 28672, 4096, "256x8_w8s3k32"),
-        (9, 4096, 14336, "64x8_w8s6k64"),
-        (16, 14336, 4096, "128x16_w8s3k64"),
-        (16, 26624, 8192, "256x16_w4s3k32"),
-        (17, 4096, 4096, "128x32_2x1x1"),
+        (9, 4096, 14336, "128x8_w8s4k64"),
+        (16, 8192, 4096, "128x16_w8s3k64"),
+        (16, 57344, 8192, "256x16_1x1x1"),
+        (17, 4096, 4096, "128x16_w8s3k64"),  # 16 < M <= 64 on 4096x4096-sized layers: decode
+        (17, 6144, 4096, "128x32_w8s3k32"),
+        (17, 8192, 8192, "128x32_2x1x1"),
         (17, 12288, 4096, "256x32_2x1x1"),
-        (33, 4096, 4096, "128x16_1x1x1"),
+        (33, 4096, 4096, "128x32_w8s3k32"),
+        (33, 8192, 28672, "256x64_2x1x1"),
         (33, 12288, 16384, "256x64_2x1x1"),
         (33, 8192, 8192, "128x64_2x1x1"),
         (65, 4000, 4000, "128x32_2x1x1"),
@@ -455,7 +458,7 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
     ],
 )
 def test_heuristic_matches_spec(model_backend, M, N, K, expected):
-    suffix = DECODE if M <= 16 else CANON
+    suffix = DECODE if "_w" in expected else CANON
     for t, z in ((st.uint4b8, None), (st.uint4, BF16)):
         assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + suffix
 

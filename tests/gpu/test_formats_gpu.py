@@ -86,7 +86,7 @@ def test_converted_layer_matches_reference(fmt, bits, group_size, sym, act_order
         torch.full((M, N), float("nan"), dtype=dtype, device="cuda")  # poison the allocator's next block
         y = m(x)
         assert y.shape == (M, N) and y.dtype == dtype and not torch.isnan(y).any()
-        exp = x.float() @ w_ref + bias.float()
+        exp = x.float() @ w_ref + bias.float().to(x.device)
         torch.testing.assert_close(y.float(), exp, **tolerance(K, not sym))
 
 
