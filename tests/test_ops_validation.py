@@ -344,13 +344,11 @@ def test_unsupported_type_combination_lists_supported(fake, monkeypatch):
     # type from the model to reach the generic message (it guards e.g. W4A8 when enabled).
     keep = tuple(k for k in _model.type_configs() if not (k.a == "bf16" and k.b == "u8"))
 
-    class Reduced(_model._Generator):
+    class Reduced(_model._Manifest):
         def type_configs(self):
             return keep
 
-    from machete_ir import model as generator_model
-
-    reduced = Reduced(generator_model)
+    reduced = Reduced(_model.backend().data)
     monkeypatch.setattr(_model, "backend", lambda: reduced)
     a, b, t, kw = make_args(a_dtype=BF16, b_type=st.uint8)
     msg = expect(ValueError, r"^unsupported type combination bf16u8bf16bf16voidvoidbf16 .*; supported: ",
@@ -400,9 +398,9 @@ def test_prepack_on_cpu():
 
 @pytest.fixture
 def model_backend():
-    """The runtime answers from the generator's model."""
-    assert _model.backend().source == "machete_ir.model"
-    return "generator"
+    """The runtime answers from the build manifest the package carries."""
+    assert _model.backend().source == "manifest"
+    return "manifest"
 
 
 @pytest.mark.parametrize("t", GPTQ + AWQ, ids=lambda t: t.name)

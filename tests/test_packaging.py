@@ -82,3 +82,15 @@ def test_setup_py_on_this_machine_says_why_it_skips():
     if torch.version.cuda is None:
         assert "CPU-only build (torch.version.cuda is None)" in r.stderr
         assert "building WITHOUT the CUDA extension" in r.stderr
+
+
+def test_build_manifest_ships_and_setup_copies_the_generated_one(tmp_path):
+    assert "_build_manifest.json" in _cfg()["options.package_data"]["machete"]
+    setup_py = _setup_module()
+    gen, pkg = tmp_path / "gen", tmp_path / "pkg"
+    gen.mkdir(), pkg.mkdir()
+    (gen / "machete_build_manifest.json").write_text('{"format": 1}\n')
+    dst = setup_py.install_build_manifest(str(gen), str(pkg))
+    assert Path(dst) == pkg / "_build_manifest.json"
+    assert (pkg / "_build_manifest.json").read_text() == '{"format": 1}\n'
+    assert [p.name for p in pkg.iterdir()] == ["_build_manifest.json"]  # no temporary left
