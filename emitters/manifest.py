@@ -44,12 +44,18 @@ _TYPE_FIELDS = ("a", "b", "b_group_scale", "b_group_zeropoint", "b_channel_scale
 
 
 def generator_version() -> str:
-    """``machete.__version__``, read from the source (the generator does not import torch)."""
+    """``machete.__version__``, read from the source (the generator does not import torch); in an
+    installed wheel (machete_gen/_gen/emitters/) the distribution's version."""
     init = Path(__file__).resolve().parent.parent / "machete" / "__init__.py"
     try:
         tree = ast.parse(init.read_text())
     except OSError:
-        return "unknown"
+        try:
+            from importlib.metadata import version
+
+            return version("machete-gen")
+        except Exception:
+            return "unknown"
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
             return ast.literal_eval(node.value)
