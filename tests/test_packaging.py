@@ -131,3 +131,12 @@ def test_wheel_installs_no_generic_top_level_names(tmp_path):
     manifest = json.loads((out / "machete_build_manifest.json").read_text())
     assert manifest["version"] == machete.__version__
     assert manifest["types"][0]["schedules"] == ["128x16_1x1x1_TmaMI__TmaCoop_streamK"]
+
+
+def test_machete_gen_entry_point_in_a_checkout(capsys):
+    import machete_gen
+
+    assert Path(machete_gen.generator_path()) == ROOT  # no machete_gen/_gen in the repository
+    assert machete_gen.main(["--list", "--types", "f16u4b8f16voidvoidvoidf16f32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 15 and lines[0].startswith("f16u4b8f16voidvoidvoidf16f32 ")
