@@ -15,7 +15,7 @@ FORMAT_LIBS ?= compressed-tensors==0.20.0
 FORMAT_LIBS_NODEPS ?= autoawq==0.2.9 auto-gptq==0.7.1 accelerate==1.15.0
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: generate test test-fast compile-check check-generated clean
+.PHONY: generate test test-fast compile-check check-generated clean manifest
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ $(STAMP): setup.cfg pyproject.toml
 ## Generate the Machete sources into $(OUT) (installs what it needs into $(VENV)).
 generate: $(STAMP)
 	$(PY) generate_machete.py --output-dir $(OUT) -v
+
+## Refresh machete/_build_manifest.json (the full default build's manifest, shipped with the package).
+manifest: $(STAMP)
+	$(PY) generate_machete.py --output-dir $(OUT)
+	cp $(OUT)/machete_build_manifest.json machete/_build_manifest.json
 
 ## Run the test suite (CPU; GPU tests skip without CUDA; the nvcc compile check runs where nvcc is).
 test: $(STAMP)

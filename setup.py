@@ -4,7 +4,8 @@
         pip install --no-build-isolation --no-deps -e .
 
 1. runs `generate_machete.py --output-dir build/generated [--types ...] [--schedules ...]`
-   (comma lists; unset = every type / schedule),
+   (comma lists; unset = every type / schedule) and copies its machete_build_manifest.json to
+   machete/_build_manifest.json (what the runtime answers supported_schedules / heuristic from),
 2. compiles the generated .cu files + csrc/torch_bindings.cpp into machete._C for sm_90a
    (ninja, MAX_JOBS parallel jobs; each CUTLASS TU needs ~5-9 GB of memory).
 
@@ -87,6 +88,29 @@ def _set_max_jobs(n_files):
     os.environ.setdefault("NINJA_STATUS", "[%f/%t %es] ")
 
 
+def install_build_manifest(gen_dir, package_dir=os.path.join(ROOT, "machete")):
+    """Copy the manifest of what this build generates into the package (machete/_build_manifest.json,
+    package data), so the runtime answers for exactly the types and schedules compiled. Written only
+    if it changed; a MACHETE_TYPES / MACHETE_SCHEDULES build replaces the repository's default one
+    (`make manifest` restores it)."""
+    src = os.path.join(gen_dir, "machete_build_manifest.json")
+    dst = os.path.join(package_dir, "_build_manifest.json")
+    with open(src) as f:
+        text = f.read()
+    try:
+        with open(dst) as f:
+            if f.read() == text:
+                return dst
+    except OSError:
+        pass
+    tmp = dst + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, dst)
+    _say(f"build manifest -> {os.path.relpath(dst, ROOT)}")
+    return dst
+
+
 def _ext_kwargs():
     if os.environ.get("MACHETE_SKIP_EXT", "") not in ("", "0"):
         return _skip("MACHETE_SKIP_EXT is set")
@@ -111,6 +135,7 @@ def _ext_kwargs():
         cmd += ["--schedules", os.environ["MACHETE_SCHEDULES"]]
     print("machete setup: " + " ".join(cmd), file=sys.stderr)
     subprocess.check_call(cmd, cwd=ROOT)
+    install_build_manifest(os.path.join(ROOT, gen_dir))
 
     # CUTLASS needs the half/bfloat16 operators that torch's default nvcc flags switch off; the
     # kernel TUs include no torch header, so drop those defines.

@@ -14,6 +14,7 @@ from machete_ir.nodes import Program
 from passes import DEFAULT_PIPELINE, build_pipeline, run_pipeline
 
 from .lower import lower
+from .manifest import MANIFEST_FILE, manifest_text
 from .printer import print_program
 
 
@@ -70,7 +71,9 @@ def build_program(opts: Options) -> Program:
 
 def generate(opts: Options) -> tuple[Program, dict[str, str]]:
     program = build_program(opts)
-    return program, print_program(program)
+    files = print_program(program)
+    files[MANIFEST_FILE] = manifest_text(program, select_impls(opts))  # the build manifest (data)
+    return program, files
 
 
 def dump_ir(node: object, indent: int = 0) -> list[str]:

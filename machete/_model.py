@@ -1,7 +1,9 @@
 """Type configurations and schedules, as the runtime sees them.
 
-Answers come from the generator's model (``machete_ir.model``), so the runtime and the
-generated kernels agree by construction.
+Answers come from the build manifest (``machete/_build_manifest.json``, see ``_manifest.py``):
+the types, schedules and heuristic rules of exactly what was built, written by the generator, so
+the runtime and the generated kernels agree by construction and the runtime needs neither the
+generator (``machete_ir``) nor ``cutlass_library``.
 
 Everything here speaks the SPEC short names (``f16``, ``u4b8``, ``void``, ...); the mapping
 from torch dtypes and :class:`~machete.scalar_types.ScalarType` lives in :func:`short_name`.
@@ -14,6 +16,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
+from . import _manifest
 from .scalar_types import ScalarType
 
 VOID = "void"
@@ -66,12 +69,7 @@ class TypeKey(NamedTuple):
 def normalize_schedule_name(name: str) -> str:
     """Accept the older single-underscore spelling and return the canonical one (names that are
     not schedule names at all pass through, for the caller's "unknown schedule" error)."""
-    from machete_ir.names import canonical_schedule_name
-
-    try:
-        return canonical_schedule_name(name)
-    except ValueError:
-        return name
+    return _manifest.normalize_schedule_name(name)
 
 
 class Index:
@@ -96,8 +94,33 @@ class _Backend:
         return Index(self.type_configs())
 
 
+class _Manifest(_Backend):
+    """The build manifest (types, schedules in dispatch order, heuristic rules as data)."""
+
+    source = "manifest"
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+        self._types = {}
+        for t in data["types"]:
+            key = TypeKey(*(t[f] for f in TypeKey._fields))
+            self._types[key] = t
+        self._heuristics = data["heuristics"]
+
+    def type_configs(self) -> Tuple[TypeKey, ...]:
+        return tuple(self._types)
+
+    def schedules_for(self, key: TypeKey) -> Tuple[str, ...]:
+        t = self._types.get(key)
+        return () if t is None else tuple(t["schedules"])
+
+    def select_schedule(self, key: TypeKey, M: int, N: int, K: int) -> str:
+        return _manifest.select(self._heuristics[self._types[key]["heuristic"]], M, N, K)
+
+
 class _Generator(_Backend):
-    """Adapter over machete_ir.model (TYPE_CONFIGS, schedules_for, select_schedule, Dt)."""
+    """Adapter over machete_ir.model (TYPE_CONFIGS, schedules_for, select_schedule, Dt); for tests
+    and tools that compare the runtime with the generator (the runtime itself never uses it)."""
 
     source = "machete_ir.model"
 
@@ -129,10 +152,8 @@ class _Generator(_Backend):
 
 @functools.lru_cache(maxsize=None)
 def backend():
-    """The generator's model: machete_ir ships in the same distribution as machete."""
-    from machete_ir import model
-
-    return _Generator(model)
+    """The build manifest this package carries (``$MACHETE_BUILD_MANIFEST`` overrides)."""
+    return _Manifest(_manifest.load())
 
 
 # ---- queries used by machete.ops ---------------------------------------------------------------

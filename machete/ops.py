@@ -517,7 +517,8 @@ def supported_schedules(
 ) -> List[str]:
     """Canonical schedule names built for this type combination (empty list if none).
 
-    Answered from the generator's model, so it works without a GPU or the extension.
+    Answered from the build manifest (what this package was built with), so it works without a
+    GPU, the extension or the generator.
     ``out_type`` None means a's dtype.
     """
     key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
@@ -537,7 +538,7 @@ def heuristic_schedule(
     token_scales_type: Optional[torch.dtype] = None,
     out_type: Optional[torch.dtype] = None,
 ) -> str:
-    """The schedule ``mm`` picks when none is named (from the generator's model)."""
+    """The schedule ``mm`` picks when none is named (the build manifest's heuristic rules)."""
     key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
                     token_scales_type, out_type)
     if key is None:

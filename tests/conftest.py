@@ -21,3 +21,15 @@ class CppSnapshotExtension(SingleFileSnapshotExtension):
 @pytest.fixture
 def cpp_snapshot(snapshot):
     return snapshot.use_extension(CppSnapshotExtension)
+
+
+class JsonSnapshotExtension(SingleFileSnapshotExtension):
+    """The build manifest, one reviewable .json file."""
+
+    file_extension = "json"
+    _write_mode = WriteMode.TEXT
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(JsonSnapshotExtension)

@@ -60,7 +60,7 @@ def test_concurrent_cli_runs_into_one_directory(tmp_path):
             p.stdout.close()
             p.stderr.close()
         assert [rc for rc, _ in results] == [0] * 4, results
-        assert len(list(out.iterdir())) == 11 and _leftovers(out) == []
+        assert len(list(out.iterdir())) == 12 and _leftovers(out) == []
         check = subprocess.run(GEN + ["--output-dir", str(out), "--check"], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
 

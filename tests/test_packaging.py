@@ -82,3 +82,61 @@ def test_setup_py_on_this_machine_says_why_it_skips():
     if torch.version.cuda is None:
         assert "CPU-only build (torch.version.cuda is None)" in r.stderr
         assert "building WITHOUT the CUDA extension" in r.stderr
+
+
+def test_build_manifest_ships_and_setup_copies_the_generated_one(tmp_path):
+    assert "_build_manifest.json" in _cfg()["options.package_data"]["machete"]
+    setup_py = _setup_module()
+    gen, pkg = tmp_path / "gen", tmp_path / "pkg"
+    gen.mkdir(), pkg.mkdir()
+    (gen / "machete_build_manifest.json").write_text('{"format": 1}\n')
+    dst = setup_py.install_build_manifest(str(gen), str(pkg))
+    assert Path(dst) == pkg / "_build_manifest.json"
+    assert (pkg / "_build_manifest.json").read_text() == '{"format": 1}\n'
+    assert [p.name for p in pkg.iterdir()] == ["_build_manifest.json"]  # no temporary left
+
+
+def test_wheel_installs_no_generic_top_level_names(tmp_path):
+    """`pip wheel` (pure Python): only machete, machete_ir and machete_gen at the top level; the
+    repo's passes / emitters / generate_machete.py live under machete_gen/_gen; the machete-gen
+    console script runs the generator from the unpacked wheel."""
+    import zipfile
+
+    env = dict(os.environ, MACHETE_SKIP_EXT="1")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        str(ROOT), "-w", str(tmp_path / "whl")], env=env, capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (whl,) = (tmp_path / "whl").glob("*.whl")
+    with zipfile.ZipFile(whl) as z:
+        names = z.namelist()
+        z.extractall(tmp_path / "site")
+        entry_points = z.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"machete", "machete_ir", "machete_gen"}
+    assert "machete_gen/_gen/generate_machete.py" in names
+    assert "machete_gen/_gen/passes/route.py" in names and "machete_gen/_gen/emitters/printer.py" in names
+    assert "machete/_build_manifest.json" in names and "machete/py.typed" in names
+    assert "machete-gen = machete_gen:main" in entry_points
+    # the console script's entry point, from the unpacked wheel only (not the repository)
+    out = tmp_path / "gen"
+    r = subprocess.run([sys.executable, "-c", "import sys, machete_gen; sys.exit(machete_gen.main(sys.argv[1:]))",
+                        "--output-dir", str(out), "--types", "f16u4b8f16voidvoidvoidf16f32",
+                        "--schedules", "128x16_1x1x1_TmaMI__TmaCoop_streamK"],
+                       env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path / "site")},
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "machete_mm_dispatch.cu").exists()
+    import json
+    manifest = json.loads((out / "machete_build_manifest.json").read_text())
+    assert manifest["version"] == machete.__version__
+    assert manifest["types"][0]["schedules"] == ["128x16_1x1x1_TmaMI__TmaCoop_streamK"]
+
+
+def test_machete_gen_entry_point_in_a_checkout(capsys):
+    import machete_gen
+
+    assert Path(machete_gen.generator_path()) == ROOT  # no machete_gen/_gen in the repository
+    assert machete_gen.main(["--list", "--types", "f16u4b8f16voidvoidvoidf16f32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 15 and lines[0].startswith("f16u4b8f16voidvoidvoidf16f32 ")
