@@ -56,7 +56,7 @@ def test_manifest_types_and_schedules_match_the_model(default_manifest):
     # the decode family is carried verbatim
     assert "64x8_w8s6k64_DecodeMma_clusterK" in types[0]["schedules"]
     picks = [r["schedule"] for r in default_manifest["heuristics"]["h100"]]
-    assert "64x8_w8s6k64_DecodeMma_clusterK" in picks and picks[-1] == "256x16_w4s3k32_DecodeMma_clusterK"
+    assert "64x8_w8s6k64_DecodeMma_clusterK" in picks and picks[-1] == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
 
 
 @pytest.mark.parametrize("w4a8", [False, True], ids=["default", "w4a8"])
