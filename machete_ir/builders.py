@@ -30,11 +30,11 @@ def _arg(field: str) -> Var:
 
 
 def _kind(d: Dt) -> EnumLit:
-    return EnumLit(enum=C.SCALAR_KIND, member=d.scalar_kind)
+    return EnumLit(enum=C.SCALAR_KIND, member=C.scalar_kind(d))
 
 
 def _tag(d: Dt) -> NamedType:
-    return NamedType(name=d.cpp_tag)
+    return NamedType(name=C.cpp_tag(d))
 
 
 def cute_shape(*dims: int) -> NamedType:
@@ -62,9 +62,9 @@ def schedule_struct(s: ScheduleConfig) -> Struct:
         members=(
             alias("TileShapeNM", cute_shape(s.tile_n, s.tile_m)),
             alias("ClusterShape", cute_shape(*s.cluster)),
-            alias("KernelSchedule", NamedType(name=s.kernel_schedule_tag)),
-            alias("EpilogueSchedule", NamedType(name=s.epilogue_schedule_tag)),
-            alias("TileScheduler", NamedType(name=s.tile_scheduler_tag)),
+            alias("KernelSchedule", NamedType(name=C.kernel_schedule_tag(s))),
+            alias("EpilogueSchedule", NamedType(name=C.epilogue_schedule_tag(s))),
+            alias("TileScheduler", NamedType(name=C.tile_scheduler_tag(s))),
             alias("EpilogueTileType", NamedType(name="cutlass::epilogue::collective::EpilogueTileAuto")),
         ),
         origin=f"schedule {s.name}",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from emitters.pipeline import Options, generate
+from machete_ir import cpp_contract as C
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import names
@@ -161,7 +162,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
     stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
                       for i in impls for s in i.schedules)
     cases = "\n".join(
-        f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{d.scalar_kind};" for f, d in zip(
+        f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{C.scalar_kind(d)};" for f, d in zip(
             C.MM_TYPE_FIELDS, (i.types.a, i.types.b, i.types.b_group_scale, i.types.b_group_zeropoint,
                                i.types.b_channel_scale, i.types.a_token_scale, i.types.out))) + " break;"
         for t, i in enumerate(types))
