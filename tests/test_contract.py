@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 from machete_ir import cpp_contract as C
 from machete_ir.model import Dt
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 from machete_ir import cpp_contract as C
 from machete_ir import expr as E
 from machete_ir import model as M
@@ -153,7 +153,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
     from passes.route import nearest
 
     opts = Options(schedules=FILTERED_SCHEDULES, w4a8=True)
-    from emitters.pipeline import select_impls
+    from machete_gen_pipeline import select_impls
 
     impls = select_impls(opts)
     types = [impls[0], impls[-1]]  # f16 u4b8 (SPEC heuristic) and a W4A8 type (its own heuristic)

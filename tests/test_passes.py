@@ -21,9 +21,31 @@ def _pool(*pairs) -> n.Program:
     body = []
     for t, s in pairs:
         body += [B.schedule_struct(s), B.types_alias(t), B.kernel_alias(t), B.kernel_instance(t, s)]
-    unit = n.TranslationUnit(filename=IMPL_POOL_FILE, body=(n.Include(path="machete/mm_kernel.cuh"),
-                                                            n.Namespace(name="machete", body=tuple(body))))
+    unit = n.TranslationUnit(filename=IMPL_POOL_FILE, role=n.ROLE_IMPL_POOL,
+                             body=(n.Include(path="machete/mm_kernel.cuh"),
+                                   n.Namespace(name="machete", body=tuple(body))))
     return n.Program(units=(unit,))
+
+
+def test_lowered_units_carry_their_roles():
+    p = lower(M.impl_configs())
+    assert [(u.filename, u.role) for u in p.units] == [
+        ("machete_mm_dispatch.cu", "dispatch"), ("machete_mm_impl.cu", "impl_pool"),
+        ("machete_prepack.cu", "prepack")]
+    with pytest.raises(ValueError):
+        n.TranslationUnit(filename="x.cu", body=(), role="pool")
+
+
+def test_shard_selects_the_pool_by_role_not_file_name():
+    pool = _pool((T0, S16), (T1, S16), (T0, S128)).units[0]
+    renamed = n.Program(units=(attrs.evolve(pool, filename="other_impls.cu"),))
+    p = Shard(num_shards=2)(renamed)
+    assert [(u.filename, u.role) for u in p.units] == [("other_impls_part1.cu", "impl_shard"),
+                                                       ("other_impls_part2.cu", "impl_shard")]
+    # a unit with the pool's file name but no pool role is left alone, and shard says why it stops
+    no_role = n.Program(units=(attrs.evolve(pool, role=n.ROLE_OTHER),))
+    with pytest.raises(ValueError, match="role 'impl_pool'"):
+        Shard(num_shards=2)(no_role)
 
 
 def test_dedupe_merges_identical_structs_aliases_and_reports_counts():
@@ -192,7 +214,7 @@ def test_verify_checks_10000_rules_in_seconds(shape):
 # ---- route ---------------------------------------------------------------------------------------
 
 def _filtered(*schedules: str, w4a8: bool = False) -> n.Program:
-    from emitters.pipeline import Options, select_impls
+    from machete_gen_pipeline import Options, select_impls
 
     return lower(select_impls(Options(schedules=schedules, w4a8=w4a8)))
 
