@@ -17,7 +17,7 @@ from machete_ir.model import canonical_schedule_name, parse_schedule_name
 from machete_ir.nodes import Program
 from emitters.lower import lower
 from emitters.printer import cpp_cond, cpp_expr, cpp_type, print_program
-from passes import DEFAULT_PIPELINE, build_pipeline, run_pipeline
+from passes import DEFAULT_PIPELINE, Shard, build_pipeline, run_pipeline
 
 
 @attrs.frozen(kw_only=True)
@@ -67,7 +67,8 @@ def entry_points(opts: Options) -> list[tuple[str, str]]:
 
 def build_program(opts: Options) -> Program:
     program = lower(select_impls(opts))
-    pipeline = build_pipeline(opts.passes, num_shards=opts.num_shards, shard_policy=opts.shard_policy)
+    configured = (Shard(num_shards=opts.num_shards, policy=opts.shard_policy),) if "shard" in opts.passes else ()
+    pipeline = build_pipeline(opts.passes, configured)
     return run_pipeline(program, pipeline)
 
 

@@ -12,7 +12,7 @@ kernels use, and nothing else.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import attrs
 
@@ -75,6 +75,9 @@ def assign_hash(keys: Sequence[str], num_shards: int) -> list[int]:
 
 @attrs.frozen(kw_only=True)
 class Shard:
+    """Options: ``num_shards`` files, ``policy`` (``lpt`` or ``hash``), the ``cost`` model."""
+
+    name: ClassVar[str] = "shard"
     num_shards: int = attrs.field(default=8, validator=attrs.validators.ge(1))
     policy: str = attrs.field(default="lpt", validator=attrs.validators.in_(POLICIES))
     cost: CostModel = CostModel()
