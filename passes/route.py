@@ -31,8 +31,7 @@ from typing import ClassVar, Iterable
 import attrs
 
 from machete_ir import nodes as n
-from machete_ir.model import ScheduleConfig
-from machete_ir.names import parse_schedule_name
+from machete_ir.model import ScheduleConfig, parse_schedule_name
 
 ROLE_PREFIX = "heuristic:"
 
