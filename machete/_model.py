@@ -66,7 +66,7 @@ class TypeKey(NamedTuple):
 def normalize_schedule_name(name: str) -> str:
     """Accept the older single-underscore spelling and return the canonical one (names that are
     not schedule names at all pass through, for the caller's "unknown schedule" error)."""
-    from machete_ir.names import canonical_schedule_name
+    from machete_ir.model import canonical_schedule_name
 
     try:
         return canonical_schedule_name(name)

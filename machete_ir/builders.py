@@ -9,7 +9,7 @@ from typing import Sequence
 from . import cpp_contract as C
 from . import names
 from .expr import Call, Cmp, CmpOp, Cond, EnumLit, IntLit, IsNull, StrLit, Var, all_of
-from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig
+from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig, schedule_alias
 from .nodes import (
     VOID, Assign, Branch, ConstPtr, CuteInt, ExplicitInstantiation, ExprStmt, ExternDecl,
     FunctionDef, FunctionSig, IfChain, InitList, KernelInstance, NameCase, NamedType, Param,
@@ -145,7 +145,7 @@ def type_dispatch(impl: ImplConfig) -> FunctionDef:
     t = impl.types
     cases = []
     for s in impl.schedules:
-        alias = names.schedule_alias(s.name)
+        alias = schedule_alias(s.name)
         cases.append(NameCase(
             names=(s.name,) + ((alias,) if alias else ()),
             body=(ExprStmt(expr=Call(fn=names.entry_point(t, s), args=(ARGS,))), Return())))

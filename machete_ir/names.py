@@ -1,8 +1,9 @@
-"""Every name the generator produces, in one place: type signatures, schedule names, C++ symbols.
+"""The C++ symbols the generator defines, in one place, built from the model's names.
 
-Layering: this module sits above model.py (model imports nothing from here); type signatures and
-schedule names are spelled by the model (``TypeConfig.signature``, ``ScheduleConfig.name``,
-``model.parse_schedule_name``) and re-exported here, the C++ symbols below are built from them.
+Type signatures and schedule names are the model's own (``TypeConfig.signature``,
+``ScheduleConfig.name``, ``model.parse_schedule_name`` / ``canonical_schedule_name`` /
+``schedule_alias``); this module only mangles them into C++ identifiers and imports the model for
+type annotations only (model.py imports nothing from here; tests/test_layers.py checks both).
 
 tests/test_names.py checks the mangling is injective over the whole config space.
 """
@@ -11,21 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-# The schedule-name grammar lives with the schedules (model.py, which imports nothing from here);
-# re-exported so ``names`` stays the one place to look a name up.
-from .model import canonical_schedule_name, parse_schedule_name, schedule_alias
-
 if TYPE_CHECKING:
     from .model import ScheduleConfig, TypeConfig
-
-
-def type_signature(t: "TypeConfig") -> str:
-    """Concatenated short names of the eight fields, e.g. ``f16u4b8f16voidvoidvoidf16f32``."""
-    return t.signature
-
-
-def schedule_name(s: "ScheduleConfig") -> str:
-    return s.name
 
 
 # ---- C++ symbols (all inside namespace machete) ----

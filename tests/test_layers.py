@@ -89,7 +89,13 @@ def _reaches(src: str, dst: str) -> bool:
 
 def test_graph_was_read():
     assert "machete_ir.model" in GRAPH and "machete_ir.cpp_contract" in GRAPH["machete_ir.builders"]
-    assert "machete_ir.model" in GRAPH["machete_ir.names"]
+    assert "machete_ir.model" in GRAPH["machete_ir.cpp_contract"]
+
+
+def test_names_imports_the_model_for_typing_only():
+    assert "machete_ir.model" not in GRAPH["machete_ir.names"]
+    text = (ROOT / "machete_ir" / "names.py").read_text()
+    assert "from .model import ScheduleConfig, TypeConfig" in text  # under TYPE_CHECKING
 
 
 def test_model_imports_neither_names_nor_cpp_contract():
