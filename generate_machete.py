@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     # imports after parsing so that --help works even if a dependency is missing
     from emitters import files as F
-    from emitters.pipeline import Options, dump_ir, entry_points, generate
+    from machete_gen_pipeline import Options, dump_ir, entry_points, generate
     from machete_ir.heuristic_table import load_heuristic
     from passes import VerifyError
 

@@ -9,7 +9,7 @@ from typing import Sequence
 from . import cpp_contract as C
 from . import names
 from .expr import Call, Cmp, CmpOp, Cond, EnumLit, IntLit, IsNull, StrLit, Var, all_of
-from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig
+from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig, schedule_alias
 from .nodes import (
     VOID, Assign, Branch, ConstPtr, CuteInt, ExplicitInstantiation, ExprStmt, ExternDecl,
     FunctionDef, FunctionSig, IfChain, InitList, KernelInstance, NameCase, NamedType, Param,
@@ -30,11 +30,11 @@ def _arg(field: str) -> Var:
 
 
 def _kind(d: Dt) -> EnumLit:
-    return EnumLit(enum=C.SCALAR_KIND, member=d.scalar_kind)
+    return EnumLit(enum=C.SCALAR_KIND, member=C.scalar_kind(d))
 
 
 def _tag(d: Dt) -> NamedType:
-    return NamedType(name=d.cpp_tag)
+    return NamedType(name=C.cpp_tag(d))
 
 
 def cute_shape(*dims: int) -> NamedType:
@@ -62,9 +62,9 @@ def schedule_struct(s: ScheduleConfig) -> Struct:
         members=(
             alias("TileShapeNM", cute_shape(s.tile_n, s.tile_m)),
             alias("ClusterShape", cute_shape(*s.cluster)),
-            alias("KernelSchedule", NamedType(name=s.kernel_schedule_tag)),
-            alias("EpilogueSchedule", NamedType(name=s.epilogue_schedule_tag)),
-            alias("TileScheduler", NamedType(name=s.tile_scheduler_tag)),
+            alias("KernelSchedule", NamedType(name=C.kernel_schedule_tag(s))),
+            alias("EpilogueSchedule", NamedType(name=C.epilogue_schedule_tag(s))),
+            alias("TileScheduler", NamedType(name=C.tile_scheduler_tag(s))),
             alias("EpilogueTileType", NamedType(name="cutlass::epilogue::collective::EpilogueTileAuto")),
         ),
         origin=f"schedule {s.name}",
@@ -145,7 +145,7 @@ def type_dispatch(impl: ImplConfig) -> FunctionDef:
     t = impl.types
     cases = []
     for s in impl.schedules:
-        alias = names.schedule_alias(s.name)
+        alias = schedule_alias(s.name)
         cases.append(NameCase(
             names=(s.name,) + ((alias,) if alias else ()),
             body=(ExprStmt(expr=Call(fn=names.entry_point(t, s), args=(ARGS,))), Return())))

@@ -1,11 +1,16 @@
 """The C++ contract with csrc/: every header, template, type and function name the generated
 files use but do not define. csrc/CONTRACT.md describes the same contract for humans and
 tests/test_contract.py checks that each name here is declared in csrc/.
+
+This is also the one C++-mapping layer for the model (as torchgen's ``api/`` is for its model):
+model.py holds no C++ spelling; the element tag and ``ScalarKind`` of a ``Dt`` and the CUTLASS
+tags of a schedule's fields are looked up here (``cpp_tag``, ``scalar_kind``, ``*_tag``).
 """
 
 from __future__ import annotations
 
-from .model import Dt
+from ._cutlass import DataTypeTag, EpilogueScheduleTag, KernelScheduleTag, TileSchedulerTag
+from .model import Dt, ScheduleConfig
 from .nodes import ConstPtr, ConstRef, NamedType, Param
 
 NAMESPACE = "machete"
@@ -29,6 +34,33 @@ SCALAR_BITS_FN = "scalar_bits"
 
 # Our own element tags for the biased GPTQ types (csrc/machete/scalar_types.h).
 BIASED_TYPE_TAGS = {Dt.u4b8: "machete::uint4b8_t", Dt.u8b128: "machete::uint8b128_t"}
+# The ``machete::ScalarKind`` enumerator of each element type (mm_args.h).
+SCALAR_KINDS = {Dt.void: "Void", Dt.f16: "F16", Dt.bf16: "BF16", Dt.f32: "F32", Dt.s32: "S32",
+                Dt.s8: "S8", Dt.s4: "S4", Dt.e4m3: "E4M3", Dt.u4: "U4", Dt.u8: "U8",
+                Dt.u4b8: "U4B8", Dt.u8b128: "U8B128"}
+
+
+def cpp_tag(d: Dt) -> str:
+    """C++ element tag (CUTLASS's, or ours from csrc/machete/scalar_types)."""
+    return BIASED_TYPE_TAGS[d] if d.cutlass is None else DataTypeTag[d.cutlass]
+
+
+def scalar_kind(d: Dt) -> str:
+    """The ``machete::ScalarKind`` enumerator (mm_args.h)."""
+    return SCALAR_KINDS[d]
+
+
+def kernel_schedule_tag(s: ScheduleConfig) -> str:
+    return KernelScheduleTag[s.kernel_schedule]
+
+
+def epilogue_schedule_tag(s: ScheduleConfig) -> str:
+    return EpilogueScheduleTag[s.epilogue_schedule]
+
+
+def tile_scheduler_tag(s: ScheduleConfig) -> str:
+    return TileSchedulerTag[s.tile_scheduler]
+
 
 # Functions the generated files define and the binding calls (declared in mm_args.h).
 MM_DISPATCH_FN = "mm_dispatch"
@@ -51,7 +83,7 @@ EXTERNAL_NAMES = frozenset({
     "cutlass::gemm::PersistentScheduler", "cutlass::epilogue::collective::EpilogueTileAuto",
     DECODE_MAINLOOP_TEMPLATE,
     MM_DISPATCH_FN, SUPPORTED_SCHEDULES_FN, HEURISTIC_SCHEDULE_FN, PREPACK_DISPATCH_FN,
-} | {d.cpp_tag for d in Dt})
+} | {cpp_tag(d) for d in Dt})
 
 # Parameter lists shared by declarations and definitions.
 MM_ARGS_PARAM = Param(type=ConstRef(inner=MM_ARGS), name=ARGS)

@@ -22,8 +22,7 @@ import json
 from pathlib import Path
 
 from . import expr as E
-from .model import Heuristic, HeuristicRule
-from .names import parse_schedule_name
+from .model import Heuristic, HeuristicRule, parse_schedule_name
 
 # '!=' is not an interval condition (verify reasons about boxes), so a table cannot use it.
 _OPS = {op.value: op for op in E.CmpOp if op is not E.CmpOp.NE}

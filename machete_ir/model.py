@@ -11,16 +11,7 @@ import re
 from typing import Iterable, Sequence
 
 import attrs
-from ._cutlass import (
-    DataType,
-    DataTypeTag,
-    EpilogueScheduleTag,
-    EpilogueScheduleType,
-    KernelScheduleTag,
-    KernelScheduleType,
-    TileSchedulerTag,
-    TileSchedulerType,
-)
+from ._cutlass import DataType, EpilogueScheduleType, KernelScheduleType, TileSchedulerType
 
 from . import expr as E
 from .expr import Cond, K, M, N
@@ -59,24 +50,9 @@ class Dt(enum.Enum):
         """The cutlass_library DataType, or None for our own biased types."""
         return None if self in (Dt.u4b8, Dt.u8b128) else DataType[self.value]
 
-    @property
-    def cpp_tag(self) -> str:
-        """C++ element tag (CUTLASS's, or ours from csrc/machete/scalar_types)."""
-        from .cpp_contract import BIASED_TYPE_TAGS
-
-        return BIASED_TYPE_TAGS[self] if self.cutlass is None else DataTypeTag[self.cutlass]
-
-    @property
-    def scalar_kind(self) -> str:
-        """The ``machete::ScalarKind`` enumerator (mm_args.h)."""
-        return _SCALAR_KIND[self]
-
 
 _BITS = {Dt.void: 0, Dt.f16: 16, Dt.bf16: 16, Dt.f32: 32, Dt.s32: 32, Dt.s8: 8, Dt.s4: 4,
          Dt.e4m3: 8, Dt.u4: 4, Dt.u8: 8, Dt.u4b8: 4, Dt.u8b128: 8}
-_SCALAR_KIND = {Dt.void: "Void", Dt.f16: "F16", Dt.bf16: "BF16", Dt.f32: "F32", Dt.s32: "S32",
-                Dt.s8: "S8", Dt.s4: "S4", Dt.e4m3: "E4M3", Dt.u4: "U4", Dt.u8: "U8",
-                Dt.u4b8: "U4B8", Dt.u8b128: "U8B128"}
 
 ACTIVATION_TYPES = (Dt.f16, Dt.bf16, Dt.s8, Dt.e4m3)
 WEIGHT_TYPES = (Dt.u4b8, Dt.u8b128, Dt.u4, Dt.u8)
@@ -122,9 +98,8 @@ class TypeConfig:
 
     @property
     def signature(self) -> str:
-        from .names import type_signature
-
-        return type_signature(self)
+        """Concatenated short names of the eight fields, e.g. ``f16u4b8f16voidvoidvoidf16f32``."""
+        return "".join(d.short_name for d in self.fields)
 
     @property
     def convert_type(self) -> Dt:
@@ -241,21 +216,61 @@ class ScheduleConfig:
 
     @property
     def name(self) -> str:
-        from .names import schedule_name
+        """The schedule's name (SPEC §3 spelling; :func:`parse_schedule_name` is its inverse)."""
+        if self.is_decode:
+            return f"{self.tile_n}x{self.tile_m}_w{self.warps}s{self.stages}k{self.k_chunk}{_DECODE_SUFFIX}"
+        suffix = _SCHEDULE_SUFFIX if self.tile_scheduler is TileSchedulerType.StreamK else _PERSISTENT_SUFFIX
+        c0, c1, c2 = self.cluster
+        return f"{self.tile_n}x{self.tile_m}_{c0}x{c1}x{c2}{suffix}"
 
-        return schedule_name(self)
 
-    @property
-    def kernel_schedule_tag(self) -> str:
-        return KernelScheduleTag[self.kernel_schedule]
+# ----------------------------------------------------------------------------------------------
+# Schedule names: how a schedule is spelled on the command line, in heuristic tables and by the
+# runtime (``ScheduleConfig.name``), and parsed back. C++ symbols built from them are in names.py.
 
-    @property
-    def epilogue_schedule_tag(self) -> str:
-        return EpilogueScheduleTag[self.epilogue_schedule]
+# SPEC §3 canonical form (double underscore, as upstream builds spell it) and the older alias.
+_SCHEDULE_SUFFIX = "_TmaMI__TmaCoop_streamK"
+_SCHEDULE_SUFFIX_ALIAS = "_TmaMI_TmaCoop_streamK"
+_PERSISTENT_SUFFIX = "_TmaMI__TmaCoop_persistent"
+_SCHEDULE_RE = re.compile(r"^(\d+)x(\d+)_(\d+)x(\d+)x(\d+)(_TmaMI__?TmaCoop_(?:streamK|persistent))$")
+# decode family: {tileN}x{tileM}_w{warps}s{stages}k{k_chunk}_DecodeMma_clusterK
+_DECODE_SUFFIX = "_DecodeMma_clusterK"
+_DECODE_RE = re.compile(r"^(\d+)x(\d+)_w(\d+)s(\d+)k(\d+)" + _DECODE_SUFFIX + "$")
 
-    @property
-    def tile_scheduler_tag(self) -> str:
-        return TileSchedulerTag[self.tile_scheduler]
+
+def canonical_schedule_name(name: str) -> str:
+    """Accept the single-underscore alias; return the canonical spelling (or raise ValueError)."""
+    if _DECODE_RE.match(name):
+        return name
+    m = _SCHEDULE_RE.match(name)
+    if not m:
+        raise ValueError(f"malformed schedule name {name!r} (expected e.g. 128x16_1x1x1{_SCHEDULE_SUFFIX} "
+                         f"or 64x8_w8s6k64{_DECODE_SUFFIX})")
+    if m.group(6) == _SCHEDULE_SUFFIX_ALIAS:
+        return name[: -len(_SCHEDULE_SUFFIX_ALIAS)] + _SCHEDULE_SUFFIX
+    return name
+
+
+def schedule_alias(name: str) -> str | None:
+    """The older single-underscore spelling of a canonical stream-K name."""
+    if name.endswith(_SCHEDULE_SUFFIX):
+        return name[: -len(_SCHEDULE_SUFFIX)] + _SCHEDULE_SUFFIX_ALIAS
+    return None
+
+
+def parse_schedule_name(name: str) -> ScheduleConfig:
+    """Schedule from its name (validated by ScheduleConfig: bad tiles/clusters raise ValueError)."""
+    canon = canonical_schedule_name(name)
+    d = _DECODE_RE.match(canon)
+    if d:
+        return ScheduleConfig(tile_n=int(d.group(1)), tile_m=int(d.group(2)), kind=KernelKind.decode,
+                              warps=int(d.group(3)), stages=int(d.group(4)), k_chunk=int(d.group(5)))
+    m = _SCHEDULE_RE.match(canon)
+    assert m is not None
+    sched = TileSchedulerType.StreamK if canon.endswith("streamK") else TileSchedulerType.Persistent
+    return ScheduleConfig(tile_n=int(m.group(1)), tile_m=int(m.group(2)),
+                          cluster=(int(m.group(3)), int(m.group(4)), int(m.group(5))),
+                          tile_scheduler=sched)
 
 
 def schedule(tile: str, cluster: str) -> ScheduleConfig:

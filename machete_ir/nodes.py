@@ -239,12 +239,24 @@ Decl = Union[Include, Comment, UsingAlias, TemplateAlias, Struct, FunctionDecl, 
              FunctionDef, ExplicitInstantiation, KernelInstance, Namespace]
 
 
+# What a translation unit is for. Passes select units by role, never by file name (the file
+# names belong to the lowering): the shard pass splits the ``impl_pool`` unit into ``impl_shard``
+# units; ``other`` is for units no pass looks for (tests, experiments).
+ROLE_DISPATCH = "dispatch"
+ROLE_IMPL_POOL = "impl_pool"
+ROLE_IMPL_SHARD = "impl_shard"
+ROLE_PREPACK = "prepack"
+ROLE_OTHER = "other"
+UNIT_ROLES = (ROLE_DISPATCH, ROLE_IMPL_POOL, ROLE_IMPL_SHARD, ROLE_PREPACK, ROLE_OTHER)
+
+
 @attrs.frozen(kw_only=True)
 class TranslationUnit:
     """One generated file. ``header`` is the ``@generated`` comment the printer puts first."""
 
     filename: str
     body: tuple[Decl, ...]
+    role: str = attrs.field(default=ROLE_OTHER, validator=attrs.validators.in_(UNIT_ROLES))
 
 
 @attrs.frozen(kw_only=True)
@@ -259,6 +271,11 @@ class Program:
             if u.filename == filename:
                 return u
         raise KeyError(filename)
+
+    def units_with_role(self, role: str) -> tuple[TranslationUnit, ...]:
+        if role not in UNIT_ROLES:
+            raise ValueError(f"unknown translation unit role {role!r}; known: {', '.join(UNIT_ROLES)}")
+        return tuple(u for u in self.units if u.role == role)
 
     def with_note(self, note: str) -> "Program":
         return attrs.evolve(self, notes=self.notes + (note,))

@@ -16,8 +16,7 @@ import math
 from typing import Mapping, Sequence
 
 from . import expr as E
-from .model import Heuristic, HeuristicRule
-from .names import parse_schedule_name
+from .model import Heuristic, HeuristicRule, parse_schedule_name
 
 Times = Mapping[tuple[int, int, int], Mapping[str, float]]
 

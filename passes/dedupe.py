@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from typing import ClassVar
+
 import attrs
 
 from machete_ir import nodes as n
@@ -51,7 +53,7 @@ def _count(program: n.Program) -> Counter:
     return c
 
 
-def dedupe(program: n.Program) -> n.Program:
+def _dedupe(program: n.Program) -> n.Program:
     before = _count(program)
     removed: Counter = Counter()
     units = tuple(attrs.evolve(u, body=_dedupe_decls(u.body, removed)) for u in program.units)
@@ -60,3 +62,16 @@ def dedupe(program: n.Program) -> n.Program:
     kinds = sorted(before)
     report = ", ".join(f"{k} {before[k]}->{after[k]}" for k in kinds if before[k] != after[k])
     return out.with_note(f"dedupe: {report or 'nothing to merge'}")
+
+
+@attrs.frozen
+class Dedupe:
+    """Merge identical structs, aliases, instantiations and branches (no options)."""
+
+    name: ClassVar[str] = "dedupe"
+
+    def __call__(self, program: n.Program) -> n.Program:
+        return _dedupe(program)
+
+
+dedupe = Dedupe()

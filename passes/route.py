@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 import attrs
 
 from machete_ir import nodes as n
-from machete_ir.model import ScheduleConfig
-from machete_ir.names import parse_schedule_name
+from machete_ir.model import ScheduleConfig, parse_schedule_name
 
 ROLE_PREFIX = "heuristic:"
 
@@ -133,7 +132,7 @@ def _rewrite_decls(body: tuple, plans: dict[str, dict[str, str]], dropped: dict[
     return tuple(out)
 
 
-def route(program: n.Program) -> n.Program:
+def _route(program: n.Program) -> n.Program:
     heuristics = heuristic_functions(program)
     callers = built_by_callers(program, heuristics)
     plans: dict[str, dict[str, str]] = {}
@@ -185,3 +184,16 @@ def _labels(labels: list[str]) -> str:
     rest = [x for x in labels if not x.startswith("rule ")]
     head = [f"rule{'s' if len(nums) > 1 else ''} {', '.join(nums)}"] if nums else []
     return " and ".join(head + rest)
+
+
+@attrs.frozen
+class Route:
+    """Point every heuristic rule at a built schedule (no options; see the module docstring)."""
+
+    name: ClassVar[str] = "route"
+
+    def __call__(self, program: n.Program) -> n.Program:
+        return _route(program)
+
+
+route = Route()

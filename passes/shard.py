@@ -1,4 +1,5 @@
-"""shard: split the impl pool (machete_mm_impl.cu) into N files balanced by compile cost.
+"""shard: split the impl pool (the unit whose role is ``impl_pool``, machete_mm_impl.cu) into N
+``impl_shard`` units balanced by compile cost, named after the pool: ``<stem>_part<i><suffix>``.
 
 Cost model (seconds of one nvcc process): a fixed cost per translation unit (parsing CUTLASS and
 cute dominates) plus a cost per kernel, optionally growing with its tile. The defaults were fitted
@@ -11,11 +12,10 @@ kernels use, and nothing else.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import attrs
 
-from emitters.lower import IMPL_POOL_FILE, impl_part_file
 from machete_ir import nodes as n
 
 
@@ -63,18 +63,31 @@ def assign_lpt(costs: Sequence[float], num_shards: int) -> list[int]:
     return out
 
 
+def part_filename(pool_filename: str, i: int) -> str:
+    """``machete_mm_impl.cu`` -> ``machete_mm_impl_part<i>.cu`` (1-based)."""
+    stem, dot, suffix = pool_filename.rpartition(".")
+    return f"{stem}_part{i}.{suffix}" if dot else f"{pool_filename}_part{i}"
+
+
 def assign_hash(keys: Sequence[str], num_shards: int) -> list[int]:
     return [int.from_bytes(hashlib.sha1(k.encode()).digest()[:8], "big") % num_shards for k in keys]
 
 
 @attrs.frozen(kw_only=True)
 class Shard:
+    """Options: ``num_shards`` files, ``policy`` (``lpt`` or ``hash``), the ``cost`` model."""
+
+    name: ClassVar[str] = "shard"
     num_shards: int = attrs.field(default=8, validator=attrs.validators.ge(1))
     policy: str = attrs.field(default="lpt", validator=attrs.validators.in_(POLICIES))
     cost: CostModel = CostModel()
 
     def __call__(self, program: n.Program) -> n.Program:
-        pool = program.unit(IMPL_POOL_FILE)
+        pools = program.units_with_role(n.ROLE_IMPL_POOL)
+        if len(pools) != 1:
+            raise ValueError(f"shard: expected one translation unit with role {n.ROLE_IMPL_POOL!r}, "
+                             f"found {len(pools)}")
+        (pool,) = pools
         includes = tuple(d for d in pool.body if not isinstance(d, n.Namespace))
         (ns,) = (d for d in pool.body if isinstance(d, n.Namespace))
         support = {name: d for d in ns.body if not isinstance(d, n.KernelInstance)
@@ -96,14 +109,14 @@ class Shard:
             # An empty shard keeps its file name (build systems list the files up front) but
             # includes nothing, so it costs nothing to compile.
             parts.append(n.TranslationUnit(
-                filename=impl_part_file(s + 1),
+                filename=part_filename(pool.filename, s + 1), role=n.ROLE_IMPL_SHARD,
                 body=includes + (attrs.evolve(ns, body=body),) if mine else
                 (n.Comment(text="No kernel entry points in this shard (filtered build)."),)))
             loads.append(self.cost.shard(mine))
 
         units = []
         for u in program.units:
-            units.extend(parts if u.filename == IMPL_POOL_FILE else [u])
+            units.extend(parts if u is pool else [u])
         mean = sum(loads) / len(loads)
         ratio = max(loads) / mean if mean else 1.0
         report = (f"shard[{self.policy}]: {len(kernels)} kernels over {self.num_shards} files; "

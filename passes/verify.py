@@ -14,6 +14,9 @@ Failures raise VerifyError naming the rule or symbol and where it came from.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import ClassVar
+
+import attrs
 
 from machete_ir import cpp_contract as C
 from machete_ir import expr as E
@@ -76,7 +79,7 @@ def check_heuristics_pick_built_schedules(program: n.Program) -> int:
     return checked
 
 
-def verify(program: n.Program) -> n.Program:
+def _verify(program: n.Program) -> n.Program:
     defined_in: dict[str, list[str]] = defaultdict(list)
     instantiated_in: dict[str, list[str]] = defaultdict(list)
     origins: dict[str, str] = {}
@@ -139,3 +142,16 @@ def verify(program: n.Program) -> n.Program:
                              f"{sum(map(len, instantiated_in.values()))} instantiations, "
                              f"{checked_chains} heuristic chain(s) exhaustive and reachable, "
                              f"{routed} (rule, type) picks built")
+
+
+@attrs.frozen
+class Verify:
+    """Check the program (raises VerifyError) and report what was checked; changes nothing."""
+
+    name: ClassVar[str] = "verify"
+
+    def __call__(self, program: n.Program) -> n.Program:
+        return _verify(program)
+
+
+verify = Verify()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
+from machete_ir import cpp_contract as C
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import names
@@ -152,7 +153,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
     from passes.route import nearest
 
     opts = Options(schedules=FILTERED_SCHEDULES, w4a8=True)
-    from emitters.pipeline import select_impls
+    from machete_gen_pipeline import select_impls
 
     impls = select_impls(opts)
     types = [impls[0], impls[-1]]  # f16 u4b8 (SPEC heuristic) and a W4A8 type (its own heuristic)
@@ -161,7 +162,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
     stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
                       for i in impls for s in i.schedules)
     cases = "\n".join(
-        f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{d.scalar_kind};" for f, d in zip(
+        f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{C.scalar_kind(d)};" for f, d in zip(
             C.MM_TYPE_FIELDS, (i.types.a, i.types.b, i.types.b_group_scale, i.types.b_group_zeropoint,
                                i.types.b_channel_scale, i.types.a_token_scale, i.types.out))) + " break;"
         for t, i in enumerate(types))

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate, select_impls
+from machete_gen_pipeline import Options, generate, select_impls
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir.heuristic_table import heuristic_from_dict, heuristic_to_dict
-from machete_ir.names import schedule_alias
+from machete_ir.model import schedule_alias
 
 ROOT = Path(__file__).resolve().parent.parent
 CXX = shutil.which("g++") or shutil.which("c++")

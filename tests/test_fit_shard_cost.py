@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import fit_shard_cost as F  # noqa: E402
 
-from emitters.pipeline import Options, generate  # noqa: E402
+from machete_gen_pipeline import Options, generate  # noqa: E402
 from passes.shard import CostModel  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir.heuristic_table import heuristic_from_dict, load_heuristic

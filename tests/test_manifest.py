@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emitters.manifest import MANIFEST_FILE
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 from machete import _manifest
 from machete_ir import model as M
 

@@ -52,10 +52,9 @@ def test_default_heuristic_is_spec_above_m64_and_measured_below():
 
 
 def test_decode_schedule_names_round_trip():
-    from machete_ir import names
     for s in M.DECODE_SCHEDULES:
-        assert names.parse_schedule_name(s.name) == s
-        assert names.canonical_schedule_name(s.name) == s.name
+        assert M.parse_schedule_name(s.name) == s
+        assert M.canonical_schedule_name(s.name) == s.name
     assert M.DECODE_SCHEDULES[0].name == "64x8_w8s6k64_DecodeMma_clusterK"
 
 

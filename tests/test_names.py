@@ -11,16 +11,16 @@ from machete_ir import names
 def test_schedule_names_and_alias():
     s = M.schedule("128x16", "1x1x1")
     assert s.name == "128x16_1x1x1_TmaMI__TmaCoop_streamK"
-    assert names.schedule_alias(s.name) == "128x16_1x1x1_TmaMI_TmaCoop_streamK"
-    assert names.canonical_schedule_name("128x16_1x1x1_TmaMI_TmaCoop_streamK") == s.name
-    assert names.parse_schedule_name("256x64_2x1x1_TmaMI_TmaCoop_streamK") == M.schedule("256x64", "2x1x1")
+    assert M.schedule_alias(s.name) == "128x16_1x1x1_TmaMI_TmaCoop_streamK"
+    assert M.canonical_schedule_name("128x16_1x1x1_TmaMI_TmaCoop_streamK") == s.name
+    assert M.parse_schedule_name("256x64_2x1x1_TmaMI_TmaCoop_streamK") == M.schedule("256x64", "2x1x1")
 
 
 @pytest.mark.parametrize("bad", ["", "128x16", "128x16_1x1x1", "128x16_1x1x1_TmaMI___TmaCoop_streamK",
                                  "axb_1x1x1_TmaMI__TmaCoop_streamK"])
 def test_malformed_schedule_names(bad):
     with pytest.raises(ValueError, match="malformed schedule name"):
-        names.parse_schedule_name(bad)
+        M.parse_schedule_name(bad)
 
 
 def test_mangling_is_injective_over_config_space():
@@ -38,4 +38,4 @@ def test_mangling_is_injective_over_config_space():
     assert len(set(entries)) == len(entries)
     assert all(e.isidentifier() for e in entries)
     # round trip: every name parses back to its schedule
-    assert all(names.parse_schedule_name(s.name) == s for s in scheds)
+    assert all(M.parse_schedule_name(s.name) == s for s in scheds)

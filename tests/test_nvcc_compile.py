@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 NVCC = shutil.which("nvcc")

@@ -10,7 +10,7 @@ from machete_ir import builders as B
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import nodes as n
-from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, route, verify
+from passes import REGISTRY, CostModel, Shard, VerifyError, build_pipeline, dedupe, route, run_pipeline, verify
 from passes.shard import assign_hash, assign_lpt
 
 T0, T1 = M.TYPE_CONFIGS[0], M.TYPE_CONFIGS[1]
@@ -21,9 +21,31 @@ def _pool(*pairs) -> n.Program:
     body = []
     for t, s in pairs:
         body += [B.schedule_struct(s), B.types_alias(t), B.kernel_alias(t), B.kernel_instance(t, s)]
-    unit = n.TranslationUnit(filename=IMPL_POOL_FILE, body=(n.Include(path="machete/mm_kernel.cuh"),
-                                                            n.Namespace(name="machete", body=tuple(body))))
+    unit = n.TranslationUnit(filename=IMPL_POOL_FILE, role=n.ROLE_IMPL_POOL,
+                             body=(n.Include(path="machete/mm_kernel.cuh"),
+                                   n.Namespace(name="machete", body=tuple(body))))
     return n.Program(units=(unit,))
+
+
+def test_lowered_units_carry_their_roles():
+    p = lower(M.impl_configs())
+    assert [(u.filename, u.role) for u in p.units] == [
+        ("machete_mm_dispatch.cu", "dispatch"), ("machete_mm_impl.cu", "impl_pool"),
+        ("machete_prepack.cu", "prepack")]
+    with pytest.raises(ValueError):
+        n.TranslationUnit(filename="x.cu", body=(), role="pool")
+
+
+def test_shard_selects_the_pool_by_role_not_file_name():
+    pool = _pool((T0, S16), (T1, S16), (T0, S128)).units[0]
+    renamed = n.Program(units=(attrs.evolve(pool, filename="other_impls.cu"),))
+    p = Shard(num_shards=2)(renamed)
+    assert [(u.filename, u.role) for u in p.units] == [("other_impls_part1.cu", "impl_shard"),
+                                                       ("other_impls_part2.cu", "impl_shard")]
+    # a unit with the pool's file name but no pool role is left alone, and shard says why it stops
+    no_role = n.Program(units=(attrs.evolve(pool, role=n.ROLE_OTHER),))
+    with pytest.raises(ValueError, match="role 'impl_pool'"):
+        Shard(num_shards=2)(no_role)
 
 
 def test_dedupe_merges_identical_structs_aliases_and_reports_counts():
@@ -138,6 +160,33 @@ def test_pipeline_registry():
         build_pipeline(("dedupe", "nope"))
 
 
+def test_passes_are_frozen_classes_with_typed_options():
+    from passes import PASSES
+
+    for cls in PASSES:
+        assert attrs.has(cls) and REGISTRY[cls.name] is cls
+        p = cls()  # every pass has defaults
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            p.x = 1
+    with pytest.raises(ValueError):
+        Shard(num_shards=0)
+    with pytest.raises(ValueError):
+        Shard(policy="random")
+    assert route == REGISTRY["route"]() and verify == REGISTRY["verify"]()
+
+
+def test_build_pipeline_uses_configured_passes_by_name():
+    shard4 = Shard(num_shards=4, policy="hash")
+    pipe = build_pipeline(configured=(shard4,))
+    assert [p.name for p in pipe] == ["route", "dedupe", "shard", "verify"]
+    assert pipe[2] is shard4 and pipe[0] == route
+    assert build_pipeline(("dedupe",), (shard4,)) == (dedupe,)  # configured but not run: ignored
+    with pytest.raises(ValueError, match="not a registered pass"):
+        build_pipeline(configured=(lambda program: program,))
+    p = run_pipeline(lower(M.impl_configs()), pipe)
+    assert len(p.units_with_role(n.ROLE_IMPL_SHARD)) == 4
+
+
 def _tuner_shaped_rules(count: int) -> list:
     """Buckets ``M <= m`` (some split on N or K), as benchmarks/tune.py fit writes, ``count`` rules."""
     import random
@@ -192,7 +241,7 @@ def test_verify_checks_10000_rules_in_seconds(shape):
 # ---- route ---------------------------------------------------------------------------------------
 
 def _filtered(*schedules: str, w4a8: bool = False) -> n.Program:
-    from emitters.pipeline import Options, select_impls
+    from machete_gen_pipeline import Options, select_impls
 
     return lower(select_impls(Options(schedules=schedules, w4a8=w4a8)))
 
@@ -235,7 +284,6 @@ def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
 
 def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
     s = "256x32_2x1x1_TmaMI__TmaCoop_streamK"
-    from passes import run_pipeline
 
     p = run_pipeline(_filtered(s, w4a8=True), build_pipeline())
     chains = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")]

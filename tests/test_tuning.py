@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from emitters.pipeline import Options, generate
+from machete_gen_pipeline import Options, generate
 from machete_ir import model as M
 from machete_ir.heuristic_table import dump_heuristic, heuristic_from_dict, load_heuristic
 from machete_ir.tuning import geomean_speedup, tune_heuristic

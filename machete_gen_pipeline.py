@@ -1,5 +1,9 @@
 """The whole generator as one pure function of its options: model -> IR -> passes -> text.
-The CLI (generate_machete.py) parses argv and owns the filesystem; everything here is pure."""
+The CLI (generate_machete.py) parses argv and owns the filesystem; everything here is pure.
+
+This driver is the top layer of the generator: it imports machete_ir (model, IR), emitters
+(lowering, printer) and passes, which import neither each other nor this module
+(tests/test_layers.py checks it). It was emitters/pipeline.py."""
 
 from __future__ import annotations
 
@@ -9,13 +13,12 @@ import attrs
 
 from machete_ir import model as M
 from machete_ir.model import Heuristic, ImplConfig
-from machete_ir.names import canonical_schedule_name, parse_schedule_name
+from machete_ir.model import canonical_schedule_name, parse_schedule_name
 from machete_ir.nodes import Program
-from passes import DEFAULT_PIPELINE, build_pipeline, run_pipeline
-
-from .lower import lower
-from .manifest import MANIFEST_FILE, manifest_text
-from .printer import print_program
+from emitters.lower import lower
+from emitters.manifest import MANIFEST_FILE, manifest_text
+from emitters.printer import cpp_cond, cpp_expr, cpp_type, print_program
+from passes import DEFAULT_PIPELINE, Shard, build_pipeline, run_pipeline
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +68,8 @@ def entry_points(opts: Options) -> list[tuple[str, str]]:
 
 def build_program(opts: Options) -> Program:
     program = lower(select_impls(opts))
-    pipeline = build_pipeline(opts.passes, num_shards=opts.num_shards, shard_policy=opts.shard_policy)
+    configured = (Shard(num_shards=opts.num_shards, policy=opts.shard_policy),) if "shard" in opts.passes else ()
+    pipeline = build_pipeline(opts.passes, configured)
     return run_pipeline(program, pipeline)
 
 
@@ -104,7 +108,6 @@ def dump_ir(node: object, indent: int = 0) -> list[str]:
 
 
 def _is_leafish(v: object) -> bool:
-    from emitters.printer import cpp_type
     try:
         cpp_type(v)
         return True
@@ -113,7 +116,6 @@ def _is_leafish(v: object) -> bool:
 
 
 def _short(v: object) -> str:
-    from emitters.printer import cpp_cond, cpp_expr, cpp_type
     for f in (cpp_type, cpp_expr, cpp_cond):
         try:
             return f(v)
