@@ -74,6 +74,11 @@ IDS = [f"{f}-{b}bit-g{g}-{'sym' if s else 'zp'}{'-desc_act' if a else ''}" for f
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
 @pytest.mark.parametrize("fmt,bits,group_size,sym,act_order", CASES, ids=IDS)
 def test_converted_layer_matches_reference(fmt, bits, group_size, sym, act_order, dtype):
+    from machete import scalar_types as st
+
+    # skip before converting: a build without this type rejects its prepack
+    _skip_unbuilt({(4, True): st.uint4b8, (8, True): st.uint8b128, (4, False): st.uint4,
+                   (8, False): st.uint8}[(bits, sym)], dtype)
     layer = _layer(bits, group_size, sym, act_order, dtype, seed=bits * 31 + group_size + act_order)
     bias = (torch.rand(N) - 0.5).to(dtype)
     m = _module(fmt, layer, bias)
