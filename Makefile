@@ -17,10 +17,10 @@ STAMP := $(VENV)/.deps-stamp
 
 .PHONY: generate test test-fast compile-check check-generated clean manifest
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "attrs>=23" "cgen>=2020.1" "$(CUTLASS_PIN)" "pytest>=7" "syrupy>=4" "$(TORCH_PIN)"
+	$(PY) -m pip install -q "attrs>=23" "cgen>=2020.1" "$(CUTLASS_PIN)" "pytest>=7" "syrupy>=4" "matplotlib>=3.5" "$(TORCH_PIN)"
 	$(PY) -m pip install -q $(FORMAT_LIBS) "$(TORCH_PIN)" \
 	  || echo "machete-gen: $(FORMAT_LIBS) did not install; its format tests will skip"
 	$(PY) -m pip install -q --no-deps --no-build-isolation $(FORMAT_LIBS_NODEPS) \

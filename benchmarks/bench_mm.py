@@ -1616,6 +1616,35 @@ def run_worker(args: argparse.Namespace, shapes: Sequence[tuple[int, int]], even
     return outcome
 
 
+def progress_text(done: int, total: int, elapsed_s: float) -> str:
+    """One progress line: measurements done of planned, elapsed time and the ETA at the rate so far."""
+    pct = 100.0 * done / total if total else 100.0
+    if done and total > done:
+        eta = f", ETA {elapsed_s / done * (total - done):.0f} s"
+    elif total and done >= total:
+        eta = ", done"
+    else:
+        eta = ""
+    return f"bench_mm: {done}/{total} measurements ({pct:.0f}%), {elapsed_s:.0f} s{eta}"
+
+
+class Progress:
+    """Prints progress_text to stderr every tick (every ~10 s while a worker runs) and writes the
+    partial outputs every `outputs_every` ticks."""
+
+    def __init__(self, args: argparse.Namespace, events: str, log: "Log", planned: set, outputs_every: int = 6):
+        self.args, self.events, self.log, self.planned = args, events, log, planned
+        self.t0, self.n, self.outputs_every = time.monotonic(), 0, outputs_every
+
+    def __call__(self) -> None:
+        results, _ = load_events(self.events)
+        done = sum(1 for key in self.planned if key in results)
+        print(progress_text(done, len(self.planned), time.monotonic() - self.t0), file=sys.stderr, flush=True)
+        self.n += 1
+        if self.n % self.outputs_every == 0:
+            write_outputs(self.args, self.events, self.log, partial=True)
+
+
 def run_parent(args: argparse.Namespace) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     events = os.path.join(args.out_dir, "events.jsonl")
@@ -1633,6 +1662,7 @@ def run_parent(args: argparse.Namespace) -> int:
                              peers=args.peers)
             for shape in args.shapes}
     stopped, fruitless = "", 0
+    progress = Progress(args, events, log, {key for keys in plan.values() for key in keys})
     while True:
         results, _ = load_events(events)
         todo = [key for keys in plan.values() for key in keys if key not in results]
@@ -1643,8 +1673,7 @@ def run_parent(args: argparse.Namespace) -> int:
             break
         shapes = [shape for shape, keys in plan.items() if any(key not in results for key in keys)]
         n_before = len(results)
-        outcome = run_worker(args, shapes, events, log, deadline,
-                             tick=lambda: write_outputs(args, events, log, partial=True))
+        outcome = run_worker(args, shapes, events, log, deadline, tick=progress, tick_s=10.0)
         if outcome == "budget":
             stopped = f"time budget ({args.time_budget:.0f} s) spent"
             break

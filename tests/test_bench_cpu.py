@@ -802,3 +802,9 @@ def test_missing_peer_build_is_unavailable(tmp_path, monkeypatch, capsys):
     assert "| unavailable |" in bm.rows_to_markdown(rows)
     text = bm.summary_text(rows)
     assert "Marlin (peer): unavailable 2" in text and "not measured" in text
+
+
+def test_progress_text_reports_done_total_and_eta():
+    assert bm.progress_text(0, 200, 0.0) == "bench_mm: 0/200 measurements (0%), 0 s"
+    assert bm.progress_text(50, 200, 30.0) == "bench_mm: 50/200 measurements (25%), 30 s, ETA 90 s"
+    assert bm.progress_text(200, 200, 120.0) == "bench_mm: 200/200 measurements (100%), 120 s, done"

@@ -2,37 +2,29 @@
 // several kernel configurations by index, so variants can be compared on the GPU without
 // building the torch extension. Not part of the product build.
 #include <cstdio>
-#include "decode_kernel_exp.cuh"
+#include "machete/decode_kernel.cuh"
 
 using namespace machete::decode;
 
 #define VARIANTS(X) \
-  X(false, 4, true, false, 64, 8, 8, 6, 4, false) \
-  X(false, 4, true, false, 256, 8, 8, 3, 2, false) \
-  X(false, 4, true, false, 128, 16, 8, 3, 4, false) \
-  X(false, 4, true, false, 256, 16, 4, 3, 2, false) \
-  X(false, 4, true, false, 128, 32, 8, 3, 2, false) \
-  X(false, 4, true, false, 64, 8, 8, 6, 4, true) \
-  X(false, 4, true, false, 256, 8, 8, 3, 2, true) \
-  X(false, 4, true, false, 128, 16, 8, 3, 4, true) \
-  X(false, 4, true, false, 256, 16, 4, 3, 2, true) \
-  X(false, 4, true, false, 128, 32, 8, 3, 2, true) \
-  X(false, 4, true, false, 64, 32, 8, 4, 2, true) \
-  X(false, 4, true, false, 128, 32, 4, 4, 2, true) \
-  X(false, 4, true, false, 64, 16, 8, 4, 4, true) \
-  X(false, 4, true, false, 128, 16, 4, 4, 4, true) \
-  X(false, 4, true, false, 256, 16, 8, 3, 2, true) \
-  X(true, 4, false, true, 128, 16, 8, 3, 4, true) \
-  X(false, 8, true, false, 128, 16, 8, 3, 4, true) \
-  X(true, 8, false, true, 128, 32, 8, 3, 2, true) \
-  X(false, 4, false, true, 64, 8, 8, 6, 4, true)
+  X(false, 4, true, false, 64, 8, 8, 6, 4) \
+  X(false, 4, true, false, 128, 8, 8, 4, 4) \
+  X(false, 4, true, false, 256, 8, 8, 3, 2) \
+  X(false, 4, true, false, 128, 16, 8, 3, 4) \
+  X(false, 4, true, false, 256, 16, 4, 3, 2) \
+  X(false, 4, true, false, 128, 32, 8, 3, 2) \
+  X(true, 4, true, false, 256, 8, 8, 3, 2) \
+  X(false, 4, false, true, 128, 16, 8, 3, 4) \
+  X(true, 4, false, true, 64, 8, 8, 6, 4) \
+  X(false, 8, true, false, 128, 8, 8, 4, 4) \
+  X(true, 8, false, true, 128, 32, 8, 3, 2)
 
-#define NAME(bf, bits, sg, zr, tn, tm, w, st, sl, fo) \
-  #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl "," #fo,
+#define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
+  #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,
 static const char* kNames[] = {VARIANTS(NAME)};
 
-#define CASE(bf, bits, sg, zr, tn, tm, w, st, sl, fo)                                               \
-  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl, fo>>::launch(p, sms, split, stream);
+#define CASE(bf, bits, sg, zr, tn, tm, w, st, sl)                                               \
+  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::launch(p, sms, split, stream);
 
 static cudaError_t dispatch(int v, Params const& p, int sms, int split, cudaStream_t stream) {
   int idx = 0;

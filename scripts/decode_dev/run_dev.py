@@ -36,7 +36,9 @@ class Lib:
         self.n = self.lib.decode_num_variants()
         self.variants = []
         for v in range(self.n):
-            bf, bits, sg, zr, tn, tm, w, st, sl, fo = self.lib.decode_variant_name(v).decode().split(",")
+            f = self.lib.decode_variant_name(v).decode().split(",")
+            bf, bits, sg, zr, tn, tm, w, st, sl = f[:9]
+            fo = f[9] if len(f) > 9 else "false"  # scale-folding experiment (not shipped)
             self.variants.append(dict(bf16=bf == "true", bits=int(bits), signed=sg == "true", zeros=zr == "true",
                                       tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), slabs=int(sl), fold=fo == "true"))
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
