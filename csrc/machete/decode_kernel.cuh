@@ -5,25 +5,27 @@
 // int4 bytes over DRAM bandwidth. CUTLASS's warp-specialized collective runs one 384-thread CTA
 // per SM holding ~200 KB of shared memory and a TMA pipeline sized for large tiles; at M = 1 it
 // keeps too few bytes in flight per SM (ncu: DRAM ~50% of peak). This kernel instead
-//   * streams weights straight from global memory into registers (no shared-memory staging):
-//     one prepacked 16x16 atom is 32 consecutive 32-bit words (4-bit) and lane l's word *is* its
+//   * gives every warp a private ring of kStages shared-memory stages filled with 16-byte cp.async
+//     copies (kStages - 1 chunks in flight per warp without costing registers; only __syncwarp
+//     orders the ring), with many warps per SM;
+//   * reads one prepacked 16x16 atom as 32 consecutive 32-bit words (4-bit): lane l's word *is* its
 //     mma.sync m16n8k16 A fragment (prepack_layout.cuh: the wgmma A fragment of one warp is the
-//     mma.sync A fragment), so a warp load of 128 contiguous bytes feeds one mma with no shuffle;
-//   * keeps kStages chunks of loads in flight per warp (a register ring), with many warps per SM;
+//     mma.sync A fragment), so no shuffle is needed;
 //   * splits K three ways: across the warps of a CTA (reduced through shared memory), across the
 //     CTAs of a thread-block cluster (reduced through distributed shared memory, no global
 //     workspace, no atomics, no counters -- safe under CUDA graphs and on concurrent streams), and
-//     the run-time picks the cluster size (1..8) that fills the GPU for the given N and K;
+//     the run-time picks the cluster size (1..8, choose_split);
 //   * converts weights with the magic-number trick (one lop3 + one hsub2/hfma2 per pair) into the
 //     raw integer value q, runs the mma on q, and applies the group scale (and zero) once per
-//     64-wide K chunk to the fp32 partial sums: dequant(q) = q*s + z, summed over a chunk of one
-//     group, is s * sum(q*a) + z * sum(a); sum(a) comes from one extra mma with an all-ones A.
+//     K chunk to the fp32 partial sums: dequant(q) = q*s + z, summed over a chunk of one group, is
+//     s * sum(q*a) + z * sum(a); sum(a) comes from one extra mma with an all-ones A.
 //
 // Work decomposition, for a CTA of kWarps warps and tile (kTileN x kTileM):
-//   grid = (split, N / kTileN, ceil(M / kTileM)), cluster = (split, 1, 1).
-//   K is cut into 64-wide chunks (K % 64 == 0; the group size is a multiple of 64, so one chunk
-//   lies in one group). Cluster rank r takes chunks [r*C/split, (r+1)*C/split); warp w of the CTA
-//   takes every kWarps-th of those. A chunk for one warp is kAtomsN atoms (16 n each) x 4 k-slabs.
+//   grid = (split, ceil(N / kTileN), ceil(M / kTileM)), cluster = (split, 1, 1).
+//   K is cut into kChunkK-wide chunks (kChunkK divides 64, K % 64 == 0 and the group size is a
+//   multiple of 64, so one chunk lies in one group). Cluster rank r takes chunks
+//   [r*C/split, (r+1)*C/split); warp w of the CTA takes every kWarps-th of those. A chunk for one
+//   warp is kAtomsN atoms (16 n each) x kSlabs 16-wide k slabs.
 //
 // Everything here is plain CUDA (no CUTLASS collective), so a translation unit of decode kernels
 // compiles in seconds.
@@ -31,8 +33,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
@@ -93,13 +93,11 @@ struct Params {
 
 template <bool kBf16> struct Elem;
 template <> struct Elem<false> {
-  using T = __half;
   using T2 = __half2;
   static __device__ __forceinline__ float to_float(uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
   static __device__ __forceinline__ T2 pack(float lo, float hi) { return __floats2half2_rn(lo, hi); }
 };
 template <> struct Elem<true> {
-  using T = __nv_bfloat16;
   using T2 = __nv_bfloat162;
   static __device__ __forceinline__ float to_float(uint16_t bits) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
   static __device__ __forceinline__ T2 pack(float lo, float hi) { return __floats2bfloat162_rn(lo, hi); }
@@ -266,10 +264,8 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
 
 // ---- the shared-memory ring mainloop ---------------------------------------------------------
 //
-// Same decomposition and arithmetic as decode_mm_kernel, but each warp streams its chunks through a
-// private ring of kStages shared-memory stages filled with cp.async (16-byte copies that bypass the
-// register file), so kStages - 1 chunks per warp are in flight without costing registers, and no
-// barrier other than __syncwarp is needed in the mainloop. Stage layout (bytes):
+// Each warp streams its chunks through its own ring of stages (see the top of the file). Stage
+// layout (bytes):
 //   W  [slab][atom][lane words]   kSlabs * kAtomsN * kAtomWords * 4  (a byte copy of the atoms)
 //   A  [token][chunk k + 8 pad]   kTileM * kARow                     (pad: conflict-free reads)
 //   S  [n]                        kTileN * 2                         (group scales of the chunk)
@@ -289,11 +285,10 @@ struct RingLayout {
                                      ? Cfg::kStages
                                      : (kMaxCtaBytes / (kStage * Cfg::kWarps) < 2 ? 2 : kMaxCtaBytes / (kStage * Cfg::kWarps));
   static constexpr int kWarpBytes = kStage * kStages;
-  static constexpr int kMainBytes = kWarpBytes * Cfg::kWarps;
-  static constexpr int kSmemBytes_() { return kWarpBytes * Cfg::kWarps > Cfg::kSmemBytes ? kWarpBytes * Cfg::kWarps : Cfg::kSmemBytes; }
-  static constexpr int kSmemBytes = kSmemBytes_();
+  // the ring, reused after the mainloop for the warps' reduction tiles (Cfg::kSmemBytes)
+  static constexpr int kSmemBytes = std::max(kWarpBytes * Cfg::kWarps, Cfg::kSmemBytes);
   static_assert(kStage % 16 == 0, "stage must keep 16-byte alignment");
-  static_assert(kSmemBytes_() <= 227 * 1024, "decode schedule needs more shared memory than an SM has");
+  static_assert(kSmemBytes <= 227 * 1024, "decode schedule needs more shared memory than an SM has");
 };
 
 __device__ __forceinline__ void cp_async16_cg(uint32_t dst, const void* src) {
@@ -490,10 +485,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
 
 // Cluster size (the K split across CTAs): the largest of 1, 2, 4, 8 that keeps every CTA of the
 // grid resident at once (tiles * split <= slots, slots = resident CTAs per SM * SMs) while every
-// warp still gets at least two chunks. On the H200, over the SPEC shapes and 21 configurations,
-// this "one full wave" rule was within a few percent of the best forced split
-// (scripts/decode_dev/run_dev.py --sweep); splitting further only adds reduction work and
-// splitting less leaves SMs idle.
+// warp still gets at least two chunks. In the H200 forced-split sweep (scripts/decode_dev/run_dev.py
+// --sweep) it picked the fastest split in most of the cases checked and was up to ~25% off in the
+// rest; it leaves SMs idle when tiles * 2 * split just exceeds the slots (csrc/README.md).
 inline int choose_split(int tiles, int chunks, int warps, int slots) {
   int s = 1;
   while (s < 8 && int64_t(tiles) * (2 * s) <= slots && chunks >= 2 * (2 * s) * warps) s *= 2;
