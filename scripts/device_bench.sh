@@ -4,8 +4,7 @@
 # the other types heuristic-only) and the held-out sweep the tuner is scored on. Results in $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/spec" "$OUT/heldout"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh" || exit 1
 t0=$(date +%s)
 MACHETE_PREBUILT_OBJS=${OBJS:-build/objs} MAX_JOBS=16 timeout 200 python3 setup.py -q build_ext --inplace > /tmp/link.log 2>&1
 rc=$?; echo "LINK rc=$rc in $(( $(date +%s) - t0 ))s"; [ $rc -eq 0 ] || { tail -20 /tmp/link.log; exit 1; }

@@ -5,8 +5,7 @@
 # heuristic onto the built schedules). Carry .whl.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh" || exit 1
 rm -f machete/_C_ext*.so
 TYPES="f16u4b8f16voidvoidvoidf16f32;bf16u4b8bf16voidvoidvoidbf16f32;f16u4f16f16voidvoidf16f32;bf16u4bf16bf16voidvoidbf16f32;f16u8f16f16voidvoidf16f32;bf16u8bf16bf16voidvoidbf16f32"
 SCHED=$(python3 -c "import machete_ir.model as M; print(';'.join([s.name for s in M.DECODE_SCHEDULES] + ['128x16_1x1x1_TmaMI__TmaCoop_streamK']))")

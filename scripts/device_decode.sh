@@ -7,8 +7,7 @@
 # generated), .peers, .devbuild (optional: decode dev-harness libraries).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 # the peers build in the background (16 cores; ~80 s + ~18 s alone)

@@ -3,8 +3,7 @@
 # generator layout), the GPU suite, and Nsight Compute on a small-M and a large-M kernel.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh" || exit 1
 rm -rf build machete/_C_ext*.so
 t0=$(date +%s)
 MAX_JOBS=16 timeout 420 python3 -m pip install --no-build-isolation --no-deps --no-index -e . > "$OUT/build.log" 2>&1

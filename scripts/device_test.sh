@@ -4,8 +4,7 @@
 #   GEN=build/gen_x OBJS=build/objs_x TYPES=... SCHEDULES=... PYTEST_ARGS=... scripts/device_test.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 t0=$(date +%s)
 MACHETE_GEN_DIR=${GEN:-build/generated} MACHETE_PREBUILT_OBJS=${OBJS:-} MACHETE_TYPES=${TYPES:-} \
