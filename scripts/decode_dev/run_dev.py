@@ -18,9 +18,19 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-spec = importlib.util.spec_from_file_location("prepack_layout", os.path.join(ROOT, "machete", "prepack_layout.py"))
-PL = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(PL)
+
+
+def _load(name, *path):
+    """A repo module by file path (the machete package would import its extension)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, *path))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+PL = _load("prepack_layout", "machete", "prepack_layout.py")
+_TIMER = _load("bench_mm", "benchmarks", "bench_mm.py").Timer(target_ms=10)
 
 
 def log(*a):
@@ -120,30 +130,9 @@ def check(lib, quick):
 
 
 def graph_time(fns, reps=20):
-    """Per-call time (us) of a list of calls (rotating buffers) captured in one CUDA graph."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for f in fns:
-            f()
-    g.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        g.replay()
-        e1.record()
-        e1.synchronize()
-        times.append(e0.elapsed_time(e1) * 1e3 / len(fns))
-    times.sort()
-    return times[len(times) // 2]
+    """Per-call time (us) of a list of calls (rotating buffers) captured in one CUDA graph: the
+    benchmark's own graph timer (benchmarks/bench_mm.py Timer.graph), one call per list entry."""
+    return _TIMER.graph(lambda i: fns[i % len(fns)](), n_rot=len(fns), calls=len(fns), replays=reps)
 
 
 def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
