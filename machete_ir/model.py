@@ -392,12 +392,14 @@ SPEC_RULES: tuple[HeuristicRule, ...] = (
 SPEC_HEURISTIC = Heuristic(name="spec", rules=SPEC_RULES)
 
 # The decode family (KernelKind.decode). Configurations measured on the GPU machine with
-# scripts/decode_dev/run_dev.py (weights rotated past L2, CUDA-graph kernel times); the heuristic
-# below uses the first five, 128x32 is built for M <= 32 and selectable by name.
+# scripts/decode_dev/run_dev.py (weights rotated past L2, CUDA-graph kernel times); 64x16 was added
+# after the forced-split sweep (benchmarks/results/h100_decode_split_sweep.*), where it was the
+# fastest configuration at 8 < M <= 32 on layers with N <= 8192 and K <= 14336.
 DECODE_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("64x8", warps=8, stages=6, k_chunk=64),
     decode_schedule("128x8", warps=8, stages=4, k_chunk=64),
     decode_schedule("256x8", warps=8, stages=3, k_chunk=32),
+    decode_schedule("64x16", warps=8, stages=4, k_chunk=64),
     decode_schedule("128x16", warps=8, stages=3, k_chunk=64),
     decode_schedule("256x16", warps=4, stages=3, k_chunk=32),
     decode_schedule("128x32", warps=8, stages=3, k_chunk=32),
@@ -423,8 +425,8 @@ H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:9] + (
     _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
     _rule(E.gt(M, 32), "128x64", "2x1x1"),
     # 16 < M <= 32
-    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 4096)), "128x16",
-                 "4096x4096 M=32: two 16-token tiles, 12.8 us vs 15.9 (CUTLASS 128x32)"),
+    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 4096)), "64x16",
+                 "4096x4096 M=32: two 16-token tiles"),
     _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 6144)), "128x32"),
     _rule(E.all_of(E.gt(M, 16), E.ge(N, 10240)), "256x32", "2x1x1"),
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
@@ -433,7 +435,7 @@ H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:9] + (
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8"),
     _decode_rule(E.le(M, 8), "256x8"),
-    _decode_rule(E.le(N, 6144), "128x8", "8 < M <= 16: two 8-token tiles"),
+    _decode_rule(E.all_of(E.le(N, 8192), E.le(K, 16384)), "64x16"),
     _decode_rule(E.le(N, 8192), "128x16"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 10240: 29.4-102.8 us, 1-11% ahead of 256x16 decode"),
 )

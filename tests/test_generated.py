@@ -69,10 +69,10 @@ def test_byte_identical_across_hash_seeds(tmp_path):
 def test_list_prints_120_entry_points():
     r = _run("--list")
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) == 120
+    assert r.returncode == 0 and len(lines) == 128
     assert lines[0] == "f16u4b8f16voidvoidvoidf16f32 128x128_2x1x1_TmaMI__TmaCoop_streamK"
-    assert len(set(lines)) == 120
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 120 + 28
+    assert len(set(lines)) == 128
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 128 + 28
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):
@@ -135,7 +135,7 @@ def test_filters_select_a_subset(tmp_path):
     (["--schedules", ""], "argument --schedules: empty list ''"),
     (["--schedules", " , "], "argument --schedules: empty list"),
     (["--output-dir", ""], "argument --output-dir: empty path"),
-    (["--num-shards", "200"], "--num-shards 200 is more than the 120 kernel entry points selected (use at most 120)"),
+    (["--num-shards", "200"], "--num-shards 200 is more than the 128 kernel entry points selected (use at most 128)"),
     (["--num-shards", "2", "--types", "f16u4b8f16voidvoidvoidf16f32", "--schedules",
       "128x16_1x1x1_TmaMI__TmaCoop_streamK"], "--num-shards 2 is more than the 1 kernel entry point selected"),
 ])

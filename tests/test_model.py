@@ -29,7 +29,7 @@ def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     assert [s.name.removesuffix("_TmaMI__TmaCoop_streamK") for s in M.SPEC_SCHEDULES] == SPEC_SCHEDULE_ORDER
     # the built set: the 9 SPEC schedules, then the 6 decode schedules, for each of the 8 types
     assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES and M.SCHEDULES[9:] == M.DECODE_SCHEDULES
-    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 15
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 16
 
 
 def test_default_heuristic_is_spec_above_m64_and_measured_below():
@@ -90,7 +90,7 @@ def test_w4a8_heuristic_derivation():
     assert not any(r.schedule.name.startswith("256x64") for r in h.rules)
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 15 + 4 * 7
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 16 + 4 * 7
     assert not any(s.is_decode for s in M.W4A8_SCHEDULES)
 
 

@@ -26,7 +26,7 @@ SPEC_SCHEDULES = [
     "128x16_1x1x1", "256x64_2x1x1", "256x32_2x1x1", "256x16_1x1x1",
 ]
 DECODE_SCHEDULES = [
-    "64x8_w8s6k64", "128x8_w8s4k64", "256x8_w8s3k32", "128x16_w8s3k64", "256x16_w4s3k32", "128x32_w8s3k32",
+    "64x8_w8s6k64", "128x8_w8s4k64", "256x8_w8s3k32", "64x16_w8s4k64", "128x16_w8s3k64", "256x16_w4s3k32", "128x32_w8s3k32",
 ]
 DECODE = "_DecodeMma_clusterK"
 BUILT = [s + CANON for s in SPEC_SCHEDULES] + [s + DECODE for s in DECODE_SCHEDULES]

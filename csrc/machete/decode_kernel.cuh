@@ -14,7 +14,7 @@
 //   * splits K three ways: across the warps of a CTA (reduced through shared memory), across the
 //     CTAs of a thread-block cluster (reduced through distributed shared memory, no global
 //     workspace, no atomics, no counters -- safe under CUDA graphs and on concurrent streams), and
-//     the run-time picks the cluster size (1..8, choose_split);
+//     the run-time picks the cluster size (1..8, choose_split's cost model);
 //   * converts weights with the magic-number trick (one lop3 + one hsub2/hfma2 per pair) into the
 //     raw integer value q, runs the mma on q, and applies the group scale (and zero) once per
 //     K chunk to the fp32 partial sums: dequant(q) = q*s + z, summed over a chunk of one group, is
@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
@@ -483,42 +484,101 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
 
 // ---- host side -----------------------------------------------------------------------------
 
-// Cluster size (the K split across CTAs): the largest of 1, 2, 4, 8 that keeps every CTA of the
-// grid resident at once (tiles * split <= slots, slots = resident CTAs per SM * SMs) while every
-// warp still gets at least two chunks. In the H200 forced-split sweep (scripts/decode_dev/run_dev.py
-// --sweep) it picked the fastest split in most of the cases checked and was up to ~25% off in the
-// rest; it leaves SMs idle when tiles * 2 * split just exceeds the slots (csrc/README.md).
-inline int choose_split(int tiles, int chunks, int warps, int slots) {
-  int s = 1;
-  while (s < 8 && int64_t(tiles) * (2 * s) <= slots && chunks >= 2 * (2 * s) * warps) s *= 2;
-  return s;
+// Co-resident clusters of each size (index s = 1..8 CTAs per cluster) for one kernel on one
+// device, from cudaOccupancyMaxActiveClusters: it accounts for the GPC layout, so a cluster of 8
+// on a GPC of 18 SMs leaves 2 of them idle, which "SMs / s" would not see. 0 = not launchable.
+struct ClusterCapacity {
+  static constexpr int kMaxSplit = 8;
+  int clusters[kMaxSplit + 1] = {};
+  int sms = 0;  // SMs of the device the capacity was measured on
+};
+
+// The split (cluster size) for a grid of `tiles` output tiles of `chunks` K chunks each, given the
+// device capacity and the SMs the caller may use (sm_count <= 0: all). Cost model, in units of one
+// warp's chunk time:
+//   cost(s) = waves * (ceil(ceil(chunks / s) / warps) + kCtaCost + kReduceCost * (s - 1) / s)
+//             + kWaveCost * (waves - 1),          waves = ceil(tiles / co-resident clusters of s)
+// and the smallest split within 1% of the minimum wins. Splits need not be powers of two (3 and 6
+// tile a GPC of 18 SMs exactly); every split considered gives each warp at least one chunk. The
+// constants were fitted to a forced-split sweep on the H100 (9 configurations x 8 layers x
+// M = 1..64, scripts/decode_dev/README.md): the chosen split is 0.8% slower than the best forced
+// split in geomean and at most 16% slower at one point (the previous rule, "largest power of two
+// that keeps the grid resident", 5.5% and 57% on the same data).
+inline int choose_split(ClusterCapacity const& cap, int tiles, int chunks, int warps, int sm_count) {
+  constexpr float kCtaCost = 2.f, kReduceCost = 1.f, kWaveCost = 4.f;
+  int best = 1;
+  float best_cost = 0.f;
+  for (int s = 1; s <= ClusterCapacity::kMaxSplit; ++s) {
+    if (s > 1 && chunks < s * warps) break;
+    int64_t clusters = cap.clusters[s];
+    if (sm_count > 0 && cap.sms > 0 && sm_count < cap.sms) clusters = clusters * sm_count / cap.sms;
+    if (clusters < 1) continue;
+    const int64_t waves = (tiles + clusters - 1) / clusters;
+    const int per_warp = ((chunks + s - 1) / s + warps - 1) / warps;
+    const float cost = float(waves) * (float(per_warp) + kCtaCost + kReduceCost * float(s - 1) / float(s)) +
+                       kWaveCost * float(waves - 1);
+    if (s == 1 || cost < 0.99f * best_cost) {
+      best = s;
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
 template <class Cfg>
 struct Launcher {
   static constexpr int kSmem = RingLayout<Cfg>::kSmemBytes;
   static constexpr auto kernel() { return decode_mm_ring_kernel<Cfg>; }
+  static constexpr int kMaxDevices = 64;
 
-  static int slots_per_sm() {
-    static const int occ = [] {
-      if (kSmem > 48 * 1024)
-        cudaFuncSetAttribute(kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-      int n = 0;
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel(), Cfg::kThreads, kSmem) != cudaSuccess || n < 1)
-        n = 1;
-      return n;
-    }();
-    return occ;
+  // Raises the kernel's dynamic shared-memory limit and measures its cluster capacity, once per
+  // device (both are per-device facts; the launch goes to the current device).
+  static ClusterCapacity const& capacity() {
+    static ClusterCapacity caps[kMaxDevices];
+    static std::once_flag once[kMaxDevices];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) dev = 0;
+    std::call_once(once[dev], [dev] {
+      ClusterCapacity& c = caps[dev];
+      if (kSmem > 48 * 1024) cudaFuncSetAttribute(kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      cudaDeviceGetAttribute(&c.sms, cudaDevAttrMultiProcessorCount, dev);
+      for (int s = 1; s <= ClusterCapacity::kMaxSplit; ++s) {
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(unsigned(s), 1, 1);
+        cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
+        cfg.dynamicSmemBytes = kSmem;
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeClusterDimension;
+        attr[0].val.clusterDim.x = unsigned(s);
+        attr[0].val.clusterDim.y = 1;
+        attr[0].val.clusterDim.z = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        int n = 0;
+        if (cudaOccupancyMaxActiveClusters(&n, kernel(), &cfg) != cudaSuccess) {
+          n = 0;               // this size cannot launch here: never chosen
+          cudaGetLastError();  // and the query's error is not left for the caller's next check
+        }
+        c.clusters[s] = n;
+      }
+      if (c.clusters[1] < 1) c.clusters[1] = c.sms > 0 ? c.sms : 1;
+    });
+    return caps[dev];
+  }
+
+  static int split_for(Params const& p, int sm_count) {
+    const int n_tiles = (p.N + Cfg::kTileN - 1) / Cfg::kTileN;
+    const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
+    return choose_split(capacity(), n_tiles * m_tiles, p.K / Cfg::kChunkK, Cfg::kWarps, sm_count);
   }
 
   // Returns a CUDA error; shape validation is the caller's (the op layer and MacheteKernel).
+  // sm_count <= 0: all SMs of the device; split_override > 0 forces the cluster size.
   static cudaError_t launch(Params const& p, int sm_count, int split_override, cudaStream_t stream) {
     const int n_tiles = (p.N + Cfg::kTileN - 1) / Cfg::kTileN;
     const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
-    const int chunks = p.K / Cfg::kChunkK;
-    const int slots = slots_per_sm() * sm_count;  // also raises the dynamic smem limit once
-    const int split = split_override > 0 ? split_override
-                                         : choose_split(n_tiles * m_tiles, chunks, Cfg::kWarps, slots);
+    const int auto_split = split_for(p, sm_count);  // also raises the shared-memory limit on this device
+    const int split = split_override > 0 ? split_override : auto_split;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles));
     cfg.blockDim = dim3(Cfg::kThreads, 1, 1);

@@ -17,7 +17,10 @@ using namespace machete::decode;
   X(false, 4, false, true, 128, 16, 8, 3, 4) \
   X(true, 4, false, true, 64, 8, 8, 6, 4) \
   X(false, 8, true, false, 128, 8, 8, 4, 4) \
-  X(true, 8, false, true, 128, 32, 8, 3, 2)
+  X(true, 8, false, true, 128, 32, 8, 3, 2) \
+  X(false, 4, true, false, 64, 16, 8, 4, 4) \
+  X(false, 4, true, false, 64, 32, 8, 3, 2) \
+  X(false, 4, true, false, 128, 8, 4, 6, 4)
 
 #define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
   #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,
@@ -42,7 +45,27 @@ extern "C" int decode_run(int v, const void* A, const void* B, void* D, const vo
   if (e != cudaSuccess) return int(e);
   return int(cudaGetLastError());
 }
+#define CAP(bf, bits, sg, zr, tn, tm, w, st, sl)                                                \
+  if (v == idx++) return &Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::capacity();
+#define SPLIT(bf, bits, sg, zr, tn, tm, w, st, sl)                                              \
+  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::split_for(p, sms);
+
+static const ClusterCapacity* capacity_of(int v) {
+  int idx = 0;
+  VARIANTS(CAP)
+  return nullptr;
+}
+
+// Co-resident clusters of `split` CTAs for variant v on the current device (0: not launchable).
+extern "C" int decode_capacity(int v, int split) {
+  const ClusterCapacity* c = capacity_of(v);
+  return c && split >= 1 && split <= ClusterCapacity::kMaxSplit ? c->clusters[split] : -1;
+}
+// The split the launcher would choose for this problem.
 extern "C" int decode_split(int v, int M, int N, int K, int sms) {
-  (void)v; (void)M; (void)N; (void)K; (void)sms;
-  return 0;
+  Params p{};
+  p.M = M; p.N = N; p.K = K;
+  int idx = 0;
+  VARIANTS(SPLIT)
+  return -1;
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import importlib.util
 import math
 import os
@@ -52,6 +53,13 @@ class Lib:
             self.variants.append(dict(bf16=bf == "true", bits=int(bits), signed=sg == "true", zeros=zr == "true",
                                       tn=int(tn), tm=int(tm), warps=int(w), stages=int(st), slabs=int(sl), fold=fo == "true"))
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
+        self.lib.decode_split.argtypes = [ctypes.c_int] * 5
+
+    def capacity(self, v):
+        return [self.lib.decode_capacity(v, s) for s in range(1, 9)]
+
+    def auto_split(self, v, M, N, K):
+        return self.lib.decode_split(v, M, N, K, self.sms)
 
     def run(self, v, a, b, d, s, z, M, N, K, g, split=0):
         rc = self.lib.decode_run(v, a.data_ptr(), b.data_ptr(), d.data_ptr(), s.data_ptr(),
@@ -112,7 +120,7 @@ def check(lib, quick):
                 continue
             gg = K if g == -1 else g
             p = make_problem(M, N, K, gg, d, seed=v * 100 + M)
-            for split in (0, 1, 2, 8):
+            for split in (0, 1, 2, 3, 5, 8):
                 if split and (K // 64) < split:
                     continue
                 out = torch.full((M, N), float("nan"), dtype=p["dt"], device="cuda")
@@ -135,7 +143,10 @@ def graph_time(fns, reps=20):
     return _TIMER.graph(lambda i: fns[i % len(fns)](), n_rot=len(fns), calls=len(fns), replays=reps)
 
 
-def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
+SPLITS = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def bench(lib, shapes, ms, marlin_kit, only, sweep=False, out=None):
     mb = None
     if marlin_kit:
         sys.path.insert(0, marlin_kit)
@@ -148,7 +159,11 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
     variants = [v for v, d in enumerate(lib.variants) if not d["bf16"] and d["bits"] == 4 and d["signed"]]
     if only:
         variants = [v for v in variants if v in only]
-    log("K N M | floor | " + " | ".join(f"v{v}" for v in variants) + " | marlin | cublas")
+    for v in variants:
+        log(f"v{v} {vname(lib.variants[v])}: co-resident clusters of 1..8 CTAs {lib.capacity(v)}")
+    log("K N M | floor | " + " | ".join(f"v{v}" for v in variants) + " | marlin | cublas"
+        + (f"   (sweep: auto[split] then forced splits {'/'.join(map(str, SPLITS))})" if sweep else ""))
+    rec = open(out, "a") if out else None
     for K, N in shapes:
         wbytes = K * N // 2
         copies = max(2, math.ceil(200e6 / wbytes))
@@ -156,7 +171,7 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
         S = [(torch.rand(K // 128, N, device="cuda") * 1e-2).half() for _ in range(copies)]
         for M in ms:
             a = (torch.randn(M, K, device="cuda") * 0.1).half()
-            out = torch.empty(M, N, dtype=torch.half, device="cuda")
+            dout = torch.empty(M, N, dtype=torch.half, device="cuda")
             floor = (wbytes + K // 128 * N * 2 + M * K * 2 + M * N * 2) / 3.0e12 * 1e6
             row = [f"{K} {N} {M}", f"{floor:.1f}"]
             if M == ms[0]:
@@ -168,11 +183,22 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
                     continue
                 try:
                     res = []
-                    for split in ((0, 1, 2, 4, 8) if sweep else (0,)):
-                        t = graph_time([lambda i=i: lib.run(v, a, B[i], out, S[i], None, M, N, K, 128, split)
+                    chunks = K // (16 * lib.variants[v]["slabs"])
+                    for split in ((0,) + SPLITS if sweep else (0,)):
+                        if split > 1 and chunks < split * lib.variants[v]["warps"]:
+                            res.append(float("nan"))
+                            continue
+                        t = graph_time([lambda i=i: lib.run(v, a, B[i], dout, S[i], None, M, N, K, 128, split)
                                         for i in range(copies)] * max(1, 24 // copies))
                         res.append(t)
-                    row.append(f"{res[0]:.1f}" + (f" ({'/'.join(f'{x:.0f}' for x in res[1:])})" if sweep else ""))
+                    auto = lib.auto_split(v, M, N, K)
+                    row.append(f"{res[0]:.1f}[{auto}]" + (f" ({'/'.join(f'{x:.1f}' for x in res[1:])})" if sweep else ""))
+                    if rec:
+                        rec.write(json.dumps(dict(device=torch.cuda.get_device_name(), variant=vname(lib.variants[v]),
+                                                  v=v, K=K, N=N, M=M, auto=auto, auto_us=res[0],
+                                                  forced=dict(zip(SPLITS, res[1:])) if sweep else {},
+                                                  capacity=lib.capacity(v))) + "\n")
+                        rec.flush()
                 except Exception as e:  # noqa: BLE001
                     row.append("ERR")
                     log(f"v{v}: {e}")
@@ -184,6 +210,9 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False):
                     t = graph_time([lambda i=i: mb.apply_gptq_marlin_linear(a, wm[i], sm[i], zp, ws, N, K)
                                     for i in range(copies)] * max(1, 24 // copies))
                     row.append(f"{t:.1f}")
+                    if rec:
+                        rec.write(json.dumps(dict(device=torch.cuda.get_device_name(), variant="marlin",
+                                                  K=K, N=N, M=M, auto_us=t)) + "\n")
                     del wm, sm
                 except Exception as e:  # noqa: BLE001
                     row.append("ERR")
@@ -204,12 +233,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib")
     ap.add_argument("--marlin", default="")
-    ap.add_argument("--shapes", default="4096x4096,4096x28672,14336x4096,8192x10240,8192x57344,28672x8192")
+    ap.add_argument("--shapes", default="4096x6144,4096x4096,4096x28672,14336x4096,8192x10240,8192x8192,"
+                                        "8192x57344,28672x8192")
     ap.add_argument("--ms", default="1,16")
     ap.add_argument("--only", default="")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sweep", action="store_true", help="also time forced cluster splits 1/2/4/8")
+    ap.add_argument("--sweep", action="store_true", help="also time forced cluster splits 1..8")
+    ap.add_argument("--out", default="", help="append one JSON line per timed point to this file")
     ap.add_argument("--once", action="store_true", help="launch each selected variant 3 times (for ncu), no timing")
     args = ap.parse_args()
     lib = Lib(args.lib)
@@ -232,7 +263,7 @@ def main():
     log(f"CHECK failures: {bad} ({time.time() - t0:.0f}s)")
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]
     only = [int(x) for x in args.only.split(",") if x]
-    bench(lib, shapes, [int(x) for x in args.ms.split(",")], args.marlin, only, args.sweep)
+    bench(lib, shapes, [int(x) for x in args.ms.split(",")], args.marlin, only, args.sweep, args.out or None)
     log(f"total {time.time() - t0:.0f}s")
 
 

@@ -20,6 +20,7 @@ extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -35,6 +36,7 @@ extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaC
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -50,6 +52,7 @@ extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCo
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -65,6 +68,7 @@ extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_1x1x1_TmaMI__Tm
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -80,6 +84,7 @@ extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_st
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -95,6 +100,7 @@ extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoo
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -110,6 +116,7 @@ extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_1x1x1_TmaMI__TmaCoop_st
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -125,6 +132,7 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_1x1x1_TmaMI__TmaCoo
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x8_w8s6k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
@@ -158,7 +166,7 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
   } else if (M > 32) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 16 && K <= 4096 && N <= 4096) {
-    return "128x16_w8s3k64_DecodeMma_clusterK";
+    return "64x16_w8s4k64_DecodeMma_clusterK";
   } else if (M > 16 && K <= 4096 && N <= 6144) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
   } else if (M > 16 && N >= 10240) {
@@ -173,8 +181,8 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "128x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8) {
     return "256x8_w8s3k32_DecodeMma_clusterK";
-  } else if (N <= 6144) {
-    return "128x8_w8s4k64_DecodeMma_clusterK";
+  } else if (N <= 8192 && K <= 16384) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
   } else if (N <= 8192) {
     return "128x16_w8s3k64_DecodeMma_clusterK";
   } else {
@@ -223,6 +231,9 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -233,7 +244,7 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -277,6 +288,9 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -287,7 +301,7 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -331,6 +345,9 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -341,7 +358,7 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -385,6 +402,9 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -395,7 +415,7 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -439,6 +459,9 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -449,7 +472,7 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
     mm_impl_f16u4f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -493,6 +516,9 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -503,7 +529,7 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -547,6 +573,9 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -557,7 +586,7 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
     mm_impl_f16u8f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -601,6 +630,9 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "256x8_w8s3k32_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x8_w8s3k32_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "64x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   } else if (std::strcmp(schedule, "128x16_w8s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_clusterK(args);
     return;
@@ -611,7 +643,7 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK");
 }
 
 void mm_dispatch(MMArgs const& args, char const* schedule)
@@ -669,21 +701,21 @@ std::string heuristic_schedule(MMArgs const& args)
 std::vector<std::string> supported_schedules(ScalarKind a_type, ScalarKind b_type, ScalarKind group_scales_type, ScalarKind group_zeros_type, ScalarKind channel_scales_type, ScalarKind token_scales_type, ScalarKind out_type)
 {
   if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK"};
   }
   return {};
 }
