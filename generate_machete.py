@@ -71,7 +71,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--w4a8", action="store_true", help="also generate the W4A8 type set")
     p.add_argument("--heuristic-table", type=Path, default=None,
                    help="a tuned heuristic table (JSON, see machete_ir/heuristic_table.py) "
-                        "to lower instead of the SPEC default")
+                        "to lower instead of the default, on every GPU")
+    p.add_argument("--device-heuristic-table", action="append", default=[], metavar="DEVICE=FILE",
+                   help="a per-GPU table (JSON as for --heuristic-table), used when the device name "
+                        "contains DEVICE (e.g. H200=h200.json); repeatable, tried in order; replaces "
+                        "the built-in per-GPU tables")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true",
                       help="print 'TYPE_SIGNATURE SCHEDULE_NAME' per kernel entry point and exit")
@@ -90,14 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     from emitters import files as F
     from machete_gen_pipeline import Options, dump_ir, entry_points, generate
     from machete_ir.heuristic_table import load_heuristic
+    from machete_ir.model import DeviceHeuristic, check_device_pattern
     from passes import VerifyError
 
     t0 = time.perf_counter()
     try:
         heuristic = load_heuristic(args.heuristic_table) if args.heuristic_table else None
+        device_tables = None
+        if args.device_heuristic_table:
+            device_tables = []
+            for spec in args.device_heuristic_table:
+                device, sep, path = spec.partition("=")
+                if not sep or not device or not path:
+                    return _fail(f"--device-heuristic-table {spec!r}: expected DEVICE=FILE, e.g. H200=h200.json")
+                check_device_pattern(device)  # before reading the file: the pattern is the first error
+                device_tables.append(DeviceHeuristic(device=device, heuristic=load_heuristic(Path(path))))
+            device_tables = tuple(device_tables)
         opts = Options(types=args.types, schedules=args.schedules, w4a8=args.w4a8,
                        num_shards=args.num_shards or DEFAULT_NUM_SHARDS,
-                       shard_policy=args.shard_policy, heuristic=heuristic)
+                       shard_policy=args.shard_policy, heuristic=heuristic,
+                       device_heuristics=device_tables)
         kernels = entry_points(opts)
         if args.list:
             for sig, name in kernels:

@@ -28,15 +28,17 @@ class Options:
     w4a8: bool = False
     num_shards: int = 8
     shard_policy: str = "lpt"
-    heuristic: Heuristic | None = None  # None = the SPEC §3 H100 heuristic
+    heuristic: Heuristic | None = None  # None = the default (H100) heuristic
+    # per-GPU tables tried first by device name; None = the built-in ones (none if `heuristic` is set)
+    device_heuristics: tuple[M.DeviceHeuristic, ...] | None = None
     passes: tuple[str, ...] = DEFAULT_PIPELINE
 
 
 def select_impls(opts: Options) -> tuple[ImplConfig, ...]:
     """Apply the --types / --schedules filters; unknown names raise ValueError naming them."""
-    impls = M.impl_configs(w4a8=opts.w4a8, heuristic=opts.heuristic)
+    impls = M.impl_configs(w4a8=opts.w4a8, heuristic=opts.heuristic, device_heuristics=opts.device_heuristics)
     by_name: dict[str, Heuristic] = {}
-    for h in (i.heuristic for i in impls):
+    for h in (h for i in impls for h in i.heuristics):
         if by_name.setdefault(h.name, h) != h:  # two functions heuristic_<name>
             raise ValueError(f"heuristic table name {h.name!r} is the name of a built-in heuristic "
                              f"generated alongside it; rename the table")

@@ -14,6 +14,8 @@
 // Minimal checks only (device, dtype, strides: enough that nothing crashes); machete/ops.py does
 // the full validation. API: see csrc/README.md.
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -103,6 +105,22 @@ int sm_count(int device) {
     if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device) == cudaSuccess) cache[device] = v;
   }
   return cache[device];
+}
+
+// The name the dispatch matches its per-GPU heuristic tables against: MACHETE_DEVICE_NAME if set
+// (to try another GPU's table), else cudaDeviceProp::name of the device; nullptr if unknown.
+const char* device_name(int device) {
+  static const char* env = std::getenv("MACHETE_DEVICE_NAME");
+  if (env != nullptr && env[0] != '\0') return env;
+  static std::string names[64];
+  static std::once_flag once[64];
+  if (device < 0 || device >= 64) return nullptr;
+  std::call_once(once[device], [device] {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, device) == cudaSuccess) names[device] = prop.name;
+    else cudaGetLastError();
+  });
+  return names[device].empty() ? nullptr : names[device].c_str();
 }
 
 bool same_cuda_device(at::Tensor const& t, at::Tensor const& ref, const char* what, Err& err) {
@@ -215,6 +233,7 @@ std::optional<at::Tensor> mm_impl(Err& err, at::Tensor a, at::Tensor b, int64_t 
   args.ldd = N;
   args.stream = c10::cuda::getCurrentCUDAStream(a.get_device()).stream();
   args.sm_count = sm_count(a.get_device());
+  args.device_name = device_name(a.get_device());
 
   WorkspaceHolder ws{a.options().dtype(at::kByte), {}};
   args.workspace.allocate = &WorkspaceHolder::allocate;
@@ -343,6 +362,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       args.channel_scales_type = t->cs;
       args.token_scales_type = t->ts;
       args.out_type = t->out;
+      int dev = -1;
+      if (cudaGetDevice(&dev) == cudaSuccess) args.device_name = device_name(dev);
+      else cudaGetLastError();
       return machete::heuristic_schedule(args);
     });
   });

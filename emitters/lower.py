@@ -24,7 +24,7 @@ def lower_dispatch(impls: Sequence[ImplConfig]) -> TranslationUnit:
     decls = []
     for impl in impls:
         decls += [B.entry_decl(impl.types, s) for s in impl.schedules]
-    decls += [B.heuristic_function(impl.heuristic) for impl in impls]
+    decls += [B.heuristic_function(h) for impl in impls for h in impl.heuristics]
     decls += [B.type_dispatch(impl) for impl in impls]
     decls += [B.mm_dispatch(impls), B.heuristic_schedule(impls), B.supported_schedules(impls)]
     return TranslationUnit(

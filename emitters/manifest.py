@@ -120,13 +120,17 @@ def build_manifest(program: n.Program, impls: Sequence[ImplConfig]) -> dict:
         nodes = list(n.walk(dispatch.body))
         schedules = [c.names[0] for s in nodes if isinstance(s, n.SelectByName) for c in s.cases if c.names]
         calls = {x.fn for x in nodes if isinstance(x, n.Call)}
-        h_fn = names.heuristic_fn(impl.heuristic.name)
-        if h_fn not in calls:
-            raise ValueError(f"{t.signature}: its dispatch does not call {h_fn}")
-        heuristics.setdefault(impl.heuristic.name, _rules(fns[h_fn]))
+        for h in impl.heuristics:
+            h_fn = names.heuristic_fn(h.name)
+            if h_fn not in calls:
+                raise ValueError(f"{t.signature}: its dispatch does not call {h_fn}")
+            heuristics.setdefault(h.name, _rules(fns[h_fn]))
         entry = {f: getattr(t, f).short_name for f in _TYPE_FIELDS}
         entry.update(signature=t.signature, schedules=list(dict.fromkeys(schedules)),
                      heuristic=impl.heuristic.name)
+        if impl.device_heuristics:  # tried in order against the device name, before the default
+            entry["device_heuristics"] = [{"device": d.device, "heuristic": d.heuristic.name}
+                                          for d in impl.device_heuristics]
         types.append(entry)
     return {"format": FORMAT, "generator": "machete-gen", "version": generator_version(),
             "types": types, "heuristics": heuristics}

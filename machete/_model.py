@@ -114,8 +114,14 @@ class _Manifest(_Backend):
         t = self._types.get(key)
         return () if t is None else tuple(t["schedules"])
 
-    def select_schedule(self, key: TypeKey, M: int, N: int, K: int) -> str:
-        return _manifest.select(self._heuristics[self._types[key]["heuristic"]], M, N, K)
+    def select_schedule(self, key: TypeKey, M: int, N: int, K: int, device_name: Optional[str] = None) -> str:
+        t = self._types[key]
+        name = t["heuristic"]
+        for d in t.get("device_heuristics", ()):
+            if device_name and d["device"] in device_name:
+                name = d["heuristic"]
+                break
+        return _manifest.select(self._heuristics[name], M, N, K)
 
 
 class _Generator(_Backend):
@@ -145,9 +151,9 @@ class _Generator(_Backend):
             return ()
         return tuple(s.name for s in self.m.schedules_for(tc))
 
-    def select_schedule(self, key: TypeKey, M: int, N: int, K: int) -> str:
+    def select_schedule(self, key: TypeKey, M: int, N: int, K: int, device_name: Optional[str] = None) -> str:
         tc = self._by_key[key]
-        return self.m.select_schedule(tc, M, N, K).name
+        return self.m.select_schedule(tc, M, N, K, device_name=device_name).name
 
 
 @functools.lru_cache(maxsize=None)
@@ -180,8 +186,9 @@ def schedules_for(key: TypeKey) -> Tuple[str, ...]:
         return result
 
 
-def select_schedule(key: TypeKey, M: int, N: int, K: int) -> str:
-    return backend().select_schedule(key, M, N, K)
+def select_schedule(key: TypeKey, M: int, N: int, K: int, device_name: Optional[str] = None) -> str:
+    """The schedule the dispatch picks on a device of this name (None: the default table)."""
+    return backend().select_schedule(key, M, N, K, device_name)
 
 
 def configs_matching(**fields: str) -> Sequence[TypeKey]:

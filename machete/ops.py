@@ -10,6 +10,7 @@ before anything reaches the GPU -- also at torch.compile trace time.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import List, NamedTuple, Optional
 
 import torch
@@ -537,10 +538,29 @@ def heuristic_schedule(
     channel_scales_type: Optional[torch.dtype] = None,
     token_scales_type: Optional[torch.dtype] = None,
     out_type: Optional[torch.dtype] = None,
+    device_name: Optional[str] = None,
 ) -> str:
-    """The schedule ``mm`` picks when none is named (the build manifest's heuristic rules)."""
+    """The schedule ``mm`` picks when none is named (the build manifest's heuristic rules).
+
+    The dispatch has per-GPU tables chosen by the device name (e.g. one for "H200"):
+    ``device_name`` None means the one ``mm`` would see -- ``$MACHETE_DEVICE_NAME`` if set, else the
+    current CUDA device's name, else (no GPU) the default table.
+    """
     key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
                     token_scales_type, out_type)
     if key is None:
         raise ValueError(f"unsupported type combination; supported: {_supported_signatures()}")
-    return _model.select_schedule(key, M, N, K)
+    if device_name is not None and not isinstance(device_name, str):
+        raise TypeError(f"device_name must be a str or None, got {type(device_name).__name__}")
+    return _model.select_schedule(key, M, N, K, current_device_name() if device_name is None else device_name)
+
+
+def current_device_name() -> Optional[str]:
+    """The name ``mm`` matches its per-GPU heuristic tables against: ``$MACHETE_DEVICE_NAME`` if
+    set, else the current CUDA device's name, else None (the default table)."""
+    env = os.environ.get("MACHETE_DEVICE_NAME")
+    if env:
+        return env
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return None

@@ -4,11 +4,11 @@ text. Each builder targets a name in cpp_contract.py, so the generated files and
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import cpp_contract as C
 from . import names
-from .expr import Call, Cmp, CmpOp, Cond, EnumLit, IntLit, IsNull, StrLit, Var, all_of
+from .expr import Call, Cmp, CmpOp, Cond, EnumLit, IntLit, IsNull, OnDevice, StrLit, Var, all_of
 from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig, schedule_alias
 from .nodes import (
     VOID, Assign, Branch, ConstPtr, CuteInt, ExplicitInstantiation, ExprStmt, ExternDecl,
@@ -140,8 +140,24 @@ def type_dispatch_sig(t: TypeConfig) -> FunctionSig:
                        params=(C.MM_ARGS_PARAM, C.SCHEDULE_PARAM))
 
 
+def _heuristic_call(h: Heuristic) -> Call:
+    return Call(fn=names.heuristic_fn(h.name), args=tuple(_arg(v) for v in ("M", "N", "K")))
+
+
+def by_device(impl: ImplConfig, body: Callable[[Call], tuple]) -> tuple:
+    """``body(heuristic call)`` for the default table, preceded by an if-chain over the per-GPU
+    tables (``device_name_contains(args, "H200")``) when the type has any."""
+    default = body(_heuristic_call(impl.heuristic))
+    if not impl.device_heuristics:
+        return default
+    return (IfChain(branches=tuple(Branch(cond=OnDevice(args=Var(name=C.ARGS), text=d.device),
+                                          body=body(_heuristic_call(d.heuristic)))
+                                   for d in impl.device_heuristics),
+                    else_body=default, role="device"),)
+
+
 def type_dispatch(impl: ImplConfig) -> FunctionDef:
-    """Per type: no schedule name -> the heuristic; a name (or its alias) -> that entry point."""
+    """Per type: no schedule name -> the heuristic (per GPU); a name (or its alias) -> that entry point."""
     t = impl.types
     cases = []
     for s in impl.schedules:
@@ -151,9 +167,8 @@ def type_dispatch(impl: ImplConfig) -> FunctionDef:
             body=(ExprStmt(expr=Call(fn=names.entry_point(t, s), args=(ARGS,))), Return())))
     built = ", ".join(s.name for s in impl.schedules)
     body = (
-        IfChain(branches=(Branch(cond=IsNull(var=SCHEDULE), body=(
-            Assign(target=SCHEDULE, value=Call(fn=names.heuristic_fn(impl.heuristic.name),
-                                               args=tuple(_arg(v) for v in ("M", "N", "K")))),)),)),
+        IfChain(branches=(Branch(cond=IsNull(var=SCHEDULE),
+                                 body=by_device(impl, lambda call: (Assign(target=SCHEDULE, value=call),))),)),
         SelectByName(var=SCHEDULE, cases=tuple(cases), default=(
             Raise(exc="std::invalid_argument",
                   parts=("machete::mm: schedule '", SCHEDULE,
@@ -190,9 +205,8 @@ def mm_dispatch(impls: Sequence[ImplConfig]) -> FunctionDef:
 
 def heuristic_schedule(impls: Sequence[ImplConfig]) -> FunctionDef:
     chain = IfChain(
-        branches=tuple(Branch(cond=type_match(i.types), body=(
-            Return(value=Call(fn=names.heuristic_fn(i.heuristic.name),
-                              args=tuple(_arg(v) for v in ("M", "N", "K")))),)) for i in impls),
+        branches=tuple(Branch(cond=type_match(i.types),
+                              body=by_device(i, lambda call: (Return(value=call),))) for i in impls),
         role="types")
     return FunctionDef(
         sig=FunctionSig(name=C.HEURISTIC_SCHEDULE_FN, ret=C.STRING, params=(C.MM_ARGS_PARAM,)),

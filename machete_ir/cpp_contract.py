@@ -31,6 +31,7 @@ SCALAR_KIND = "ScalarKind"
 MM_ARGS = NamedType(name="MMArgs")
 PREPACK_ARGS = NamedType(name="PrepackArgs")
 SCALAR_BITS_FN = "scalar_bits"
+DEVICE_NAME_CONTAINS_FN = "device_name_contains"  # (MMArgs const&, char const*) -> bool
 
 # Our own element tags for the biased GPTQ types (csrc/machete/scalar_types.h).
 BIASED_TYPE_TAGS = {Dt.u4b8: "machete::uint4b8_t", Dt.u8b128: "machete::uint8b128_t"}
@@ -76,7 +77,7 @@ MM_TYPE_FIELDS = ("a_type", "b_type", "group_scales_type", "group_zeros_type",
 # Names from headers that the verify pass must not expect a generated definition for.
 EXTERNAL_NAMES = frozenset({
     TYPE_CONFIG_TEMPLATE, KERNEL_TEMPLATE, PREPACK_TEMPLATE, SCALAR_KIND, "MMArgs", "PrepackArgs",
-    SCALAR_BITS_FN, "void", "bool", "int64_t", "char", "std::string", "std::vector",
+    SCALAR_BITS_FN, DEVICE_NAME_CONTAINS_FN, "void", "bool", "int64_t", "char", "std::string", "std::vector",
     "std::invalid_argument", "std::strcmp",
     "cute::Shape", "cutlass::gemm::KernelTmaWarpSpecializedCooperative",
     "cutlass::epilogue::TmaWarpSpecializedCooperative", "cutlass::gemm::StreamKScheduler",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import re
 from typing import Mapping, Sequence, Union
 
 import attrs
@@ -105,7 +106,21 @@ class IsNull:
     var: Var
 
 
-Cond = Union[Cmp, And, Or, StrEq, IsNull]
+def _device_text(inst, attribute, value) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}", value):
+        raise ValueError(f"device name pattern must be 1-64 letters, digits, spaces or '_.-', got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class OnDevice:
+    """The device the call runs on has ``text`` in its name (``device_name_contains(args, text)``;
+    per-GPU heuristic tables). ``args`` is the MMArgs variable."""
+
+    args: Var
+    text: str = attrs.field(validator=_device_text)
+
+
+Cond = Union[Cmp, And, Or, StrEq, IsNull, OnDevice]
 
 # The problem-size variables every heuristic is written over.
 M = Var(name="M")
@@ -170,6 +185,8 @@ def evaluate(cond: Cond | None, env: Mapping[str, object]) -> bool:
         return env[cond.var.name] == cond.value
     if isinstance(cond, IsNull):
         return env[cond.var.name] is None
+    if isinstance(cond, OnDevice):
+        return cond.text in (env.get("device_name") or "")
     raise TypeError(f"unknown condition {cond!r}")
 
 
@@ -187,6 +204,8 @@ def render(cond: Cond | None) -> str:
         return f'{cond.var.name} == "{cond.value}"'
     if isinstance(cond, IsNull):
         return f"{cond.var.name} == null"
+    if isinstance(cond, OnDevice):
+        return f'device name contains "{cond.text}"'
     raise TypeError(f"unknown condition {cond!r}")
 
 

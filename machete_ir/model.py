@@ -341,22 +341,52 @@ class Heuristic:
         raise AssertionError("unreachable: the last rule is unconditional")
 
 
+def check_device_pattern(text: str) -> None:
+    """Raise ValueError unless ``text`` may be a per-GPU table's device-name pattern."""
+    E.OnDevice(args=E.Var(name="args"), text=text)  # the one validity rule (expr.OnDevice)
+
+
+@attrs.frozen(kw_only=True)
+class DeviceHeuristic:
+    """A heuristic table for the GPUs whose device name (``cudaDeviceProp::name``, e.g.
+    "NVIDIA H200") contains ``device``, chosen by the dispatch at run time."""
+
+    device: str = attrs.field()
+    heuristic: Heuristic
+
+    @device.validator
+    def _check(self, attribute, value) -> None:
+        check_device_pattern(value)
+
+
 @attrs.frozen(kw_only=True)
 class ImplConfig:
-    """One type configuration with the schedules it is compiled for and its heuristic."""
+    """One type configuration with the schedules it is compiled for and its heuristics: the
+    per-GPU tables, tried in order against the name of the device a call runs on, then the
+    default ``heuristic``."""
 
     types: TypeConfig
     schedules: tuple[ScheduleConfig, ...]
     heuristic: Heuristic
+    device_heuristics: tuple[DeviceHeuristic, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not self.schedules:
             raise ValueError(f"{self.types}: no schedules to compile")
+        names = [self.heuristic.name] + [d.heuristic.name for d in self.device_heuristics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.types}: heuristic names must differ, got {names}")
+
+    @property
+    def heuristics(self) -> tuple[Heuristic, ...]:
+        """Every table the dispatch may use: the per-GPU ones, then the default."""
+        return tuple(d.heuristic for d in self.device_heuristics) + (self.heuristic,)
 
     @property
     def uncompiled_heuristic_schedules(self) -> tuple[ScheduleConfig, ...]:
-        """Schedules the heuristic may pick that a filtered build left out."""
-        return tuple(s for s in self.heuristic.schedules if s not in self.schedules)
+        """Schedules a heuristic may pick that a filtered build left out."""
+        picked = dict.fromkeys(s for h in self.heuristics for s in h.schedules)
+        return tuple(s for s in picked if s not in self.schedules)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,6 +471,12 @@ H100_RULES: tuple[HeuristicRule, ...] = SPEC_RULES[:9] + (
 )
 H100_HEURISTIC = Heuristic(name="h100", rules=H100_RULES)
 
+# Per-GPU tables, chosen at run time by the device name (the first whose pattern the name
+# contains); every other GPU uses H100_HEURISTIC.
+H200_RULES: tuple[HeuristicRule, ...] = H100_RULES
+H200_HEURISTIC = Heuristic(name="h200", rules=H200_RULES)
+DEVICE_HEURISTICS: tuple["DeviceHeuristic", ...] = (DeviceHeuristic(device="H200", heuristic=H200_HEURISTIC),)
+
 
 def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     """SPEC §2: the default rules with every 128x256 tile made 128x128, and the
@@ -492,12 +528,18 @@ SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DEC
 W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = W4A8_HEURISTIC.schedules
 
 
-def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None) -> tuple[ImplConfig, ...]:
-    """The implementations to generate. ``heuristic`` replaces the default H100 one (tuning)."""
+def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None,
+                 device_heuristics: Sequence[DeviceHeuristic] | None = None) -> tuple[ImplConfig, ...]:
+    """The implementations to generate. ``heuristic`` replaces the default (H100) table for every
+    GPU (tuning); ``device_heuristics`` are the per-GPU tables tried first (default: the built-in
+    ones, DEVICE_HEURISTICS, unless ``heuristic`` is given)."""
     h = heuristic or H100_HEURISTIC
+    if device_heuristics is None:
+        device_heuristics = () if heuristic is not None else DEVICE_HEURISTICS
+    dev = tuple(device_heuristics)
     # a tuned heuristic may pick fewer schedules; every default one stays selectable by name
-    scheds = tuple(dict.fromkeys(SCHEDULES + h.schedules))
-    out = [ImplConfig(types=t, schedules=scheds, heuristic=h) for t in TYPE_CONFIGS]
+    scheds = tuple(dict.fromkeys(SCHEDULES + h.schedules + tuple(s for d in dev for s in d.heuristic.schedules)))
+    out = [ImplConfig(types=t, schedules=scheds, heuristic=h, device_heuristics=dev) for t in TYPE_CONFIGS]
     if w4a8:
         out += [ImplConfig(types=t, schedules=W4A8_SCHEDULES, heuristic=W4A8_HEURISTIC)
                 for t in W4A8_TYPE_CONFIGS]
@@ -529,7 +571,16 @@ def schedules_for(types: TypeConfig) -> tuple[ScheduleConfig, ...]:
     return impl_for(types).schedules
 
 
+def heuristic_for_device(impl: ImplConfig, device_name: str | None) -> Heuristic:
+    """The table the dispatch uses on a device of this name (None: the default table)."""
+    for d in impl.device_heuristics:
+        if device_name and d.device in device_name:
+            return d.heuristic
+    return impl.heuristic
+
+
 def select_schedule(types: TypeConfig, m: int, n: int, k: int,
-                    heuristic: Heuristic | None = None) -> ScheduleConfig:
-    """What the generated dispatch picks for (M, N, K): the IR's rule chain, evaluated in Python."""
-    return impl_for(types, heuristic).heuristic.select(m, n, k)
+                    heuristic: Heuristic | None = None, device_name: str | None = None) -> ScheduleConfig:
+    """What the generated dispatch picks for (M, N, K) on a device of this name: the IR's rule
+    chain, evaluated in Python."""
+    return heuristic_for_device(impl_for(types, heuristic), device_name).select(m, n, k)

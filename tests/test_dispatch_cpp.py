@@ -50,11 +50,16 @@ int main() {
   MMArgs a;
   a.a_type = ScalarKind::F16; a.b_type = ScalarKind::U4B8; a.out_type = ScalarKind::F16;
   a.group_scales_type = ScalarKind::F16;
-  for (long long m : kVals) for (long long n : kVals) for (long long k : kVals) {
-    a.M = m; a.N = n; a.K = k;
-    mm_dispatch(a, nullptr);
-    std::printf("%%lld %%lld %%lld %%s %%s\n", m, n, k, g_called, heuristic_schedule(a).c_str());
+  static const char* kDevices[] = {%(devices)s};
+  for (const char* dev : kDevices) {
+    a.device_name = dev;
+    for (long long m : kVals) for (long long n : kVals) for (long long k : kVals) {
+      a.M = m; a.N = n; a.K = k;
+      mm_dispatch(a, nullptr);
+      std::printf("%%lld %%lld %%lld %%s %%s\n", m, n, k, g_called, heuristic_schedule(a).c_str());
+    }
   }
+  a.device_name = nullptr;
   // selection by name, alias accepted; unknown names and types raise
   mm_dispatch(a, "256x16_1x1x1_TmaMI_TmaCoop_streamK");
   std::printf("byname %%s\n", g_called);
@@ -76,7 +81,9 @@ def dispatch_run(tmp_path_factory) -> list[str]:
     (d / "dispatch.cpp").write_text(files["machete_mm_dispatch.cu"])
     stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
                       for i in M.impl_configs() for s in i.schedules)
-    (d / "driver.cpp").write_text(DRIVER % {"stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES))})
+    devices = ", ".join(["nullptr"] + [f'"{name}"' for name in DEVICE_NAMES[1:]])
+    (d / "driver.cpp").write_text(DRIVER % {"stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES)),
+                                            "devices": devices})
     exe = d / "driver"
     subprocess.run([CXX, "-std=c++17", "-O1", f"-I{ROOT / 'csrc'}", f"-I{cuda_include()}",
                     str(d / "dispatch.cpp"), str(d / "driver.cpp"), "-o", str(exe)],
@@ -85,21 +92,30 @@ def dispatch_run(tmp_path_factory) -> list[str]:
                           timeout=60).stdout.splitlines()
 
 
-def test_cpp_and_python_pick_the_same_schedule_on_every_boundary(dispatch_run):
+# device names the driver runs the grid on: none (the default table), then one per GPU table
+DEVICE_NAMES = [None, "NVIDIA H200"]
+TABLES = {None: M.H100_HEURISTIC, "NVIDIA H200": M.H200_HEURISTIC}
+
+
+@pytest.mark.parametrize("device", range(len(DEVICE_NAMES)))
+def test_cpp_and_python_pick_the_same_schedule_on_every_boundary(dispatch_run, device):
     t = M.TYPE_CONFIGS[0]
+    name = DEVICE_NAMES[device]
+    table = TABLES[name]
     grid = list(itertools.product(BOUNDARIES, repeat=3))
-    rows = [line.split() for line in dispatch_run[: len(grid)]]
+    rows = [line.split() for line in dispatch_run[device * len(grid): (device + 1) * len(grid)]]
     assert len(rows) == len(grid)
     seen = set()
     for (m, n, k), (cm, cn, ck, called, reported) in zip(grid, rows):
         assert (int(cm), int(cn), int(ck)) == (m, n, k)
-        want = M.select_schedule(t, m, n, k).name
-        assert called == want and reported == want, (m, n, k)
+        want = M.select_schedule(t, m, n, k, device_name=name).name
+        assert want == table.select(m, n, k).name
+        assert called == want and reported == want, (name, m, n, k)
         seen.add(want)
-    assert seen == {s.name for s in M.H100_HEURISTIC.schedules}  # the grid reaches every schedule
-    rules_hit = {next(i for i, r in enumerate(M.H100_RULES)
+    assert seen == {s.name for s in table.schedules}  # the grid reaches every schedule
+    rules_hit = {next(i for i, r in enumerate(table.rules)
                       if E.evaluate(r.cond, {"M": m, "N": n, "K": k})) for m, n, k in grid}
-    assert rules_hit == set(range(len(M.H100_RULES)))  # ... and every rule
+    assert rules_hit == set(range(len(table.rules)))  # ... and every rule
 
 
 def test_cpp_selection_by_name_and_errors(dispatch_run):

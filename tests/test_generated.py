@@ -136,6 +136,10 @@ def test_filters_select_a_subset(tmp_path):
     (["--schedules", " , "], "argument --schedules: empty list"),
     (["--output-dir", ""], "argument --output-dir: empty path"),
     (["--num-shards", "200"], "--num-shards 200 is more than the 128 kernel entry points selected (use at most 128)"),
+    (["--device-heuristic-table", "H200"], "--device-heuristic-table 'H200': expected DEVICE=FILE"),
+    (["--device-heuristic-table", "=x.json"], "expected DEVICE=FILE"),
+    (["--device-heuristic-table", 'H2"00=/nonexistent.json'], "device name pattern must be"),
+    (["--device-heuristic-table", "H200=/nonexistent/t.json"], "/nonexistent/t.json: cannot read the heuristic table"),
     (["--num-shards", "2", "--types", "f16u4b8f16voidvoidvoidf16f32", "--schedules",
       "128x16_1x1x1_TmaMI__TmaCoop_streamK"], "--num-shards 2 is more than the 1 kernel entry point selected"),
 ])

@@ -161,3 +161,22 @@ def test_find_type_config_and_convert_type():
     assert t.convert_type is Dt.bf16
     assert M.find_type_config(Dt.f16, Dt.u4, Dt.f16) is None  # AWQ needs zeros
     assert M.find_type_config(Dt.f16, Dt.u4b8, Dt.f16, out=Dt.bf16) is None
+
+
+def test_device_heuristics_are_validated_and_selected_by_name():
+    h = M.Heuristic(name="tiny", rules=(M.HeuristicRule(cond=None, schedule=M.SCHEDULES[0]),))
+    for bad in ("", 'H200"); evil("', "H200\n#include <x>", "x" * 65):
+        with pytest.raises(ValueError, match="device name pattern"):
+            M.DeviceHeuristic(device=bad, heuristic=h)
+    d = M.DeviceHeuristic(device="H200", heuristic=h)
+    impl = M.ImplConfig(types=M.TYPE_CONFIGS[0], schedules=M.SCHEDULES, heuristic=M.H100_HEURISTIC,
+                        device_heuristics=(d,))
+    assert impl.heuristics == (h, M.H100_HEURISTIC)
+    assert M.heuristic_for_device(impl, "NVIDIA H200") is h
+    assert M.heuristic_for_device(impl, "NVIDIA H100 80GB HBM3") is M.H100_HEURISTIC
+    assert M.heuristic_for_device(impl, None) is M.H100_HEURISTIC
+    with pytest.raises(ValueError, match="heuristic names must differ"):
+        M.ImplConfig(types=M.TYPE_CONFIGS[0], schedules=M.SCHEDULES, heuristic=h, device_heuristics=(d,))
+    # the default build carries the per-GPU tables; a tuned table given alone replaces them all
+    assert all(i.device_heuristics == M.DEVICE_HEURISTICS for i in M.impl_configs())
+    assert all(i.device_heuristics == () for i in M.impl_configs(heuristic=h))

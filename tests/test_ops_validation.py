@@ -458,7 +458,27 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
 def test_heuristic_matches_spec(model_backend, M, N, K, expected):
     suffix = DECODE if "_w" in expected else CANON
     for t, z in ((st.uint4b8, None), (st.uint4, BF16)):
-        assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z) == expected + suffix
+        assert machete.heuristic_schedule(M, N, K, BF16, t, BF16, z, device_name="NVIDIA H100 80GB HBM3") \
+            == expected + suffix
+
+
+def test_heuristic_schedule_follows_the_device_table(model_backend, monkeypatch):
+    """The manifest's per-GPU tables: a device name containing "H200" uses the h200 rules, any
+    other name (or none) the default; $MACHETE_DEVICE_NAME stands in for the current device."""
+    from machete_ir import model as IR
+
+    t = IR.TYPE_CONFIGS[0]  # f16 x u4b8, f16 scales
+    points = [(m, n, k) for m in (1, 8, 16, 32, 64, 128, 1024) for n in (4096, 6144, 8192, 10240, 28672, 57344)
+              for k in (4096, 8192, 14336, 28672)]
+    for m, n, k in points:
+        for name in ("NVIDIA H200", "NVIDIA H100 80GB HBM3", ""):
+            want = IR.select_schedule(t, m, n, k, device_name=name).name
+            assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16, device_name=name) == want
+        monkeypatch.setenv("MACHETE_DEVICE_NAME", "NVIDIA H200")
+        assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16) == IR.H200_HEURISTIC.select(m, n, k).name
+        monkeypatch.delenv("MACHETE_DEVICE_NAME")
+    with pytest.raises(TypeError, match="device_name must be a str"):
+        machete.heuristic_schedule(1, 4096, 4096, F16, st.uint4b8, F16, device_name=0)
 
 
 def test_schedule_alias_normalisation():

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,16 @@ struct MMArgs {
   int sm_count = 0;  // multiprocessors of the current device (0: query)
   cudaStream_t stream = nullptr;
   WorkspaceAllocator workspace;
+  // Name of the device the call runs on (cudaDeviceProp::name; the binding fills it). It selects
+  // the per-GPU heuristic table (null: the default table). Last member, so kernel objects built
+  // before it existed still read every field above at the same offset.
+  const char* device_name = nullptr;
 };
+
+// True when args.device_name contains `text` (the generated dispatch's per-GPU heuristic choice).
+inline bool device_name_contains(MMArgs const& args, const char* text) {
+  return args.device_name != nullptr && std::strstr(args.device_name, text) != nullptr;
+}
 
 // prepack_B: B is int32 [K / (32 / bits), N], column-major (K packed LSB-first).
 struct PrepackArgs {
