@@ -64,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--out", type=Path, required=True)
     fit.add_argument("--name", default="h100_tuned",
                      help="table name; other characters than letters, digits and '_' become '_'")
-    score = sub.add_parser("score", help="geomean speedup of a table over the SPEC heuristic")
+    score = sub.add_parser("score", help="geomean speedup of a table over a baseline (default: the built-in h100 heuristic)")
     score.add_argument("--events", type=Path, required=True, action="append")
     score.add_argument("--type", default="u4b8-g128-f16")
     score.add_argument("--table", type=Path, required=True)
+    score.add_argument("--baseline", type=Path, default=None,
+                       help="a table to compare against (default: the built-in h100 heuristic)")
     args = p.parse_args(argv)
 
     times: dict = {}
@@ -89,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(dump_heuristic(h))
         print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "
-              f"geomean speedup over SPEC on the tuning points: "
+              f"geomean speedup over the built-in h100 heuristic on the tuning points: "
               f"{geomean_speedup(times, H100_HEURISTIC, h):.3f}x")
     else:
         h = load_heuristic(args.table)
-        print(f"tune.py: {args.table.name} vs SPEC heuristic on {len(times)} points: "
-              f"geomean speedup {geomean_speedup(times, H100_HEURISTIC, h):.3f}x")
+        base = load_heuristic(args.baseline) if args.baseline else H100_HEURISTIC
+        print(f"tune.py: {args.table.name} vs {base.name} on {len(times)} points: "
+              f"geomean speedup {geomean_speedup(times, base, h):.3f}x")
     return 0
 
 

@@ -547,7 +547,7 @@ def test_real_machete_adapter_api():
         assert len(names) == 16 and "128x16_1x1x1_TmaMI__TmaCoop_streamK" in names, (t.name, names)
         assert "64x8_w8s6k64_DecodeMma_clusterK" in names
         assert ad.heuristic(1, 8192, 28672, dtype, t) in names
-        assert ad.heuristic(4096, 4096, 4096, dtype, t) == "128x128_2x1x1_TmaMI__TmaCoop_streamK"  # SPEC §3 rule 1
+        assert ad.heuristic(4096, 4096, 4096, dtype, t) == "256x128_2x1x1_TmaMI__TmaCoop_streamK"  # h100 rule 1
         q = torch.randint(0, 2**t.bits, (128, 128), dtype=torch.uint8)
         assert torch.equal(ad.pack(q, t), spec_pack(q, t.bits))
 

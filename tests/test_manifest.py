@@ -131,7 +131,7 @@ BLOCKED = textwrap.dedent("""
     assert len(s) == 16 and s[-1] == "128x32_w8s3k32_DecodeMma_clusterK", s
     assert machete.heuristic_schedule(1, 4096, 4096, f16, uint4b8, f16) == "64x8_w8s6k64_DecodeMma_clusterK"
     assert machete.heuristic_schedule(4096, 8192, 8192, f16, uint4, f16, f16) == \\
-        "128x256_2x1x1_TmaMI__TmaCoop_streamK"
+        "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     # mm's Python validation (CPU tensors: it stops at the device check after the type checks)
     a = torch.empty(16, 256, dtype=f16)
     b = torch.empty(256 // 8, 256, dtype=torch.int32).t().contiguous().t()

@@ -32,19 +32,21 @@ def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 16
 
 
-def test_default_heuristic_is_spec_above_m64_and_measured_below():
+def test_default_heuristic_is_the_h100_refit():
     rules = M.H100_HEURISTIC.rules
-    assert rules[:9] == M.SPEC_RULES[:9] and rules[-1].cond is None
-    assert set(M.H100_HEURISTIC.schedules) <= set(M.SCHEDULES)
+    assert rules[-1].cond is None and set(M.H100_HEURISTIC.schedules) <= set(M.SCHEDULES)
     t = M.TYPE_CONFIGS[0]
     shapes = ((4096, 4096), (57344, 8192), (8192, 28672), (128, 128), (10240, 8192), (6144, 4096))
     for n, k in shapes:
         for m in (1, 8):  # decode everywhere at M <= 8
             assert M.select_schedule(t, m, n, k).is_decode, (m, n, k)
-        for m in (65, 128, 1024, 4096):  # SPEC rules 1-9 untouched
-            assert M.select_schedule(t, m, n, k) == M.select_schedule(t, m, n, k, M.SPEC_HEURISTIC)
-    # 8 < M <= 16: decode up to N = 8192, CUTLASS 256x16 (stream-K) at wider N
+        for m in (1024, 4096):  # the H100 re-fit: 256x128 at M > 512 on every shape
+            assert M.select_schedule(t, m, n, k).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
+        for m in (65, 128, 256, 512):  # CUTLASS above M = 64
+            assert not M.select_schedule(t, m, n, k).is_decode
+    # 8 < M <= 16: decode up to N = 12288, CUTLASS 256x16 (stream-K) at wider N
     assert M.select_schedule(t, 16, 8192, 28672).name == "128x16_w8s3k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 10240, 8192).name == "256x16_w4s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 57344, 8192).name == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
     # small layers stay on the decode family up to M = 64
     assert M.select_schedule(t, 64, 4096, 4096).name == "128x32_w8s3k32_DecodeMma_clusterK"
@@ -78,7 +80,7 @@ def test_cutlass_schedule_rejects_decode_fields():
 
 
 def test_reference_4069_is_kept():
-    rule6 = M.H100_HEURISTIC.rules[5]
+    rule6 = M.SPEC_HEURISTIC.rules[5]
     assert E.render(rule6.cond) == "M > 64 && K <= 4069 && N <= 4069"
     assert "reference" in rule6.note
 
@@ -111,8 +113,6 @@ def test_w4a8_heuristic_derivation():
 def test_select_schedule_matches_reference(m, n, k, expected):
     t = M.TYPE_CONFIGS[0]
     assert M.select_schedule(t, m, n, k, heuristic=M.SPEC_HEURISTIC).name.startswith(expected + "_")
-    if m > 64:  # the default heuristic keeps SPEC rules 1-9
-        assert M.select_schedule(t, m, n, k).name.startswith(expected + "_")
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -429,14 +429,16 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
 @pytest.mark.parametrize(
     "M, N, K, expected",
     [
-        # M <= 16: the decode family, CUTLASS 256x16 at 8 < M <= 16 and N >= 10240
+        # M <= 16: the decode family, CUTLASS 256x16 at 8 < M <= 16 and N > 12288
         (1, 4096, 4096, "64x8_w8s6k64"),
         (1, 8192, 28672, "128x8_w8s4k64"),
         (1, 28672, 4096, "256x8_w8s3k32"),
-        (9, 4096, 14336, "128x8_w8s4k64"),
-        (16, 8192, 4096, "128x16_w8s3k64"),
+        (9, 4096, 14336, "64x16_w8s4k64"),
+        (16, 8192, 4096, "64x16_w8s4k64"),
+        (16, 8192, 28672, "128x16_w8s3k64"),
+        (10, 10240, 8192, "256x16_w4s3k32"),
         (16, 57344, 8192, "256x16_1x1x1"),
-        (17, 4096, 4096, "128x16_w8s3k64"),  # 16 < M <= 64 on 4096x4096-sized layers: decode
+        (17, 4096, 4096, "64x16_w8s4k64"),  # 16 < M <= 64 on 4096x4096-sized layers: decode
         (17, 6144, 4096, "128x32_w8s3k32"),
         (17, 8192, 8192, "128x32_2x1x1"),
         (17, 12288, 4096, "256x32_2x1x1"),
@@ -444,15 +446,19 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
         (33, 8192, 28672, "256x64_2x1x1"),
         (33, 12288, 16384, "256x64_2x1x1"),
         (33, 8192, 8192, "128x64_2x1x1"),
-        (65, 4000, 4000, "128x32_2x1x1"),
-        (65, 4096, 4096, "128x128_2x1x1"),  # 4069, not 4096: rules 6 and 7 miss
-        (65, 8192, 4000, "128x64_2x1x1"),
+        # M > 64: the H100 re-fit (256x128 wide, 128x128 / 128x64 on smaller layers)
+        (65, 4000, 4000, "128x64_2x1x1"),
+        (65, 4096, 4096, "128x64_2x1x1"),
+        (65, 8192, 4000, "128x128_2x1x1"),
         (65, 12288, 8192, "256x128_2x1x1"),
-        (129, 4096, 4096, "128x64_2x1x1"),
+        (129, 4096, 4096, "128x128_2x1x1"),
         (129, 8192, 8192, "128x128_2x1x1"),
-        (129, 28672, 8192, "128x256_2x1x1"),
-        (257, 4096, 16384, "128x128_2x1x1"),
-        (257, 8192, 4096, "128x256_2x1x1"),
+        (129, 12288, 16384, "256x128_2x1x1"),
+        (129, 28672, 8192, "256x128_2x1x1"),
+        (257, 4096, 4096, "128x128_2x1x1"),
+        (257, 4096, 16384, "256x128_2x1x1"),
+        (257, 8192, 4096, "256x128_2x1x1"),
+        (513, 4096, 4096, "256x128_2x1x1"),
     ],
 )
 def test_heuristic_matches_spec(model_backend, M, N, K, expected):
@@ -462,23 +468,38 @@ def test_heuristic_matches_spec(model_backend, M, N, K, expected):
             == expected + suffix
 
 
-def test_heuristic_schedule_follows_the_device_table(model_backend, monkeypatch):
-    """The manifest's per-GPU tables: a device name containing "H200" uses the h200 rules, any
+def test_heuristic_schedule_follows_the_device_table(monkeypatch, tmp_path):
+    """A manifest with a per-GPU table: a device name containing its pattern uses that table, any
     other name (or none) the default; $MACHETE_DEVICE_NAME stands in for the current device."""
+    from machete_gen_pipeline import Options, generate
     from machete_ir import model as IR
 
-    t = IR.TYPE_CONFIGS[0]  # f16 x u4b8, f16 scales
-    points = [(m, n, k) for m in (1, 8, 16, 32, 64, 128, 1024) for n in (4096, 6144, 8192, 10240, 28672, 57344)
-              for k in (4096, 8192, 14336, 28672)]
-    for m, n, k in points:
-        for name in ("NVIDIA H200", "NVIDIA H100 80GB HBM3", ""):
-            want = IR.select_schedule(t, m, n, k, device_name=name).name
-            assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16, device_name=name) == want
-        monkeypatch.setenv("MACHETE_DEVICE_NAME", "NVIDIA H200")
-        assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16) == IR.H200_HEURISTIC.select(m, n, k).name
-        monkeypatch.delenv("MACHETE_DEVICE_NAME")
-    with pytest.raises(TypeError, match="device_name must be a str"):
-        machete.heuristic_schedule(1, 4096, 4096, F16, st.uint4b8, F16, device_name=0)
+    tables = (IR.DeviceHeuristic(device="H200", heuristic=IR.SPEC_HEURISTIC),)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(generate(Options(device_heuristics=tables))[1]["machete_build_manifest.json"])
+    monkeypatch.setenv("MACHETE_BUILD_MANIFEST", str(manifest))
+    _model.backend.cache_clear()
+    try:
+        impl = IR.impl_configs(device_heuristics=tables)[0]  # f16 x u4b8, f16 scales
+        differ = 0
+        for m in (1, 8, 16, 32, 64, 128, 256, 1024):
+            for n in (4096, 6144, 8192, 10240, 28672, 57344):
+                for k in (4096, 8192, 14336, 28672):
+                    h200 = IR.SPEC_HEURISTIC.select(m, n, k).name
+                    h100 = IR.H100_HEURISTIC.select(m, n, k).name
+                    differ += h200 != h100
+                    for name, want in (("NVIDIA H200", h200), ("NVIDIA H100 80GB HBM3", h100), ("", h100)):
+                        assert IR.heuristic_for_device(impl, name).select(m, n, k).name == want
+                        assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16, device_name=name) == want
+                    monkeypatch.setenv("MACHETE_DEVICE_NAME", "NVIDIA H200")
+                    assert machete.heuristic_schedule(m, n, k, F16, st.uint4b8, F16) == h200
+                    monkeypatch.delenv("MACHETE_DEVICE_NAME")
+        assert differ > 50  # the two tables really differ, so the test can tell them apart
+        with pytest.raises(TypeError, match="device_name must be a str"):
+            machete.heuristic_schedule(1, 4096, 4096, F16, st.uint4b8, F16, device_name=0)
+    finally:
+        monkeypatch.delenv("MACHETE_BUILD_MANIFEST")
+        _model.backend.cache_clear()
 
 
 def test_schedule_alias_normalisation():

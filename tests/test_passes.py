@@ -272,14 +272,14 @@ def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
     for rule, got in zip(M.H100_RULES, picks):
         assert got == want[rule.schedule.name.split("_")[0]], rule
     (note,) = [x for x in p.notes if x.startswith("route:")]
-    assert note.startswith("route: heuristic_h100: 12 picked schedule(s) not built, rerouted to the "
-                           "nearest of 2 built: 128x128_2x1x1 -> 256x64_2x1x1 (rules 1, 4, 9); ")
-    assert "64x8_w8s6k64_DecodeMma_clusterK -> 128x16_1x1x1 (rule 19)" in note
-    assert note.endswith("; 6 trailing rule(s) now equal to the default dropped")
-    # the conditions of the rules kept are untouched; the 6 trailing rules that became the
+    assert note.startswith("route: heuristic_h100: 13 picked schedule(s) not built, rerouted to the "
+                           "nearest of 2 built: 256x128_2x1x1 -> 256x64_2x1x1 (rules 1, 3, 5, 8); ")
+    assert "64x8_w8s6k64_DecodeMma_clusterK -> 128x16_1x1x1 (rule 18)" in note
+    assert note.endswith("; 7 trailing rule(s) now equal to the default dropped")
+    # the conditions of the rules kept are untouched; the 7 trailing rules that became the
     # default (128x16) were dropped
     (chain,) = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")][:1]
-    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:len(M.H100_RULES) - 7]]
+    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:len(M.H100_RULES) - 8]]
 
 
 def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
@@ -305,7 +305,7 @@ def test_nearest_schedule_order():
 
 def test_verify_rejects_a_pick_that_is_not_built():
     p = _filtered("128x16_1x1x1_TmaMI__TmaCoop_streamK")
-    with pytest.raises(VerifyError, match=r"heuristic_h100: rule 1 picks 128x128_2x1x1_TmaMI__TmaCoop_streamK, "
+    with pytest.raises(VerifyError, match=r"heuristic_h100: rule 1 picks 256x128_2x1x1_TmaMI__TmaCoop_streamK, "
                                           r"which mm_f16u4b8f16voidvoidvoidf16f32 does not build"):
         verify(dedupe(p))
     verify(dedupe(route(p)))

@@ -137,79 +137,24 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x16_w8s3k64_DecodeMma_c
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 
-static char const* heuristic_h200(int64_t M, int64_t N, int64_t K)
-{
-  if (M > 256 && K <= 16384 && N <= 4096) {
-    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 256) {
-    return "128x256_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && K <= 4096 && N <= 4096) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && K <= 8192 && N <= 8192) {
-    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128) {
-    return "128x256_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K <= 4069 && N <= 4069) {
-    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K <= 4069 && N <= 8192) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K >= 8192 && N >= 12288) {
-    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64) {
-    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 32 && K <= 4096 && N <= 4096) {
-    return "128x32_w8s3k32_DecodeMma_clusterK";
-  } else if (M > 32 && N >= 10240) {
-    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 32 && K >= 16384 && N >= 8192) {
-    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 32) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 16 && K <= 4096 && N <= 4096) {
-    return "64x16_w8s4k64_DecodeMma_clusterK";
-  } else if (M > 16 && K <= 4096 && N <= 6144) {
-    return "128x32_w8s3k32_DecodeMma_clusterK";
-  } else if (M > 16 && N >= 10240) {
-    return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 16 && K >= 16384) {
-    return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 16) {
-    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M <= 8 && N <= 4096) {
-    return "64x8_w8s6k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N <= 12288) {
-    return "128x8_w8s4k64_DecodeMma_clusterK";
-  } else if (M <= 8) {
-    return "256x8_w8s3k32_DecodeMma_clusterK";
-  } else if (N <= 8192 && K <= 16384) {
-    return "64x16_w8s4k64_DecodeMma_clusterK";
-  } else if (N <= 8192) {
-    return "128x16_w8s3k64_DecodeMma_clusterK";
-  } else {
-    return "256x16_1x1x1_TmaMI__TmaCoop_streamK";
-  }
-}
-
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
-  if (M > 256 && K <= 16384 && N <= 4096) {
+  if (M > 512) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && K <= 4096 && N <= 4096) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 256) {
-    return "128x256_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && K <= 4096 && N <= 4096) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && K <= 8192 && N <= 8192) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && K <= 8192 && N <= 12288) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 128) {
-    return "128x256_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K <= 4069 && N <= 4069) {
-    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K <= 4069 && N <= 8192) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && K >= 8192 && N >= 12288) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64) {
+  } else if (M > 64 && K <= 4096 && N <= 6144) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && N <= 8192) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 32 && K <= 4096 && N <= 4096) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
   } else if (M > 32 && N >= 10240) {
@@ -238,6 +183,8 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "64x16_w8s4k64_DecodeMma_clusterK";
   } else if (N <= 8192) {
     return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (N <= 12288) {
+    return "256x16_w4s3k32_DecodeMma_clusterK";
   } else {
     return "256x16_1x1x1_TmaMI__TmaCoop_streamK";
   }
@@ -246,11 +193,7 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -307,11 +250,7 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -368,11 +307,7 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -429,11 +364,7 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -490,11 +421,7 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -551,11 +478,7 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -612,11 +535,7 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -673,11 +592,7 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
 {
   if (schedule == nullptr) {
-    if (device_name_contains(args, "H200")) {
-      schedule = heuristic_h200(args.M, args.N, args.K);
-    } else {
-      schedule = heuristic_h100(args.M, args.N, args.K);
-    }
+    schedule = heuristic_h100(args.M, args.N, args.K);
   }
   if (std::strcmp(schedule, "128x128_2x1x1_TmaMI__TmaCoop_streamK") == 0 || std::strcmp(schedule, "128x128_2x1x1_TmaMI_TmaCoop_streamK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(args);
@@ -764,53 +679,21 @@ void mm_dispatch(MMArgs const& args, char const* schedule)
 std::string heuristic_schedule(MMArgs const& args)
 {
   if (args.a_type == ScalarKind::F16 && args.b_type == ScalarKind::U4B8 && args.group_scales_type == ScalarKind::F16 && args.group_zeros_type == ScalarKind::Void && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::F16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::BF16 && args.b_type == ScalarKind::U4B8 && args.group_scales_type == ScalarKind::BF16 && args.group_zeros_type == ScalarKind::Void && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::BF16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::F16 && args.b_type == ScalarKind::U8B128 && args.group_scales_type == ScalarKind::F16 && args.group_zeros_type == ScalarKind::Void && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::F16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::BF16 && args.b_type == ScalarKind::U8B128 && args.group_scales_type == ScalarKind::BF16 && args.group_zeros_type == ScalarKind::Void && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::BF16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::F16 && args.b_type == ScalarKind::U4 && args.group_scales_type == ScalarKind::F16 && args.group_zeros_type == ScalarKind::F16 && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::F16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::BF16 && args.b_type == ScalarKind::U4 && args.group_scales_type == ScalarKind::BF16 && args.group_zeros_type == ScalarKind::BF16 && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::BF16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::F16 && args.b_type == ScalarKind::U8 && args.group_scales_type == ScalarKind::F16 && args.group_zeros_type == ScalarKind::F16 && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::F16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   } else if (args.a_type == ScalarKind::BF16 && args.b_type == ScalarKind::U8 && args.group_scales_type == ScalarKind::BF16 && args.group_zeros_type == ScalarKind::BF16 && args.channel_scales_type == ScalarKind::Void && args.token_scales_type == ScalarKind::Void && args.out_type == ScalarKind::BF16) {
-    if (device_name_contains(args, "H200")) {
-      return heuristic_h200(args.M, args.N, args.K);
-    } else {
-      return heuristic_h100(args.M, args.N, args.K);
-    }
+    return heuristic_h100(args.M, args.N, args.K);
   }
   throw std::invalid_argument("machete::heuristic_schedule: no kernel for this combination of types; implemented: f16u4b8f16voidvoidvoidf16f32, bf16u4b8bf16voidvoidvoidbf16f32, f16u8b128f16voidvoidvoidf16f32, bf16u8b128bf16voidvoidvoidbf16f32, f16u4f16f16voidvoidf16f32, bf16u4bf16bf16voidvoidbf16f32, f16u8f16f16voidvoidf16f32, bf16u8bf16bf16voidvoidbf16f32");
 }
