@@ -7,17 +7,20 @@
 using namespace machete::decode;
 
 #define VARIANTS(X) \
-  X(false, 4, true, false, 64, 16, 8, 4, 4) \
+  X(false, 4, true, false, 64, 8, 8, 6, 4) \
+  X(false, 4, true, false, 128, 8, 8, 4, 4) \
+  X(false, 4, true, false, 256, 8, 8, 3, 2) \
   X(false, 4, true, false, 128, 16, 8, 3, 4) \
   X(false, 4, true, false, 256, 16, 4, 3, 2) \
-  X(false, 4, true, false, 128, 16, 4, 4, 4) \
-  X(false, 4, true, false, 128, 16, 4, 6, 4) \
-  X(false, 4, true, false, 64, 16, 4, 6, 4) \
-  X(false, 4, true, false, 256, 16, 8, 3, 2) \
-  X(false, 4, true, false, 128, 16, 8, 4, 2) \
-  X(false, 4, true, false, 256, 16, 4, 4, 2) \
-  X(false, 4, true, false, 64, 16, 8, 6, 4) \
-  X(false, 4, true, false, 128, 32, 4, 4, 2)
+  X(false, 4, true, false, 128, 32, 8, 3, 2) \
+  X(true, 4, true, false, 256, 8, 8, 3, 2) \
+  X(false, 4, false, true, 128, 16, 8, 3, 4) \
+  X(true, 4, false, true, 64, 8, 8, 6, 4) \
+  X(false, 8, true, false, 128, 8, 8, 4, 4) \
+  X(true, 8, false, true, 128, 32, 8, 3, 2) \
+  X(false, 4, true, false, 64, 16, 8, 4, 4) \
+  X(false, 4, true, false, 64, 32, 8, 3, 2) \
+  X(false, 4, true, false, 128, 8, 4, 6, 4)
 
 #define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
   #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,
