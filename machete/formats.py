@@ -175,6 +175,16 @@ def _finite(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name}: contains inf or NaN")
 
 
+def _scale_facts(scales: torch.Tensor, K: int, G: int, group_size: Optional[int],
+                 dtype: Optional[torch.dtype], name: str) -> Tuple[int, torch.dtype]:
+    """(group size, activation dtype) of a checkpoint's scales of G groups over K, which must be
+    finite (shape already checked by the caller, whose layout differs per format)."""
+    g = _group_size(K, G, group_size, name)
+    act_dtype = _act_dtype(scales, dtype, name)
+    _finite(scales, name)
+    return g, act_dtype
+
+
 # ---- bit unpacking ------------------------------------------------------------------------------
 
 def _unpack_last(packed: torch.Tensor, bits: int, order: Optional[Sequence[int]] = None) -> torch.Tensor:
@@ -296,9 +306,7 @@ def from_gptq(
     K = Kp * pf
     G = scales.shape[0]
     _check_shape(scales, (G, N), ns, f"[K / group_size, N] with N={N} from {nq}")
-    g = _group_size(K, G, group_size, ns)
-    act_dtype = _act_dtype(scales, dtype, ns)
-    _finite(scales, ns)
+    g, act_dtype = _scale_facts(scales, K, G, group_size, dtype, ns)
     zp = None
     if qzeros is not None:
         _check_int32_2d(qzeros, nz)
@@ -339,9 +347,7 @@ def from_awq(
     N = Np * pf
     G = scales.shape[0]
     _check_shape(scales, (G, N), ns, f"[K / group_size, N] with N={N} from {nq} [K, N / {pf}]")
-    g = _group_size(K, G, group_size, ns)
-    act_dtype = _act_dtype(scales, dtype, ns)
-    _finite(scales, ns)
+    g, act_dtype = _scale_facts(scales, K, G, group_size, dtype, ns)
     order = AWQ_ORDER[bits]
     zp = None
     if qzeros is not None:
@@ -394,9 +400,7 @@ def from_compressed_tensors(
                              f"(and K a multiple of {pf}), got {Kp}")
     G = weight_scale.shape[1]
     _check_shape(weight_scale, (N, G), ns, f"[N, K / group_size] with N={N} from {nw}")
-    g = _group_size(K, G, group_size, ns)
-    act_dtype = _act_dtype(weight_scale, dtype, ns)
-    _finite(weight_scale, ns)
+    g, act_dtype = _scale_facts(weight_scale, K, G, group_size, dtype, ns)
     mid = 1 << (bits - 1)
     zp = None
     if weight_zero_point is not None:

@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CXX is None or cuda_include() is None,
                                  reason="needs a host C++ compiler and the CUDA runtime headers")]
 
-DRIVER = r"""
+# Both drivers: the dispatch under test linked against stub entry points that record which ran.
+DRIVER_PRELUDE = r"""
 #include "machete/mm_args.h"
 #include <cstdio>
 #include <stdexcept>
@@ -46,7 +47,9 @@ const char* g_called = "";
 }
 using namespace machete;
 static const long long kVals[] = {%(vals)s};
-int main() {
+"""
+
+DRIVER = DRIVER_PRELUDE + r"""int main() {
   MMArgs a;
   a.a_type = ScalarKind::F16; a.b_type = ScalarKind::U4B8; a.out_type = ScalarKind::F16;
   a.group_scales_type = ScalarKind::F16;
@@ -79,13 +82,23 @@ def dispatch_run(tmp_path_factory) -> list[str]:
     d = tmp_path_factory.mktemp("dispatch")
     files = generate(Options(device_heuristics=DEVICE_TABLES))[1]
     (d / "dispatch.cpp").write_text(files["machete_mm_dispatch.cu"])
-    stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
-                      for i in M.impl_configs() for s in i.schedules)
+    stubs = _stubs(M.impl_configs())
     devices = ", ".join(["nullptr"] + [f'"{name}"' for name in DEVICE_NAMES[1:]])
     (d / "driver.cpp").write_text(DRIVER % {"stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES)),
                                             "devices": devices})
+    return _build_and_run(d, "-O1")
+
+
+def _stubs(impls) -> str:
+    """One stub per entry point of ``impls``, recording its schedule name in g_called."""
+    return "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
+                     for i in impls for s in i.schedules)
+
+
+def _build_and_run(d: Path, opt: str) -> list[str]:
+    """Compile d/dispatch.cpp + d/driver.cpp with the host compiler and return the driver's lines."""
     exe = d / "driver"
-    subprocess.run([CXX, "-std=c++17", "-O1", f"-I{ROOT / 'csrc'}", f"-I{cuda_include()}",
+    subprocess.run([CXX, "-std=c++17", opt, f"-I{ROOT / 'csrc'}", f"-I{cuda_include()}",
                     str(d / "dispatch.cpp"), str(d / "driver.cpp"), "-o", str(exe)],
                    check=True, capture_output=True, timeout=300)
     return subprocess.run([str(exe)], check=True, capture_output=True, text=True,
@@ -133,17 +146,7 @@ def test_cpp_selection_by_name_and_errors(dispatch_run):
 # ---- a filtered build routes every (M, N, K) to a built schedule (issue 8 item 5) -----------------
 
 FILTERED_SCHEDULES = ("128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK")
-FILTERED_DRIVER = r"""
-#include "machete/mm_args.h"
-#include <cstdio>
-#include <stdexcept>
-namespace machete {
-const char* g_called = "";
-%(stubs)s
-}
-using namespace machete;
-static const long long kVals[] = {%(vals)s};
-int main() {
+FILTERED_DRIVER = DRIVER_PRELUDE + r"""int main() {
   for (int t = 0; t < %(ntypes)d; ++t) {
     MMArgs a;
     switch (t) {
@@ -179,8 +182,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
     types = [impls[0], impls[-1]]  # f16 u4b8 (SPEC heuristic) and a W4A8 type (its own heuristic)
     assert types[1].types in M.W4A8_TYPE_CONFIGS and len(types[1].schedules) == 1
     (tmp_path / "dispatch.cpp").write_text(generate(opts)[1]["machete_mm_dispatch.cu"])
-    stubs = "\n".join(f'void {names.entry_point(i.types, s)}(MMArgs const&) {{ g_called = "{s.name}"; }}'
-                      for i in impls for s in i.schedules)
+    stubs = _stubs(impls)
     cases = "\n".join(
         f"      case {t}: " + " ".join(f"a.{f} = ScalarKind::{C.scalar_kind(d)};" for f, d in zip(
             C.MM_TYPE_FIELDS, (i.types.a, i.types.b, i.types.b_group_scale, i.types.b_group_zeropoint,
@@ -188,11 +190,7 @@ def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
         for t, i in enumerate(types))
     (tmp_path / "driver.cpp").write_text(FILTERED_DRIVER % {
         "stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES)), "ntypes": len(types), "cases": cases})
-    exe = tmp_path / "driver"
-    subprocess.run([CXX, "-std=c++17", "-O0", f"-I{ROOT / 'csrc'}", f"-I{cuda_include()}",
-                    str(tmp_path / "dispatch.cpp"), str(tmp_path / "driver.cpp"), "-o", str(exe)],
-                   check=True, capture_output=True, timeout=300)
-    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.splitlines()
+    lines = _build_and_run(tmp_path, "-O0")
     assert len(lines) == 2 * len(BOUNDARIES) ** 3
     seen = set()
     for line in lines:
