@@ -531,6 +531,23 @@ struct Launcher {
   static constexpr auto kernel() { return decode_mm_ring_kernel<Cfg>; }
   static constexpr int kMaxDevices = 64;
 
+  // The launch configuration of a grid whose x extent is `split`-CTA clusters (used both for the
+  // capacity query and for the launch); `attr` holds the cluster attribute cfg points at.
+  static cudaLaunchConfig_t config(dim3 grid, int split, cudaStream_t stream, cudaLaunchAttribute& attr) {
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = unsigned(split);
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
+    cfg.dynamicSmemBytes = kSmem;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return cfg;
+  }
+
   // Raises the kernel's dynamic shared-memory limit and measures its cluster capacity, once per
   // device (both are per-device facts; the launch goes to the current device).
   static ClusterCapacity const& capacity() {
@@ -543,17 +560,8 @@ struct Launcher {
       if (kSmem > 48 * 1024) cudaFuncSetAttribute(kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
       cudaDeviceGetAttribute(&c.sms, cudaDevAttrMultiProcessorCount, dev);
       for (int s = 1; s <= ClusterCapacity::kMaxSplit; ++s) {
-        cudaLaunchConfig_t cfg = {};
-        cfg.gridDim = dim3(unsigned(s), 1, 1);
-        cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
-        cfg.dynamicSmemBytes = kSmem;
-        cudaLaunchAttribute attr[1];
-        attr[0].id = cudaLaunchAttributeClusterDimension;
-        attr[0].val.clusterDim.x = unsigned(s);
-        attr[0].val.clusterDim.y = 1;
-        attr[0].val.clusterDim.z = 1;
-        cfg.attrs = attr;
-        cfg.numAttrs = 1;
+        cudaLaunchAttribute attr;
+        const cudaLaunchConfig_t cfg = config(dim3(unsigned(s), 1, 1), s, nullptr, attr);
         int n = 0;
         if (cudaOccupancyMaxActiveClusters(&n, kernel(), &cfg) != cudaSuccess) {
           n = 0;               // this size cannot launch here: never chosen
@@ -577,20 +585,13 @@ struct Launcher {
   static cudaError_t launch(Params const& p, int sm_count, int split_override, cudaStream_t stream) {
     const int n_tiles = (p.N + Cfg::kTileN - 1) / Cfg::kTileN;
     const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM;
-    const int auto_split = split_for(p, sm_count);  // also raises the shared-memory limit on this device
-    const int split = split_override > 0 ? split_override : auto_split;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles));
-    cfg.blockDim = dim3(Cfg::kThreads, 1, 1);
-    cfg.dynamicSmemBytes = kSmem;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = unsigned(split);
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    ClusterCapacity const& cap = capacity();  // also raises the shared-memory limit on this device
+    const int split = split_override > 0
+                          ? split_override
+                          : choose_split(cap, n_tiles * m_tiles, p.K / Cfg::kChunkK, Cfg::kWarps, sm_count);
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg =
+        config(dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles)), split, stream, attr);
     return cudaLaunchKernelEx(&cfg, kernel(), p);
   }
 };

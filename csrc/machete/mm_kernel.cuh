@@ -48,6 +48,7 @@
 
 #include "machete/decode_gemm.cuh"
 #include "machete/mm_args.h"
+#include "machete/mm_validate.h"
 #include "machete/prepack_layout.cuh"
 #include "machete/scalar_tags.cuh"
 #include "machete/type_config.cuh"
@@ -55,16 +56,6 @@
 namespace machete {
 
 namespace detail {
-
-inline int device_sm_count() {
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-  int sms = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
-  return sms;
-}
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <class T> struct IsStreamK : std::false_type {};
 template <> struct IsStreamK<cutlass::gemm::StreamKScheduler> : std::true_type {};
@@ -137,29 +128,8 @@ struct CutlassMixedGemm {
   using StrideC = typename GemmKernel::StrideC;
   using StrideScale = typename CollectiveMainloop::StrideScale;
 
-  [[noreturn]] static void fail(std::string const& what) {
-    throw std::invalid_argument("machete::mm: " + what);
-  }
-
   static void validate(MMArgs const& a) {
-    if (a.K <= 0 || a.N <= 0 || a.M < 0) fail("M, N, K must be positive");
-    if (a.K % 64 != 0) fail("K must be a multiple of 64, got " + std::to_string(a.K));
-    if (a.N % 128 != 0) fail("N must be a multiple of 128, got " + std::to_string(a.N));
-    if (a.M > INT32_MAX || a.N > INT32_MAX || a.K > INT32_MAX) fail("M, N, K must fit in int32");
-    int64_t g = a.group_size <= 0 ? a.K : a.group_size;
-    if (!(g == a.K || (g % kTileK == 0 && a.K % g == 0)))
-      fail("group_size must be K or a multiple of 64 dividing K, got " + std::to_string(a.group_size));
-    if (!a.A || !a.B || !a.D || !a.group_scales) fail("null A, B, D or group_scales pointer");
-    if (Types::has_group_zeros && !a.group_zeros) fail("this type needs group_zeros");
-    if (!Types::has_group_zeros && a.group_zeros) fail("this type takes no group_zeros");
-    if (a.lda < a.K || a.lda % kAlignA != 0)
-      fail("A row stride must be >= K and a multiple of " + std::to_string(kAlignA) +
-           " elements (16 bytes), got " + std::to_string(a.lda));
-    if (a.ldd < a.N || a.ldd % kAlignD != 0) fail("D row stride must be >= N and 16-byte aligned");
-    if (a.ld_group < a.N || a.ld_group % 8 != 0) fail("group scale row stride must be >= N and a multiple of 8");
-    if (!detail::aligned16(a.A) || !detail::aligned16(a.B) || !detail::aligned16(a.D) ||
-        !detail::aligned16(a.group_scales) || (a.group_zeros && !detail::aligned16(a.group_zeros)))
-      fail("A, B, D, scales and zeros must be 16-byte aligned");
+    detail::validate_mm_args(a, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
   }
 
   static typename Gemm::Arguments make_arguments(MMArgs const& a, int sm_count) {
@@ -224,7 +194,7 @@ struct CutlassMixedGemm {
     Gemm gemm;
     cutlass::Status st = gemm.can_implement(args);
     if (st != cutlass::Status::kSuccess) {
-      fail(std::string("CUTLASS cannot implement this problem (") + cutlassGetStatusString(st) +
+      detail::fail_mm(std::string("CUTLASS cannot implement this problem (") + cutlassGetStatusString(st) +
            "): M=" + std::to_string(a.M) + " N=" + std::to_string(a.N) + " K=" + std::to_string(a.K) +
            " group_size=" + std::to_string(a.group_size));
     }
