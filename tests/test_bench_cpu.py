@@ -1,4 +1,4 @@
-"""CPU-only tests of benchmarks/bench_mm.py: arithmetic, parsing, formatting, targets, watchdog, worker logic."""
+"""CPU-only tests of benchmarks/bench_mm.py and its package machete_bench: arithmetic, parsing, formatting, targets, watchdog, worker logic."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,107 +15,139 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the entry point, loaded by file path as scripts/decode_dev/run_dev.py does; it puts benchmarks/ on
+# sys.path, so its package machete_bench imports below
 _spec = importlib.util.spec_from_file_location("bench_mm", ROOT / "benchmarks" / "bench_mm.py")
 bm = importlib.util.module_from_spec(_spec)
 sys.modules["bench_mm"] = bm
 _spec.loader.exec_module(bm)
 
-U4B8 = bm.BENCH_TYPES["u4b8-g128-f16"]
-U4ZP = bm.BENCH_TYPES["u4zp-g128-f16"]
-U8 = bm.BENCH_TYPES["u8b128-ch-f16"]
+from machete_bench import cli as bench_cli  # noqa: E402
+from machete_bench import parent as bench_parent  # noqa: E402
+from machete_bench.checks import check_output  # noqa: E402
+from machete_bench.cli import main, parse_shapes, resolve_args  # noqa: E402
+from machete_bench.common import _torch_dtype  # noqa: E402
+from machete_bench.events import EventWriter, load_events, plan_keys, running_key  # noqa: E402
+from machete_bench.impls.int4pack import int4pack_nibbles  # noqa: E402
+from machete_bench.impls.machete_adapter import MacheteAdapter  # noqa: E402
+from machete_bench.impls.vllm_peers import marlin_scale_order, pack_rows  # noqa: E402
+from machete_bench.parent import run_parent, worker_argv  # noqa: E402
+from machete_bench.plot import write_plot  # noqa: E402
+from machete_bench.problem import (BENCH_TYPES, DEFAULT_TYPES, PEERS, QUICK_MS, QUICK_SHAPES, SMALL_M,  # noqa: E402
+                                   SPEC_SHAPES, compute_limit_us, mem_floor_us, moved_bytes, weight_bytes)
+from machete_bench.progress import progress_text  # noqa: E402
+from machete_bench.report import CSV_COLUMNS, peers_in_rows, rows_to_csv, rows_to_markdown, summary_text  # noqa: E402
+from machete_bench.rows import _fmt, build_rows  # noqa: E402
+from machete_bench.targets import PEER_TARGETS, TARGETS, eff_time, evaluate_peer_targets, evaluate_targets  # noqa: E402
+from machete_bench.timing import Timer, n_copies, rotation_target_bytes  # noqa: E402
+from machete_bench.worker import Worker  # noqa: E402
+
+U4B8 = BENCH_TYPES["u4b8-g128-f16"]
+U4ZP = BENCH_TYPES["u4zp-g128-f16"]
+U8 = BENCH_TYPES["u8b128-ch-f16"]
 
 
 # ---- arithmetic ---------------------------------------------------------------------------
 
 def test_bytes_match_perf_baseline_floor():
     # PERF_BASELINE.md: 4096x4096 M=1 int4 g128 fp16 scales at 3.0 TB/s -> 2.9 us; 8192x57344 M=1 -> 80.8 us
-    assert bm.moved_bytes(1, 4096, 4096, U4B8) == 4096 * 4096 // 2 + 32 * 4096 * 2 + 4096 * 2 + 4096 * 2
-    assert bm.mem_floor_us(bm.moved_bytes(1, 4096, 4096, U4B8), 3.0e12) == pytest.approx(2.889, abs=1e-3)
-    assert bm.mem_floor_us(bm.moved_bytes(1, 8192, 57344, U4B8), 3.0e12) == pytest.approx(80.8, abs=0.05)
-    assert bm.mem_floor_us(bm.moved_bytes(16, 28672, 8192, U4B8), 3.0e12) == pytest.approx(40.8, abs=0.05)
+    assert moved_bytes(1, 4096, 4096, U4B8) == 4096 * 4096 // 2 + 32 * 4096 * 2 + 4096 * 2 + 4096 * 2
+    assert mem_floor_us(moved_bytes(1, 4096, 4096, U4B8), 3.0e12) == pytest.approx(2.889, abs=1e-3)
+    assert mem_floor_us(moved_bytes(1, 8192, 57344, U4B8), 3.0e12) == pytest.approx(80.8, abs=0.05)
+    assert mem_floor_us(moved_bytes(16, 28672, 8192, U4B8), 3.0e12) == pytest.approx(40.8, abs=0.05)
 
 
 def test_bytes_zeros_and_channelwise():
     k, n = 4096, 4096
-    assert bm.weight_bytes(k, n, U4ZP) == k * n // 2 + 2 * (k // 128) * n * 2
-    assert bm.weight_bytes(k, n, U8) == k * n + n * 2  # one group spanning K
+    assert weight_bytes(k, n, U4ZP) == k * n // 2 + 2 * (k // 128) * n * 2
+    assert weight_bytes(k, n, U8) == k * n + n * 2  # one group spanning K
     assert U8.groups(k) == 1 and U4B8.groups(k) == 32
-    assert bm.BENCH_TYPES["u4b8-g128-bf16"].int4pack_applies and U4ZP.int4pack_applies
+    assert BENCH_TYPES["u4b8-g128-bf16"].int4pack_applies and U4ZP.int4pack_applies
     assert not U8.int4pack_applies
 
 
 def test_compute_limit():
     # GPU.md: 8192x57344 at M=1024 -> 973 us at 989 TFLOP/s
-    assert bm.compute_limit_us(1024, 57344, 8192) == pytest.approx(973, abs=1)
-    assert bm.compute_limit_us(2, 3, 4, flops_per_s=48.0) == pytest.approx(1e6)
+    assert compute_limit_us(1024, 57344, 8192) == pytest.approx(973, abs=1)
+    assert compute_limit_us(2, 3, 4, flops_per_s=48.0) == pytest.approx(1e6)
 
 
 def test_rotation():
     l2 = 50 * 2**20
-    assert bm.rotation_target_bytes(l2) == 256 * 2**20
-    assert bm.rotation_target_bytes(100 * 2**20) == 400 * 2**20
-    assert bm.rotation_target_bytes(None) == 256 * 2**20
-    assert bm.rotation_target_bytes(l2, override_mb=1000) == 1000 * 2**20
-    target = bm.rotation_target_bytes(l2)
-    per = bm.weight_bytes(4096, 4096, U4B8)
-    c = bm.n_copies(per, target)
+    assert rotation_target_bytes(l2) == 256 * 2**20
+    assert rotation_target_bytes(100 * 2**20) == 400 * 2**20
+    assert rotation_target_bytes(None) == 256 * 2**20
+    assert rotation_target_bytes(l2, override_mb=1000) == 1000 * 2**20
+    target = rotation_target_bytes(l2)
+    per = weight_bytes(4096, 4096, U4B8)
+    c = n_copies(per, target)
     assert c * per >= target > (c - 1) * per
     assert c * per > 2 * l2
-    assert bm.n_copies(10**10, target) == 1
+    assert n_copies(10**10, target) == 1
 
 
 # ---- parsing ------------------------------------------------------------------------------
 
 def test_parse_defaults_and_quick():
-    a = bm.resolve_args([])
-    assert a.shapes == list(bm.SPEC_SHAPES) and len(a.shapes) == 8
+    a = resolve_args([])
+    assert a.shapes == list(SPEC_SHAPES) and len(a.shapes) == 8
     assert a.m == [1, 16, 32, 64, 128, 256, 512, 1024, 4096]
-    assert a.types == list(bm.DEFAULT_TYPES)
-    q = bm.resolve_args(["--quick"])
-    assert q.shapes == list(bm.QUICK_SHAPES) and q.m == list(bm.QUICK_MS) and q.target_ms == 10.0
-    q2 = bm.resolve_args(["--quick", "--m", "1,16", "--shapes", "4096x4096"])
+    assert a.types == list(DEFAULT_TYPES)
+    q = resolve_args(["--quick"])
+    assert q.shapes == list(QUICK_SHAPES) and q.m == list(QUICK_MS) and q.target_ms == 10.0
+    q2 = resolve_args(["--quick", "--m", "1,16", "--shapes", "4096x4096"])
     assert q2.m == [1, 16] and q2.shapes == [(4096, 4096)]
 
 
 def test_parse_values():
-    a = bm.resolve_args(["--shapes", "4096x4096, 8192X28672,4096x4096", "--m", "1,16", "--types", "all",
+    a = resolve_args(["--shapes", "4096x4096, 8192X28672,4096x4096", "--m", "1,16", "--types", "all",
                          "--no-sweep", "--out-dir", "/tmp/x"])
     assert a.shapes == [(4096, 4096), (8192, 28672)]
-    assert a.types == list(bm.BENCH_TYPES) and a.no_sweep and a.out_dir == "/tmp/x"
-    assert bm.parse_shapes("spec") == list(bm.SPEC_SHAPES)
+    assert a.types == list(BENCH_TYPES) and a.no_sweep and a.out_dir == "/tmp/x"
+    assert parse_shapes("spec") == list(SPEC_SHAPES)
 
 
 @pytest.mark.parametrize("argv", [["--shapes", "4096"], ["--shapes", "4096x"], ["--m", "0"], ["--m", "a"],
                                   ["--types", "u4b8"], ["--shapes", ""]])
 def test_parse_rejects(argv):
     with pytest.raises(SystemExit):
-        bm.resolve_args(argv)
+        resolve_args(argv)
 
 
 def test_out_dir_from_env(monkeypatch):
     monkeypatch.setenv("OUT", "/tmp/outdir")
-    assert bm.resolve_args([]).out_dir == "/tmp/outdir"
+    assert resolve_args([]).out_dir == "/tmp/outdir"
     monkeypatch.delenv("OUT")
-    assert bm.resolve_args([]).out_dir == "bench_out"
+    assert resolve_args([]).out_dir == "bench_out"
 
 
 def test_worker_argv_round_trips():
-    a = bm.resolve_args(["--m", "1,16", "--types", "u8b128-ch-f16", "--no-sweep", "--no-graph",
+    a = resolve_args(["--m", "1,16", "--types", "u8b128-ch-f16", "--no-sweep", "--no-graph",
                          "--rotate-mb", "300", "--out-dir", "o", "--graph-max-m", "4096"])
-    argv = bm.worker_argv(a, [(4096, 6144), (8192, 8192)], "ev.jsonl")
+    argv = worker_argv(a, [(4096, 6144), (8192, 8192)], "ev.jsonl")
     assert argv[0] == sys.executable and argv[2] == "--worker"
-    w = bm.resolve_args(argv[2:])
+    w = resolve_args(argv[2:])
     assert w.worker and w.events == "ev.jsonl" and w.shapes == [(4096, 6144), (8192, 8192)] and w.m == [1, 16]
     assert w.types == ["u8b128-ch-f16"] and w.no_sweep and w.no_graph and not w.no_int4pack
     assert w.rotate_mb == 300 and w.target_ms == a.target_ms
-    assert w.graph_max_m == 4096 and bm.resolve_args([]).graph_max_m == bm.SMALL_M
+    assert w.graph_max_m == 4096 and resolve_args([]).graph_max_m == SMALL_M
 
 
 def test_help_works(capsys):
     with pytest.raises(SystemExit) as e:
-        bm.main(["--help"])
+        main(["--help"])
     assert e.value.code == 0
     assert "--no-sweep" in capsys.readouterr().out
+
+
+def test_entry_point_is_the_script():
+    """bench_mm.py is a thin entry point: main and Timer (scripts/decode_dev/run_dev.py) come from the
+    package, the parent starts its workers with the script itself, and it runs as a script."""
+    assert bm.main is main and bm.Timer is Timer
+    script = ROOT / "benchmarks" / "bench_mm.py"
+    assert os.path.samefile(worker_argv(resolve_args([]), [(4096, 4096)], "ev.jsonl")[1], script)
+    r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("usage: bench_mm.py") and "--peers" in r.stdout
 
 
 # ---- records, rows, targets, formatting ---------------------------------------------------
@@ -147,7 +180,7 @@ def _results(*over):
 
 
 def _rows(results=None):
-    return bm.build_rows(results or _results(), [(4096, 4096)], [1, 1024], ["u4b8-g128-f16"])
+    return build_rows(results or _results(), [(4096, 4096)], [1, 1024], ["u4b8-g128-f16"])
 
 
 def test_build_rows_best_and_ratios():
@@ -167,7 +200,7 @@ def test_build_rows_best_and_ratios():
 
 
 def test_build_rows_missing_and_not_applicable():
-    rows = bm.build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
+    rows = build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
     (r,) = rows
     assert r["machete_heur_status"] == "not run" and r["mem_floor_us"] is None and r["floor_us"] is None
     assert r["int4pack_status"] == "n/a" and "8-bit" in r["int4pack_note"]
@@ -178,16 +211,16 @@ def test_failed_check_excluded_from_targets():
     key = (4096, 4096, 1, "u4b8-g128-f16", "heuristic")
     rows = _rows(_results(_res(key, "FAIL", us=2.0, err=0.3)))
     assert rows[0]["machete_heur_us"] == 2.0 and rows[0]["machete_heur_status"] == "FAIL"
-    assert bm.eff_time(rows[0], "heur") is None
-    t = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
-    small = t[bm.TARGETS[0][1]]
+    assert eff_time(rows[0], "heur") is None
+    t = {tr.name: tr for tr in evaluate_targets(rows, "heur")}
+    small = t[TARGETS[0][1]]
     assert small.missing == 1 and not small.ok
 
 
 def test_targets_pass_and_fail():
     rows = _rows()
-    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
-    floor, small_cub, large_cub, peers = (heur[title] for _, title in bm.TARGETS)
+    heur = {tr.name: tr for tr in evaluate_targets(rows, "heur")}
+    floor, small_cub, large_cub, peers = (heur[title] for _, title in TARGETS)
     # M=1: 3.5 us vs floor 2.889 -> 1.21x: within 1.25x
     assert floor.ok and floor.passed == 1 and floor.measured == 1
     # M=1: cuBLAS 20.0 / 3.5 = 5.7x >= 3
@@ -199,25 +232,25 @@ def test_targets_pass_and_fail():
 
     slow = (4096, 4096, 1024, "u4b8-g128-f16", "heuristic")
     rows = _rows(_results(_res(slow, us=46.0)))
-    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
-    assert not heur[bm.TARGETS[2][1]].ok  # 49.1 / 46 = 1.067 < 1.10
-    assert heur[bm.TARGETS[3][1]].ok  # still faster than every peer
-    best = {tr.name: tr for tr in bm.evaluate_targets(rows, "best")}
-    assert best[bm.TARGETS[2][1]].ok  # best schedule 40 us: 1.23x
+    heur = {tr.name: tr for tr in evaluate_targets(rows, "heur")}
+    assert not heur[TARGETS[2][1]].ok  # 49.1 / 46 = 1.067 < 1.10
+    assert heur[TARGETS[3][1]].ok  # still faster than every peer
+    best = {tr.name: tr for tr in evaluate_targets(rows, "best")}
+    assert best[TARGETS[2][1]].ok  # best schedule 40 us: 1.23x
 
 
 def test_target_floor_fails_when_slow():
     slow = (4096, 4096, 1, "u4b8-g128-f16", "heuristic")
     rows = _rows(_results(_res(slow, us=4.0, graph_us=3.7)))  # 3.7 / 2.889 = 1.28 > 1.25
-    heur = {tr.name: tr for tr in bm.evaluate_targets(rows, "heur")}
-    assert not heur[bm.TARGETS[0][1]].ok and "1.28" in heur[bm.TARGETS[0][1]].worst
+    heur = {tr.name: tr for tr in evaluate_targets(rows, "heur")}
+    assert not heur[TARGETS[0][1]].ok and "1.28" in heur[TARGETS[0][1]].worst
 
 
 def test_csv_round_trip():
     rows = _rows()
-    text = bm.rows_to_csv(rows)
+    text = rows_to_csv(rows)
     parsed = list(csv.DictReader(io.StringIO(text)))
-    assert list(parsed[0]) == list(bm.CSV_COLUMNS)
+    assert list(parsed[0]) == list(CSV_COLUMNS)
     assert len(parsed) == 2
     assert parsed[0]["M"] == "1" and float(parsed[0]["machete_heur_us"]) == 4.0
     assert parsed[0]["machete_best_schedule"] == "128x16_1x1x1_TmaMI__TmaCoop_streamK"
@@ -226,7 +259,7 @@ def test_csv_round_trip():
 
 
 def test_markdown_table():
-    md = bm.rows_to_markdown(_rows(), ["# title", ""])
+    md = rows_to_markdown(_rows(), ["# title", ""])
     lines = md.splitlines()
     assert lines[0] == "# title"
     header = lines[2]
@@ -239,42 +272,42 @@ def test_markdown_table():
 
 
 def test_fmt():
-    assert bm._fmt(None) == "" and bm._fmt(3.14159) == "3.1" and bm._fmt(2.0, 2) == "2.00"
-    assert bm._fmt(0.001234) == "0.00123" and bm._fmt(True) == "1" and bm._fmt("x") == "x"
+    assert _fmt(None) == "" and _fmt(3.14159) == "3.1" and _fmt(2.0, 2) == "2.00"
+    assert _fmt(0.001234) == "0.00123" and _fmt(True) == "1" and _fmt("x") == "x"
 
 
 def test_summary_lists_targets():
-    text = bm.summary_text(_rows(), "H100 test")
+    text = summary_text(_rows(), "H100 test")
     assert "SUMMARY" in text and "H100 test" in text
-    for _, title in bm.TARGETS:
+    for _, title in TARGETS:
         assert title in text
     assert "PASS 1/1" in text
 
 
 def test_plan_keys():
-    keys = bm.plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-bf16"], sweep=True, int4pack=True)
+    keys = plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-bf16"], sweep=True, int4pack=True)
     assert (4096, 4096, 1, "cublas", "f16") in keys and (4096, 4096, 16, "cublas", "bf16") in keys
     assert (4096, 4096, 1, "int4pack", "bf16") in keys
     assert (4096, 4096, 16, "u8b128-ch-bf16", "sweep") in keys
     assert len(keys) == len(set(keys)) == 2 * (2 + 1 + 4)
-    k2 = bm.plan_keys((4096, 4096), [1], ["u8b128-ch-f16"], sweep=False, int4pack=True)
+    k2 = plan_keys((4096, 4096), [1], ["u8b128-ch-f16"], sweep=False, int4pack=True)
     assert k2 == [(4096, 4096, 1, "cublas", "f16"), (4096, 4096, 1, "u8b128-ch-f16", "heuristic")]
 
 
 def test_events_and_running_key(tmp_path):
     p = str(tmp_path / "ev.jsonl")
-    w = bm.EventWriter(p)
+    w = EventWriter(p)
     w.phase("setup", timeout=100)
     w.start((1, 2, 3, "cublas", "f16"))
     w.result((1, 2, 3, "cublas", "f16"), "ok", us=1.5)
     w.start((1, 2, 3, "t", "heuristic"))
     with open(p, "a") as f:
         f.write('{"ev": "result", "key": [1, 2')  # torn line from a killed worker
-    results, events = bm.load_events(p)
+    results, events = load_events(p)
     assert results[(1, 2, 3, "cublas", "f16")]["us"] == 1.5
-    assert bm.running_key(events) == (1, 2, 3, "t", "heuristic")
-    bm.EventWriter(p).result((1, 2, 3, "t", "heuristic"), "ok")  # the next worker's writer
-    assert bm.running_key(bm.load_events(p)[1]) is None
+    assert running_key(events) == (1, 2, 3, "t", "heuristic")
+    EventWriter(p).result((1, 2, 3, "t", "heuristic"), "ok")  # the next worker's writer
+    assert running_key(load_events(p)[1]) is None
 
 
 # ---- parent loop with a fake worker: hang -> killed, marked, resumed ----------------------
@@ -284,12 +317,13 @@ FAKE_WORKER = textwrap.dedent("""
     args = sys.argv[1:]
     events = args[args.index("--events") + 1]
     sys.path.insert(0, {bench_dir!r})
-    import bench_mm as bm
-    a = bm.resolve_args(args)
-    results, _ = bm.load_events(events)
-    w = bm.EventWriter(events)
+    from machete_bench.cli import resolve_args
+    from machete_bench.events import EventWriter, load_events, plan_keys
+    a = resolve_args(args)
+    results, _ = load_events(events)
+    w = EventWriter(events)
     keys = [key for shape in a.shapes
-            for key in bm.plan_keys(shape, a.m, a.types, sweep=not a.no_sweep, int4pack=not a.no_int4pack)]
+            for key in plan_keys(shape, a.m, a.types, sweep=not a.no_sweep, int4pack=not a.no_int4pack)]
     for key in keys:
         if key in results:
             continue
@@ -306,15 +340,15 @@ FAKE_WORKER = textwrap.dedent("""
 def test_parent_watchdog_and_resume(tmp_path, monkeypatch):
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER.format(bench_dir=str(ROOT / "benchmarks")))
-    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [
+    monkeypatch.setattr(bench_parent, "worker_argv", lambda args, shapes, events: [
         sys.executable, str(script), "--worker", "--events", events,
         "--shapes", ",".join(f"{k}x{n}" for k, n in shapes),
         "--m", ",".join(map(str, args.m)), "--types", ",".join(args.types), "--no-sweep"])
     out = tmp_path / "out"
-    args = bm.resolve_args(["--shapes", "128x128,256x128", "--m", "1,16", "--types", "u4b8-g128-f16", "--no-sweep",
+    args = resolve_args(["--shapes", "128x128,256x128", "--m", "1,16", "--types", "u4b8-g128-f16", "--no-sweep",
                             "--hang-timeout", "1.5", "--out-dir", str(out)])
-    assert bm.run_parent(args) == 0
-    results, _ = bm.load_events(str(out / "events.jsonl"))
+    assert run_parent(args) == 0
+    results, _ = load_events(str(out / "events.jsonl"))
     assert results[(128, 128, 1, "cublas", "f16")]["status"] == "crash"
     assert results[(128, 128, 16, "u4b8-g128-f16", "heuristic")]["status"] == "hang"
     assert results[(128, 128, 1, "u4b8-g128-f16", "heuristic")]["status"] == "ok"
@@ -332,11 +366,11 @@ def test_parent_watchdog_and_resume(tmp_path, monkeypatch):
 def test_parent_time_budget(tmp_path, monkeypatch):
     script = tmp_path / "slow_worker.py"
     script.write_text("import time\ntime.sleep(60)\n")
-    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
+    monkeypatch.setattr(bench_parent, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
     out = tmp_path / "out"
-    args = bm.resolve_args(["--shapes", "128x128,256x256", "--m", "1", "--types", "u4b8-g128-f16",
+    args = resolve_args(["--shapes", "128x128,256x256", "--m", "1", "--types", "u4b8-g128-f16",
                             "--time-budget", "1", "--out-dir", str(out)])
-    assert bm.run_parent(args) == 0
+    assert run_parent(args) == 0
     assert "stopped early: time budget" in (out / "log.txt").read_text()
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 2 and all(r["machete_heur_status"] == "not run" for r in rows)
@@ -344,8 +378,8 @@ def test_parent_time_budget(tmp_path, monkeypatch):
 
 def test_no_gpu_exits_nonzero_without_results(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
-    monkeypatch.setattr(bm, "cuda_available", lambda: False)
-    assert bm.main(["--quick", "--out-dir", str(out)]) == 2
+    monkeypatch.setattr(bench_cli, "cuda_available", lambda: False)
+    assert main(["--quick", "--out-dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bench_mm: no CUDA device")
     assert not out.exists()
@@ -354,10 +388,10 @@ def test_no_gpu_exits_nonzero_without_results(tmp_path, monkeypatch, capsys):
 def test_parent_worker_without_gpu_writes_no_results(tmp_path, monkeypatch):
     script = tmp_path / "no_gpu_worker.py"
     script.write_text("import sys\nprint('bench_mm: no CUDA device', file=sys.stderr)\nsys.exit(2)\n")
-    monkeypatch.setattr(bm, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
+    monkeypatch.setattr(bench_parent, "worker_argv", lambda args, shapes, events: [sys.executable, str(script)])
     out = tmp_path / "out"
-    args = bm.resolve_args(["--shapes", "128x128", "--m", "1", "--types", "u4b8-g128-f16", "--out-dir", str(out)])
-    assert bm.run_parent(args) == 2
+    args = resolve_args(["--shapes", "128x128", "--m", "1", "--types", "u4b8-g128-f16", "--out-dir", str(out)])
+    assert run_parent(args) == 2
     assert not (out / "results.csv").exists() and not (out / "results.md").exists()
     assert "no results written" in (out / "log.txt").read_text()
 
@@ -369,19 +403,19 @@ torch = pytest.importorskip("torch")
 
 def test_int4pack_nibbles():
     q = torch.tensor([[1, 2], [3, 4], [5, 6], [7, 15]], dtype=torch.uint8)  # (K=4, N=2)
-    hi = bm.int4pack_nibbles(q, high_first=True)
+    hi = int4pack_nibbles(q, high_first=True)
     assert hi.dtype == torch.uint8 and tuple(hi.shape) == (2, 2)
     assert hi.tolist() == [[0x13, 0x57], [0x24, 0x6F]]
-    assert bm.int4pack_nibbles(q, high_first=False).tolist() == [[0x31, 0x75], [0x42, 0xF6]]
+    assert int4pack_nibbles(q, high_first=False).tolist() == [[0x31, 0x75], [0x42, 0xF6]]
 
 
 def test_check_output():
     ref = torch.randn(4, 8)
-    assert bm.check_output(ref + 1e-4, ref, 0.02)[0] == "ok"
-    st, err, note = bm.check_output(ref * 2, ref, 0.02)
+    assert check_output(ref + 1e-4, ref, 0.02)[0] == "ok"
+    st, err, note = check_output(ref * 2, ref, 0.02)
     assert st == "FAIL" and err == pytest.approx(1.0) and "rel err" in note
-    assert bm.check_output(torch.full((4, 8), float("nan")), ref, 0.02)[0] == "FAIL"
-    assert bm.check_output(ref[:2], ref, 0.02)[0] == "FAIL"
+    assert check_output(torch.full((4, 8), float("nan")), ref, 0.02)[0] == "FAIL"
+    assert check_output(ref[:2], ref, 0.02)[0] == "FAIL"
 
 
 class FakeTimer:
@@ -446,16 +480,16 @@ class FakeMachete:
 @pytest.mark.parametrize("tname", ["u4b8-g128-f16", "u4zp-g128-bf16", "u8b128-ch-f16"])
 def test_worker_on_cpu(tmp_path, tname, capsys):
     events = str(tmp_path / "ev.jsonl")
-    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1,32",
+    args = resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1,32",
                             "--types", tname, "--rotate-mb", "0.1"])
-    bm.EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
-    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
+    w = Worker(args, device="cpu", timer=FakeTimer())
     w.adapter = FakeMachete()
     k, n = args.shapes[0]
     w.cublas(k, n)
     w.int4pack(k, n)
     w.machete_type(k, n, tname)
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     for m in (1, 32):
         heur = res[(k, n, m, tname, "heuristic")]
         assert heur["status"] == "ok" and heur["err"] < 1e-2, heur
@@ -465,33 +499,33 @@ def test_worker_on_cpu(tmp_path, tname, capsys):
         assert res[(k, n, m, tname, "sched", FakeMachete.SCHEDULES[1])]["status"] == "FAIL"
         assert res[(k, n, m, tname, "sched", "bad")]["status"] == "error"
         assert res[(k, n, m, tname, "sweep")]["status"] == "ok"
-        assert res[(k, n, m, "cublas", bm.BENCH_TYPES[tname].a_dtype)]["status"] == "ok"
-        if bm.BENCH_TYPES[tname].int4pack_applies:
+        assert res[(k, n, m, "cublas", BENCH_TYPES[tname].a_dtype)]["status"] == "ok"
+        if BENCH_TYPES[tname].int4pack_applies:
             # CPU torch has no CUDA int4pack kernel: recorded as n/a with the reason, never a crash
             assert res[(k, n, m, "int4pack", "bf16")]["status"] in ("n/a", "ok", "FAIL")
-    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    rows = build_rows(res, args.shapes, args.m, args.types)
     assert rows[0]["machete_best_schedule"] == FakeMachete.SCHEDULES[0] and rows[0]["n_schedules_ok"] == 1
     # every key the parent plans was produced, so a parent would not restart this worker
-    plan = bm.plan_keys((k, n), args.m, args.types, sweep=True, int4pack=True)
+    plan = plan_keys((k, n), args.m, args.types, sweep=True, int4pack=True)
     assert all(key in res for key in plan)
     # a second worker finds everything done and measures nothing
-    before = len(bm.load_events(events)[1])
-    w2 = bm.Worker(args, device="cpu", timer=FakeTimer())
+    before = len(load_events(events)[1])
+    w2 = Worker(args, device="cpu", timer=FakeTimer())
     w2.adapter = FakeMachete()
     w2.cublas(k, n)
     w2.int4pack(k, n)
     w2.machete_type(k, n, tname)
-    assert len(bm.load_events(events)[1]) == before
+    assert len(load_events(events)[1]) == before
 
 
 def test_worker_without_machete(tmp_path):
     events = str(tmp_path / "ev.jsonl")
-    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
+    args = resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
                             "--types", "u4b8-g128-f16"])
-    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w = Worker(args, device="cpu", timer=FakeTimer())
     w.adapter_error = "ModuleNotFoundError: No module named 'machete'"
     w.machete_type(256, 128, "u4b8-g128-f16")
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     assert res[(256, 128, 1, "u4b8-g128-f16", "heuristic")]["status"] == "n/a"
     assert "machete unavailable" in res[(256, 128, 1, "u4b8-g128-f16", "sweep")]["note"]
 
@@ -499,27 +533,27 @@ def test_worker_without_machete(tmp_path):
 def test_plot(tmp_path):
     pytest.importorskip("matplotlib")
     path = str(tmp_path / "results.png")
-    assert bm.write_plot(_rows(), path) == f"plot: {path}"
+    assert write_plot(_rows(), path) == f"plot: {path}"
     assert 0 < os.path.getsize(path) < 16 * 2**20
-    assert bm.write_plot([], path).startswith("no plot")
-    peer_rows = bm.build_rows(_peer_results({1: (4.0, 3.5)}, {("marlin", 1): ("ok", 5.0, None),
+    assert write_plot([], path).startswith("no plot")
+    peer_rows = build_rows(_peer_results({1: (4.0, 3.5)}, {("marlin", 1): ("ok", 5.0, None),
                                                               ("vllm_machete", 1): ("ok", 4.5, None)}),
                               [(4096, 4096)], [1], ["u4b8-g128-f16"])
-    assert bm.write_plot(peer_rows, path) == f"plot: {path}"
+    assert write_plot(peer_rows, path) == f"plot: {path}"
 
 
 def test_worker_guard_marks_section_and_continues(tmp_path, capsys):
     events = str(tmp_path / "ev.jsonl")
-    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
+    args = resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", "1",
                             "--types", "u4b8-g128-f16"])
-    w = bm.Worker(args, device="cpu", timer=FakeTimer())
+    w = Worker(args, device="cpu", timer=FakeTimer())
     keys = [(256, 128, 1, "u4b8-g128-f16", "heuristic"), (256, 128, 1, "u4b8-g128-f16", "sweep")]
 
     def boom():
         raise MemoryError("out of memory while building weights")
 
     w.guarded(keys, boom)
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     assert all(res[k]["status"] == "error" and "out of memory" in res[k]["note"] for k in keys)
     assert "Traceback" in capsys.readouterr().err
 
@@ -533,7 +567,7 @@ def test_spec_pack_helper():
 
 def _real_adapter():
     try:
-        return bm.MacheteAdapter()
+        return MacheteAdapter()
     except ImportError as e:
         pytest.skip(f"machete package API not available: {e}")
 
@@ -541,8 +575,8 @@ def _real_adapter():
 def test_real_machete_adapter_api():
     """The adapter's calls match the package: schedules, heuristic name and the SPEC §5 packer."""
     ad = _real_adapter()
-    for t in (U4B8, U4ZP, U8, bm.BENCH_TYPES["u4b8-g128-bf16"]):
-        dtype = bm._torch_dtype(t.a_dtype)
+    for t in (U4B8, U4ZP, U8, BENCH_TYPES["u4b8-g128-bf16"]):
+        dtype = _torch_dtype(t.a_dtype)
         names = ad.schedules(dtype, t)
         assert len(names) == 16 and "128x16_1x1x1_TmaMI__TmaCoop_streamK" in names, (t.name, names)
         assert "64x8_w8s6k64_DecodeMma_clusterK" in names
@@ -555,28 +589,28 @@ def test_real_machete_adapter_api():
 # ---- peers: vLLM's Marlin and Machete (benchmark-only builds), faked on CPU ---------------
 
 def test_parse_peers_and_worker_argv():
-    a = bm.resolve_args([])
+    a = resolve_args([])
     assert a.peers == [] and a.marlin_build == "/tmp/vllm_marlin_build"
     assert a.vllm_machete_build == "/tmp/vllm_machete_build"
-    assert "--peers" not in bm.worker_argv(a, [(4096, 4096)], "ev.jsonl")
-    a = bm.resolve_args(["--peers", "marlin, vllm-machete,marlin", "--marlin-build", "/x/m",
+    assert "--peers" not in worker_argv(a, [(4096, 4096)], "ev.jsonl")
+    a = resolve_args(["--peers", "marlin, vllm-machete,marlin", "--marlin-build", "/x/m",
                          "--vllm-machete-build", "/x/v"])
     assert a.peers == ["marlin", "vllm_machete"] and a.marlin_build == "/x/m"
-    w = bm.resolve_args(bm.worker_argv(a, [(4096, 4096)], "ev.jsonl")[2:])
+    w = resolve_args(worker_argv(a, [(4096, 4096)], "ev.jsonl")[2:])
     assert w.peers == ["marlin", "vllm_machete"] and w.marlin_build == "/x/m" and w.vllm_machete_build == "/x/v"
-    assert bm.resolve_args(["--peers", "all"]).peers == list(bm.PEERS)
-    assert bm.resolve_args(["--peers", "none"]).peers == []
+    assert resolve_args(["--peers", "all"]).peers == list(PEERS)
+    assert resolve_args(["--peers", "none"]).peers == []
     with pytest.raises(SystemExit):
-        bm.resolve_args(["--peers", "exllama"])
+        resolve_args(["--peers", "exllama"])
 
 
 def test_plan_keys_with_peers():
-    keys = bm.plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-f16"], sweep=False, int4pack=False,
+    keys = plan_keys((4096, 4096), [1, 16], ["u4b8-g128-f16", "u8b128-ch-f16"], sweep=False, int4pack=False,
                         peers=["marlin", "vllm_machete"])
-    peer = [k for k in keys if k[3] in bm.PEERS]
-    assert sorted(peer) == sorted((4096, 4096, m, p, "u4b8-g128-f16") for m in (1, 16) for p in bm.PEERS)
-    assert not any(k[3] in bm.PEERS for k in bm.plan_keys((4096, 4096), [1], ["u4b8-g128-bf16"], sweep=False,
-                                                          int4pack=False, peers=list(bm.PEERS)))
+    peer = [k for k in keys if k[3] in PEERS]
+    assert sorted(peer) == sorted((4096, 4096, m, p, "u4b8-g128-f16") for m in (1, 16) for p in PEERS)
+    assert not any(k[3] in PEERS for k in plan_keys((4096, 4096), [1], ["u4b8-g128-bf16"], sweep=False,
+                                                          int4pack=False, peers=list(PEERS)))
 
 
 def _peer_results(heur, peers, k=4096, n=4096, t="u4b8-g128-f16"):
@@ -591,8 +625,8 @@ def _peer_results(heur, peers, k=4096, n=4096, t="u4b8-g128-f16"):
 
 
 def _peer_targets(heur, peers, ms):
-    rows = bm.build_rows(_peer_results(heur, peers), [(4096, 4096)], ms, ["u4b8-g128-f16"])
-    return rows, dict(zip((tid for tid, _ in bm.PEER_TARGETS), bm.evaluate_peer_targets(rows, "heur")))
+    rows = build_rows(_peer_results(heur, peers), [(4096, 4096)], ms, ["u4b8-g128-f16"])
+    return rows, dict(zip((tid for tid, _ in PEER_TARGETS), evaluate_peer_targets(rows, "heur")))
 
 
 def test_peer_targets_met():
@@ -608,7 +642,7 @@ def test_peer_targets_met():
     # speedups 4.2/3.5 = 1.2 and 5.2/4.0 = 1.3: both >= 1.15, geomean 1.249
     assert b.ok and b.measured == 2 and b.detail == "geomean 1.249"
     assert c.ok and c.measured == 3 and "M=1024" in c.worst and "vs vLLM Machete" in c.worst  # 45 / 44
-    text = bm.summary_text(rows)
+    text = summary_text(rows)
     assert "met 2/2" in text and "M<=64: faster than Marlin at every point" in text and "geomean 1.249" in text
 
 
@@ -624,7 +658,7 @@ def test_peer_targets_missed():
     assert not a.ok and (a.passed, a.measured) == (1, 2) and "M=1 " in a.worst and "0.971" in a.worst
     assert not b.ok and b.passed == 0 and b.detail == "geomean 1.121"
     assert not c.ok and (c.passed, c.measured) == (2, 3) and "M=1024" in c.worst and "0.955 vs vLLM Machete" in c.worst
-    assert "missed 1/2" in bm.summary_text(rows)
+    assert "missed 1/2" in summary_text(rows)
 
 
 def test_peer_targets_geomean_and_validity():
@@ -639,37 +673,37 @@ def test_peer_targets_geomean_and_validity():
     assert t["vllm_machete_geomean"].measured == 2
     assert t["marlin_small"].measured == 0 and not t["marlin_small"].ok
     assert not t["peers_slack"].ok and "M=256" in t["peers_slack"].worst
-    assert rows[0]["marlin_status"] == "FAIL" and rows[0]["marlin_us"] == 1.0 and bm.eff_time(rows[0], "marlin") is None
-    assert "not measured" in bm.summary_text(rows)
+    assert rows[0]["marlin_status"] == "FAIL" and rows[0]["marlin_us"] == 1.0 and eff_time(rows[0], "marlin") is None
+    assert "not measured" in summary_text(rows)
     # a point where the peer was measured but machete failed its check: missing, the target is missed
     heur_fail = _peer_results({1: (10.0, None)}, {("vllm_machete", 1): ("ok", 20.0, None)})
     heur_fail[(4096, 4096, 1, "u4b8-g128-f16", "heuristic")]["status"] = "FAIL"
-    rows = bm.build_rows(heur_fail, [(4096, 4096)], [1], ["u4b8-g128-f16"])
-    b = bm.evaluate_peer_targets(rows)[1]
+    rows = build_rows(heur_fail, [(4096, 4096)], [1], ["u4b8-g128-f16"])
+    b = evaluate_peer_targets(rows)[1]
     assert b.missing == 1 and b.measured == 0 and not b.ok
 
 
 def test_peer_columns_absent_without_peers():
     rows = _rows()
-    assert rows[0]["marlin_status"] == "not run" and bm.peers_in_rows(rows) == []
-    assert "Marlin" not in bm.rows_to_markdown(rows)
-    assert "not measured (--peers" in bm.summary_text(rows)
-    (r,) = bm.build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
+    assert rows[0]["marlin_status"] == "not run" and peers_in_rows(rows) == []
+    assert "Marlin" not in rows_to_markdown(rows)
+    assert "not measured (--peers" in summary_text(rows)
+    (r,) = build_rows({}, [(4096, 4096)], [16], ["u8b128-ch-f16"])
     assert r["marlin_status"] == "n/a" and r["vllm_machete_status"] == "n/a" and "supports" in r["marlin_note"]
 
 
 def test_pack_rows_and_marlin_scale_order():
     q = torch.randint(0, 16, (64, 8), dtype=torch.uint8)
-    p = bm.pack_rows(q, 4)
+    p = pack_rows(q, 4)
     assert p.is_contiguous() and p.dtype == torch.int32
     assert torch.equal(p, spec_pack(q, 4).contiguous())  # GPTQ rows == SPEC §5 values, row-major
     s = torch.arange(4 * 128, dtype=torch.float32).view(4, 128)
-    flat, perm = s.flatten(), bm.marlin_scale_order(s).flatten()
+    flat, perm = s.flatten(), marlin_scale_order(s).flatten()
     for pos in range(flat.numel()):  # vLLM: within each run of 64, new[i * 8 + j] = old[i + 8 * j]
         base, i, j = pos - pos % 64, (pos % 64) // 8, pos % 8
         assert perm[pos] == flat[base + i + 8 * j]
     with pytest.raises(ValueError):
-        bm.marlin_scale_order(torch.ones(1, 128))
+        marlin_scale_order(torch.ones(1, 128))
 
 
 class _FakePeer:
@@ -697,11 +731,11 @@ class _FakePeer:
 class FakeMarlin(_FakePeer):
     def weights(self, packed, scales, t):
         assert packed.is_contiguous()
-        return packed.clone(), bm.marlin_scale_order(scales)
+        return packed.clone(), marlin_scale_order(scales)
 
     def mm(self, a, weights, t):
         packed, s = weights
-        return super().mm(a, (packed, bm.marlin_scale_order(s)), t)  # the order is its own inverse
+        return super().mm(a, (packed, marlin_scale_order(s)), t)  # the order is its own inverse
 
 
 class FakeVllmMachete(_FakePeer):
@@ -713,10 +747,10 @@ class FakeVllmMachete(_FakePeer):
 
 def _peer_worker(tmp_path, extra=(), ms="1,32"):
     events = str(tmp_path / "ev.jsonl")
-    args = bm.resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", ms,
+    args = resolve_args(["--worker", "--events", events, "--shapes", "256x128", "--m", ms,
                             "--types", "u4b8-g128-f16", "--rotate-mb", "0.1", *extra])
-    bm.EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
-    return args, events, bm.Worker(args, device="cpu", timer=FakeTimer())
+    EventWriter(events).result(("device",), "ok", l2_bytes=1024, copy_Bps=3e12, bf16_flops=7e14)
+    return args, events, Worker(args, device="cpu", timer=FakeTimer())
 
 
 def test_worker_records_peers(tmp_path):
@@ -727,7 +761,7 @@ def test_worker_records_peers(tmp_path):
     w.cublas(k, n)
     w.machete_type(k, n, t)
     w.peer_type(k, n, t)
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     for m in (1, 32):
         mar, vm = res[(k, n, m, "marlin", t)], res[(k, n, m, "vllm_machete", t)]
         assert mar["status"] == "ok" and mar["err"] < 1e-2 and mar["us"] == 1.0
@@ -737,30 +771,30 @@ def test_worker_records_peers(tmp_path):
         assert mar["err"] == pytest.approx(res[(k, n, m, t, "heuristic")]["err"], abs=1e-3)
     # one set of peer weights per shape, rotated copies cloned from it
     assert w.peers["marlin"].prepared == [(256 // 8, 128)]
-    plan = bm.plan_keys((k, n), args.m, args.types, sweep=True, int4pack=False, peers=args.peers)
+    plan = plan_keys((k, n), args.m, args.types, sweep=True, int4pack=False, peers=args.peers)
     assert all(key in res for key in plan)
-    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    rows = build_rows(res, args.shapes, args.m, args.types)
     assert rows[0]["marlin_status"] == "ok" and rows[0]["marlin_graph_us"] == 0.5
     assert rows[0]["marlin_over_heur"] == pytest.approx(1.0)  # fake timer: 0.5 us graph on both sides
     assert rows[0]["vllm_machete_status"] == "FAIL" and rows[0]["vllm_machete_over_heur"] is None
-    md = bm.rows_to_markdown(rows)
+    md = rows_to_markdown(rows)
     header = md.splitlines()[0]
     for col in ("Marlin us", "Marlin graph us", "Marlin check", "vLLM Machete us", "vLLM Machete graph us",
                 "vLLM Machete check", "Marlin/heur"):
         assert f"| {col} |" in header
     assert all(l.count("|") == header.count("|") for l in md.splitlines() if l.startswith("|"))
     assert "| 1.0 | 0.5 | ok (" in md and "FAIL (5.0e-01)" in md
-    parsed = list(csv.DictReader(io.StringIO(bm.rows_to_csv(rows))))
-    for p in bm.PEERS:
+    parsed = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
+    for p in PEERS:
         assert {f"{p}_us", f"{p}_graph_us", f"{p}_status"} <= set(parsed[0])
     assert parsed[0]["marlin_status"] == "ok" and parsed[0]["marlin_graph_us"] == "0.5"
     assert parsed[1]["vllm_machete_status"] == "FAIL" and parsed[1]["vllm_machete_graph_us"] == ""
     # resumed worker: nothing left to do
-    before = len(bm.load_events(events)[1])
-    w2 = bm.Worker(args, device="cpu", timer=FakeTimer())
+    before = len(load_events(events)[1])
+    w2 = Worker(args, device="cpu", timer=FakeTimer())
     w2.peers = {"marlin": FakeMarlin(), "vllm_machete": FakeVllmMachete()}
     w2.peer_type(k, n, t)
-    assert len(bm.load_events(events)[1]) == before and w2.peers["marlin"].prepared == []
+    assert len(load_events(events)[1]) == before and w2.peers["marlin"].prepared == []
 
 
 def test_worker_peer_setup_error_keeps_other_peer(tmp_path):
@@ -771,7 +805,7 @@ def test_worker_peer_setup_error_keeps_other_peer(tmp_path):
     args, events, w = _peer_worker(tmp_path, ["--peers", "marlin,vllm_machete"], ms="16")
     w.peers = {"marlin": Broken(), "vllm_machete": FakeVllmMachete()}
     w.peer_type(256, 128, "u4b8-g128-f16")
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     assert res[(256, 128, 16, "marlin", "u4b8-g128-f16")]["status"] == "error"
     assert "setup: RuntimeError" in res[(256, 128, 16, "marlin", "u4b8-g128-f16")]["note"]
     assert res[(256, 128, 16, "vllm_machete", "u4b8-g128-f16")]["status"] == "ok"
@@ -792,19 +826,19 @@ def test_missing_peer_build_is_unavailable(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("peer marlin unavailable") == 1 and out.count("peer vllm_machete unavailable") == 1
     assert "[256 128" not in out  # the unavailable points are recorded quietly
-    res, _ = bm.load_events(events)
+    res, _ = load_events(events)
     for m in (1, 32):
         assert res[(256, 128, m, "marlin", "u4b8-g128-f16")]["status"] == "unavailable"
         assert res[(256, 128, m, "vllm_machete", "u4b8-g128-f16")]["status"] == "unavailable"
     assert not any(k[3:] == ("marlin", "u4b8-g128-bf16") for k in res)
-    rows = bm.build_rows(res, args.shapes, args.m, args.types)
+    rows = build_rows(res, args.shapes, args.m, args.types)
     assert rows[0]["marlin_status"] == "unavailable" and "build missing" in rows[0]["marlin_note"]
-    assert "| unavailable |" in bm.rows_to_markdown(rows)
-    text = bm.summary_text(rows)
+    assert "| unavailable |" in rows_to_markdown(rows)
+    text = summary_text(rows)
     assert "Marlin (peer): unavailable 2" in text and "not measured" in text
 
 
 def test_progress_text_reports_done_total_and_eta():
-    assert bm.progress_text(0, 200, 0.0) == "bench_mm: 0/200 measurements (0%), 0 s"
-    assert bm.progress_text(50, 200, 30.0) == "bench_mm: 50/200 measurements (25%), 30 s, ETA 90 s"
-    assert bm.progress_text(200, 200, 120.0) == "bench_mm: 200/200 measurements (100%), 120 s, done"
+    assert progress_text(0, 200, 0.0) == "bench_mm: 0/200 measurements (0%), 0 s"
+    assert progress_text(50, 200, 30.0) == "bench_mm: 50/200 measurements (25%), 30 s, ETA 90 s"
+    assert progress_text(200, 200, 120.0) == "bench_mm: 200/200 measurements (100%), 120 s, done"
