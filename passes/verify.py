@@ -8,7 +8,8 @@
 - names are unique within each file;
 - every schedule a heuristic rule picks is built for every type whose dispatch calls it.
 
-Failures raise VerifyError naming the rule or symbol and where it came from.
+Each check is one function; ``CHECKS`` runs them in order and the first failure raises
+VerifyError naming the rule or symbol and where it came from.
 """
 
 from __future__ import annotations
@@ -79,69 +80,132 @@ def check_heuristics_pick_built_schedules(program: n.Program) -> int:
     return checked
 
 
-def _verify(program: n.Program) -> n.Program:
-    defined_in: dict[str, list[str]] = defaultdict(list)
-    instantiated_in: dict[str, list[str]] = defaultdict(list)
-    origins: dict[str, str] = {}
-    checked_chains = 0
+def _origin(d: object) -> str:
+    return getattr(d, "origin", "") or type(d).__name__
 
+
+def _declarations(program: n.Program):
+    """(unit, file-scope declaration) in program order."""
     for unit in program.units:
-        local: dict[str, str] = {}  # name -> kind, in definition order
-        declared: set[str] = set()
         for d in _file_scope(unit):
-            origin = getattr(d, "origin", "") or type(d).__name__
-            # uses must precede: check before adding this declaration's own names
-            uses = n.referenced_names(d)
+            yield unit, d
+
+
+def _defined_in(program: n.Program) -> dict[str, list[str]]:
+    """Function name -> the files that define it (FunctionDef, KernelInstance), in program order."""
+    defined_in: dict[str, list[str]] = defaultdict(list)
+    for unit, d in _declarations(program):
+        if isinstance(d, (n.FunctionDef, n.KernelInstance)):
+            defined_in[n.defined_names(d)[0]].append(unit.filename)
+    return defined_in
+
+
+def check_uses_declared_before(program: n.Program) -> None:
+    """Every type or function a declaration uses is defined or declared before it in its file, or
+    is part of the csrc contract."""
+    for unit in program.units:
+        known: set[str] = set()
+        for d in _file_scope(unit):
             own = n.defined_names(d)
-            for name in uses:
-                if name in own or name in C.EXTERNAL_NAMES or name in local or name in declared:
+            for name in n.referenced_names(d):
+                if name in own or name in C.EXTERNAL_NAMES or name in known:
                     continue
                 if isinstance(d, n.TemplateAlias) and name in d.params:
                     continue
-                raise VerifyError(f"{unit.filename}: {origin}: uses '{name}', which is neither "
+                raise VerifyError(f"{unit.filename}: {_origin(d)}: uses '{name}', which is neither "
                                   f"declared before it in this file nor part of the csrc contract")
-            for name in own:
-                if name in local:
-                    raise VerifyError(f"{unit.filename}: '{name}' is defined twice in one file "
-                                      f"({origin})")
-                local[name] = type(d).__name__
-                origins.setdefault(name, origin)
-            if isinstance(d, (n.FunctionDef, n.KernelInstance)):
-                defined_in[own[0]].append(unit.filename)
+            known.update(own)
             if isinstance(d, (n.ExternDecl, n.FunctionDecl)):
-                declared.add(d.sig.name)
-                origins.setdefault(d.sig.name, origin)
-            insts = ([d] if isinstance(d, n.ExplicitInstantiation) else
-                     [d.instantiation] if isinstance(d, n.KernelInstance) else [])
-            for inst in insts:
-                key = repr(inst.type)
-                if unit.filename in instantiated_in[key]:
-                    raise VerifyError(f"{unit.filename}: {inst.origin}: instantiated twice")
-                instantiated_in[key].append(unit.filename)
-                if len(instantiated_in[key]) > 1:
-                    raise VerifyError(f"{inst.origin}: explicit instantiation appears in "
-                                      f"{' and '.join(instantiated_in[key])}")
-            for node in n.walk(d):
-                if isinstance(node, n.IfChain) and node.role.startswith("heuristic:"):
-                    check_heuristic_chain(node, unit.filename)
-                    checked_chains += 1
+                known.add(d.sig.name)
 
+
+def check_names_unique_per_file(program: n.Program) -> None:
+    """No name is defined twice in one file."""
+    for unit in program.units:
+        seen: set[str] = set()
+        for d in _file_scope(unit):
+            for name in n.defined_names(d):
+                if name in seen:
+                    raise VerifyError(f"{unit.filename}: '{name}' is defined twice in one file "
+                                      f"({_origin(d)})")
+                seen.add(name)
+
+
+def check_instantiated_once(program: n.Program) -> int:
+    """Every explicit instantiation appears once across all files. Returns how many there are."""
+    instantiated_in: dict[str, list[str]] = defaultdict(list)
+    for unit, d in _declarations(program):
+        insts = ([d] if isinstance(d, n.ExplicitInstantiation) else
+                 [d.instantiation] if isinstance(d, n.KernelInstance) else [])
+        for inst in insts:
+            key = repr(inst.type)
+            if unit.filename in instantiated_in[key]:
+                raise VerifyError(f"{unit.filename}: {inst.origin}: instantiated twice")
+            instantiated_in[key].append(unit.filename)
+            if len(instantiated_in[key]) > 1:
+                raise VerifyError(f"{inst.origin}: explicit instantiation appears in "
+                                  f"{' and '.join(instantiated_in[key])}")
+    return sum(map(len, instantiated_in.values()))
+
+
+def check_heuristic_chains(program: n.Program) -> int:
+    """Every ``heuristic:*`` if-chain is exhaustive with every rule reachable
+    (check_heuristic_chain). Returns how many chains were checked."""
+    checked = 0
+    for unit, d in _declarations(program):
+        for node in n.walk(d):
+            if isinstance(node, n.IfChain) and node.role.startswith("heuristic:"):
+                check_heuristic_chain(node, unit.filename)
+                checked += 1
+    return checked
+
+
+def check_defined_once(program: n.Program) -> int:
+    """Every function is defined in one file only. Returns how many functions are defined."""
+    defined_in = _defined_in(program)
     for name, files in sorted(defined_in.items()):
         if len(files) > 1:
+            origins: dict[str, str] = {}  # name -> the first declaration defining or declaring it
+            for _, d in _declarations(program):
+                names = n.defined_names(d)
+                if isinstance(d, (n.ExternDecl, n.FunctionDecl)):
+                    names += (d.sig.name,)
+                for other in names:
+                    origins.setdefault(other, _origin(d))
             raise VerifyError(f"'{name}' ({origins.get(name, '?')}) is defined in "
                               f"{len(files)} files: {', '.join(files)}")
-    # every declared-but-not-defined function must be defined somewhere in the program
-    for unit in program.units:
-        for d in _file_scope(unit):
-            if isinstance(d, (n.ExternDecl, n.FunctionDecl)) and d.sig.name not in defined_in \
-                    and d.sig.name not in C.EXTERNAL_NAMES:
-                raise VerifyError(f"{unit.filename}: '{d.sig.name}' ({d.origin}) is declared "
-                                  f"but no generated file defines it")
-    routed = check_heuristics_pick_built_schedules(program)
-    return program.with_note(f"verify: {len(defined_in)} functions defined once, "
-                             f"{sum(map(len, instantiated_in.values()))} instantiations, "
-                             f"{checked_chains} heuristic chain(s) exhaustive and reachable, "
-                             f"{routed} (rule, type) picks built")
+    return len(defined_in)
+
+
+def check_declared_are_defined(program: n.Program) -> None:
+    """Every declared-but-not-defined function is defined somewhere in the program (or comes
+    from the csrc contract)."""
+    defined_in = _defined_in(program)
+    for unit, d in _declarations(program):
+        if isinstance(d, (n.ExternDecl, n.FunctionDecl)) and d.sig.name not in defined_in \
+                and d.sig.name not in C.EXTERNAL_NAMES:
+            raise VerifyError(f"{unit.filename}: '{d.sig.name}' ({d.origin}) is declared "
+                              f"but no generated file defines it")
+
+
+# In this order: the first failing check raises. A check returns what it counted for the note, or None.
+CHECKS = (
+    check_uses_declared_before,
+    check_names_unique_per_file,
+    check_instantiated_once,
+    check_heuristic_chains,
+    check_defined_once,
+    check_declared_are_defined,
+    check_heuristics_pick_built_schedules,
+)
+
+
+def _verify(program: n.Program) -> n.Program:
+    found = {check: check(program) for check in CHECKS}
+    return program.with_note(f"verify: {found[check_defined_once]} functions defined once, "
+                             f"{found[check_instantiated_once]} instantiations, "
+                             f"{found[check_heuristic_chains]} heuristic chain(s) exhaustive and reachable, "
+                             f"{found[check_heuristics_pick_built_schedules]} (rule, type) picks built")
 
 
 @attrs.frozen

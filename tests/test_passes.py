@@ -154,6 +154,19 @@ def test_verify_reports_declared_but_undefined():
         verify(p)
 
 
+def test_verify_reports_name_defined_twice_in_one_file():
+    unit = n.TranslationUnit(filename="s.cu", body=(B.schedule_struct(S16), B.schedule_struct(S16)))
+    with pytest.raises(VerifyError, match=r"^s\.cu: 'sch_128x16_1x1x1_\w+' is defined twice in one file \(schedule "):
+        verify(n.Program(units=(unit,)))
+
+
+def test_verify_reports_function_defined_in_two_files():
+    unit = _heuristic_program([M.HeuristicRule(cond=None, schedule=S16)]).units[0]
+    p = n.Program(units=(unit, attrs.evolve(unit, filename="y.cu")))
+    with pytest.raises(VerifyError, match=r"^'heuristic_t' \(heuristic t\) is defined in 2 files: x\.cu, y\.cu$"):
+        verify(p)
+
+
 def test_pipeline_registry():
     assert set(REGISTRY) >= {"dedupe", "shard", "verify"}
     with pytest.raises(ValueError, match="unknown pass"):
