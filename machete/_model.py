@@ -16,19 +16,13 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-from . import _manifest
+from . import _manifest, _scalar_table
 from .scalar_types import ScalarType
 
 VOID = "void"
 
-_DTYPE_SHORT = {
-    torch.float16: "f16",
-    torch.bfloat16: "bf16",
-    torch.float32: "f32",
-    torch.int32: "s32",
-    torch.int8: "s8",
-    torch.float8_e4m3fn: "e4m3",
-}
+# torch dtype -> short name, from the table's torch_dtype column (f16, bf16, f32, s32, s8, e4m3)
+_DTYPE_SHORT = {getattr(torch, r.torch_dtype): r.short for r in _scalar_table.SCALARS if r.torch_dtype}
 _SHORT_DTYPE = {v: k for k, v in _DTYPE_SHORT.items()}
 
 

@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import torch
 
-# scalar-type ids (SPEC §5) -> (bits, bias flip mask)
-_B_TYPES = {
-    0x4000000100400: (4, 0x8),     # uint4b8
-    0x4000001000800: (8, 0x80),    # uint8b128
-    0x4000000000400: (4, 0x0),     # uint4
-    0x4000000000800: (8, 0x0),     # uint8
-    0x4000000010300: (4, 0x0),     # int4
-    0x4000000010700: (8, 0x0),     # int8
-}
+from . import _scalar_table
+
+# scalar-type ids (SPEC §5) -> (bits, bias flip mask), from the table's b_type rows:
+# uint4b8 (4, 0x8), uint8b128 (8, 0x80), uint4 / int4 (4, 0), uint8 / int8 (8, 0)
+_B_TYPES = {r.type_id: (r.bits, r.bias_flip) for r in _scalar_table.B_TYPES}
 
 
 def b_type_bits_and_flip(b_type_id: int) -> tuple[int, int]:

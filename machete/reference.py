@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from . import scalar_types
+from . import _scalar_table, scalar_types
 from .scalar_types import ScalarType, ScalarTypeLike, as_scalar_type
 
 __all__ = [
@@ -31,8 +31,9 @@ __all__ = [
     "reference_mm",
 ]
 
-# Types quantized with integer zero points (AWQ); all others are symmetric.
-_ZERO_POINT_TYPES = (scalar_types.uint4, scalar_types.uint8)
+# Types quantized with integer zero points (AWQ: uint4, uint8; the table's zero_points rows);
+# all others are symmetric.
+_ZERO_POINT_TYPES = tuple(t for t in scalar_types.ALL if _scalar_table.BY_SHORT[t.short_name].zero_points)
 
 
 class QuantizedWeights(NamedTuple):

@@ -7,6 +7,9 @@ An id packs the fields of a :class:`ScalarType`, least significant field first::
 Integer types have exponent 0 and mantissa = number of value bits (``bits`` if unsigned,
 ``bits - 1`` if signed). The ``b_type`` argument of the ops accepts either a
 :class:`ScalarType` or its integer id.
+
+The known types (``ALL``) are the ``b_type`` rows of ``machete/_scalar_table.py``, the one table
+of scalar facts; the id layout lives there too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import dataclasses
 import enum
 import functools
 from typing import Union
+
+from . import _scalar_table as _table
 
 __all__ = [
     "NanRepr",
@@ -39,14 +44,7 @@ class NanRepr(enum.IntEnum):
 
 
 # (name, width in bits) of each field, LSB first.
-_FIELDS = (
-    ("exponent", 8),
-    ("mantissa", 8),
-    ("signed", 1),
-    ("bias", 32),
-    ("finite_values_only", 1),
-    ("nan_repr", 8),
-)
+_FIELDS = _table.ID_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +69,8 @@ class ScalarType:
     @functools.cached_property
     def id(self) -> int:
         """The integer id (SPEC section 5 encoding), computed from the fields."""
-        result, offset = 0, 0
-        for name, width in _FIELDS:
-            value = int(getattr(self, name)) & ((1 << width) - 1)  # bias: two's complement
-            result |= value << offset
-            offset += width
-        return result
+        return _table.encode_type_id(self.exponent, self.mantissa, self.signed, self.bias,
+                                     self.finite_values_only, int(self.nan_repr))
 
     @property
     def size_bits(self) -> int:
@@ -101,8 +95,7 @@ class ScalarType:
     @property
     def name(self) -> str:
         if self.is_integer:
-            base = f"{'int' if self.signed else 'uint'}{self.size_bits}"
-            return base + (f"b{self.bias}" if self.bias else "")
+            return _table.integer_type_name(self.size_bits, bool(self.signed), self.bias)
         base = f"float{self.size_bits}_e{self.exponent}m{self.mantissa}"
         if self.finite_values_only:
             base += "f"
@@ -157,16 +150,22 @@ class ScalarType:
         return cls(0, size_bits, False, bias)
 
 
-uint4b8 = ScalarType.uint(4, 8)  # GPTQ 4-bit: stores x + 8, value range -8..7
-uint8b128 = ScalarType.uint(8, 128)  # GPTQ 8-bit: stores x + 128
-uint4 = ScalarType.uint(4)  # AWQ 4-bit (zero points passed as group zeros)
-uint8 = ScalarType.uint(8)  # AWQ 8-bit
-int4 = ScalarType.int_(4)
-int8 = ScalarType.int_(8)
+def _from_row(row: _table.Scalar) -> ScalarType:
+    return (ScalarType.int_ if row.signed else ScalarType.uint)(row.bits, row.bias)
 
-ALL = (uint4b8, uint8b128, uint4, uint8, int4, int8)
+
+# Every b_type row of the table, in its order (uint4b8, uint8b128, uint4, uint8, int4, int8).
+ALL = tuple(_from_row(r) for r in _table.B_TYPES)
 _BY_ID = {t.id: t for t in ALL}
 _BY_NAME = {t.name: t for t in ALL}
+
+# Named constants (a new table row is reachable through from_id / from_name without one).
+uint4b8 = _BY_NAME["uint4b8"]  # GPTQ 4-bit: stores x + 8, value range -8..7
+uint8b128 = _BY_NAME["uint8b128"]  # GPTQ 8-bit: stores x + 128
+uint4 = _BY_NAME["uint4"]  # AWQ 4-bit (zero points passed as group zeros)
+uint8 = _BY_NAME["uint8"]  # AWQ 8-bit
+int4 = _BY_NAME["int4"]
+int8 = _BY_NAME["int8"]
 
 ScalarTypeLike = Union[ScalarType, int]
 
