@@ -12,11 +12,13 @@ from __future__ import annotations
 from ._cutlass import DataTypeTag, EpilogueScheduleTag, KernelScheduleTag, TileSchedulerTag
 from .model import Dt, ScheduleConfig
 from .nodes import ConstPtr, ConstRef, NamedType, Param
+from .scalar_table import BY_SHORT as _SCALARS
 
 NAMESPACE = "machete"
 
 # Headers (include path -Icsrc).
-ARGS_HEADER = "machete/mm_args.h"          # MMArgs, PrepackArgs, ScalarKind; no CUDA/CUTLASS
+ARGS_HEADER = "machete/mm_args.h"          # MMArgs, PrepackArgs; no CUDA/CUTLASS
+SCALAR_KIND_HEADER = "machete/scalar_kind.h"  # ScalarKind, scalar_bits, ...: printed from the scalar table
 KERNEL_HEADER = "machete/mm_kernel.cuh"    # TypeConfig, MacheteKernel (CUTLASS)
 PREPACK_HEADER = "machete/prepack_kernel.cuh"  # PrepackB
 DISPATCH_SYSTEM_HEADERS = ("cstring", "stdexcept", "string", "vector")
@@ -30,15 +32,17 @@ PREPACK_TEMPLATE = "PrepackB"
 SCALAR_KIND = "ScalarKind"
 MM_ARGS = NamedType(name="MMArgs")
 PREPACK_ARGS = NamedType(name="PrepackArgs")
-SCALAR_BITS_FN = "scalar_bits"
+SCALAR_BITS_FN = "scalar_bits"                    # (ScalarKind) -> storage bits
+SCALAR_BIAS_FLIP_FN = "scalar_bias_flip"          # (ScalarKind) -> prepack's xor mask
+SCALAR_KIND_OF_B_TYPE_ID_FN = "scalar_kind_of_b_type_id"  # (SPEC §5 id) -> ScalarKind, Void if none
+TORCH_DTYPE_KINDS_MACRO = "MACHETE_FOREACH_TORCH_SCALAR_KIND"  # X(c10 ScalarType, ScalarKind)
 DEVICE_NAME_CONTAINS_FN = "device_name_contains"  # (MMArgs const&, char const*) -> bool
 
-# Our own element tags for the biased GPTQ types (csrc/machete/scalar_types.h).
-BIASED_TYPE_TAGS = {Dt.u4b8: "machete::uint4b8_t", Dt.u8b128: "machete::uint8b128_t"}
-# The ``machete::ScalarKind`` enumerator of each element type (mm_args.h).
-SCALAR_KINDS = {Dt.void: "Void", Dt.f16: "F16", Dt.bf16: "BF16", Dt.f32: "F32", Dt.s32: "S32",
-                Dt.s8: "S8", Dt.s4: "S4", Dt.e4m3: "E4M3", Dt.u4: "U4", Dt.u8: "U8",
-                Dt.u4b8: "U4B8", Dt.u8b128: "U8B128"}
+# Our own element tags for the biased GPTQ types (csrc/machete/scalar_tags.cuh): machete::<name>_t,
+# e.g. machete::uint4b8_t, for every type CUTLASS has none of (Dt.cutlass is None).
+BIASED_TYPE_TAGS = {d: f"{NAMESPACE}::{_SCALARS[d.value].type_name}_t" for d in Dt if d.cutlass is None}
+# The ``machete::ScalarKind`` enumerator of each element type (scalar_kind.h), from the table.
+SCALAR_KINDS = {d: _SCALARS[d.value].kind for d in Dt}
 
 
 def cpp_tag(d: Dt) -> str:

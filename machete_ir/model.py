@@ -15,10 +15,13 @@ from ._cutlass import DataType, EpilogueScheduleType, KernelScheduleType, TileSc
 
 from . import expr as E
 from .expr import Cond, K, M, N
+from .scalar_table import BY_SHORT as _SCALARS
 
 
 class Dt(enum.Enum):
-    """Element types. Values are the SPEC short names used in type signatures.
+    """Element types. Values are the SPEC short names used in type signatures; one member per
+    row of the scalar table (``machete/_scalar_table.py``), whose facts (bits, bias, zero points)
+    the properties read.
 
     Most map onto ``cutlass_library.DataType``; the GPTQ biased integers u4b8 / u8b128 are ours
     (CUTLASS has no biased integer types): they are stored ``x + 8`` / ``x + 128``.
@@ -43,16 +46,27 @@ class Dt(enum.Enum):
 
     @property
     def bits(self) -> int:
-        return _BITS[self]
+        return _SCALARS[self.value].bits
+
+    @property
+    def bias(self) -> int:
+        """Stored value = value + bias (GPTQ's u4b8 / u8b128), else 0."""
+        return _SCALARS[self.value].bias
+
+    @property
+    def zero_points(self) -> bool:
+        """Quantized with integer zero points (AWQ's u4 / u8): its types carry group zeros."""
+        return _SCALARS[self.value].zero_points
 
     @property
     def cutlass(self) -> DataType | None:
         """The cutlass_library DataType, or None for our own biased types."""
-        return None if self in (Dt.u4b8, Dt.u8b128) else DataType[self.value]
+        return None if self.bias else DataType[self.value]
 
 
-_BITS = {Dt.void: 0, Dt.f16: 16, Dt.bf16: 16, Dt.f32: 32, Dt.s32: 32, Dt.s8: 8, Dt.s4: 4,
-         Dt.e4m3: 8, Dt.u4: 4, Dt.u8: 8, Dt.u4b8: 4, Dt.u8b128: 8}
+if {d.value for d in Dt} != set(_SCALARS):
+    raise ValueError(f"machete_ir.model.Dt and the scalar table disagree: members "
+                     f"{sorted(d.value for d in Dt)}, table {sorted(_SCALARS)}")
 
 ACTIVATION_TYPES = (Dt.f16, Dt.bf16, Dt.s8, Dt.e4m3)
 WEIGHT_TYPES = (Dt.u4b8, Dt.u8b128, Dt.u4, Dt.u8)
@@ -89,7 +103,7 @@ class TypeConfig:
             raise ValueError(f"{self}: group zeros need group scales")
         if self.a in FLOAT16_TYPES and self.b_group_scale not in (Dt.void, self.a):
             raise ValueError(f"{self}: group scale type must equal a ({self.a.value})")
-        if self.b in (Dt.u4b8, Dt.u8b128) and self.b_group_zeropoint is not Dt.void:
+        if self.b.bias and self.b_group_zeropoint is not Dt.void:
             raise ValueError(f"{self}: {self.b.value} carries its zero in the type; group zeros must be void")
 
     @property
@@ -517,7 +531,7 @@ def _gptq_awq_types() -> tuple[TypeConfig, ...]:
     out = []
     for b in WEIGHT_TYPES:  # generation order: for b in (u4b8, u8b128, u4, u8), for a in (f16, bf16)
         for a in FLOAT16_TYPES:
-            zero = a if b in (Dt.u4, Dt.u8) else Dt.void
+            zero = a if b.zero_points else Dt.void
             out.append(TypeConfig(a=a, b=b, b_group_scale=a, b_group_zeropoint=zero,
                                   b_channel_scale=Dt.void, a_token_scale=Dt.void, out=a,
                                   accumulator=Dt.f32))

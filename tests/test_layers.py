@@ -8,6 +8,11 @@
 
 Every import counts, function-local ones included (they hid the old model <-> cpp_contract <->
 names circle), and ``if TYPE_CHECKING:`` imports do not (they never run).
+
+The runtime package ``machete`` sits apart: it never imports the generator (tests/test_manifest.py)
+and the generator never imports it (``import machete`` pulls in torch). Their one shared piece, the
+scalar table ``machete/_scalar_table.py`` (stdlib only), is imported by the runtime and loaded by
+path by ``machete_ir.scalar_table``, the bottom of the generator's model.
 """
 
 from __future__ import annotations
@@ -120,6 +125,17 @@ def test_model_holds_no_cpp_spelling():
 @pytest.mark.parametrize("mod", sorted(GRAPH))
 def test_no_import_cycle(mod):
     assert not _reaches(mod, mod), f"{mod} imports itself through {sorted(GRAPH[mod])}"
+
+
+def test_generator_never_imports_the_runtime_package():
+    """The scalar table is read by path (machete_ir/scalar_table.py), never through ``machete``."""
+    files = [p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py")]
+    files += [p for p in ROOT.glob("*.py") if p.name != "setup.py"]
+    for p in files:
+        bad = {i for i in _imports(p) if i == "machete" or i.startswith("machete.")}
+        assert not bad, f"{p.relative_to(ROOT)} imports {bad}"
+    assert not GRAPH["machete_ir.scalar_table"], "the table loader imports nothing of the generator"
+    assert "machete_ir.scalar_table" in GRAPH["machete_ir.model"]
 
 
 def test_machete_ir_imports_no_higher_layer():
