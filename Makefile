@@ -15,7 +15,7 @@ FORMAT_LIBS ?= compressed-tensors==0.20.0
 FORMAT_LIBS_NODEPS ?= autoawq==0.2.9 auto-gptq==0.7.1 accelerate==1.15.0
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: generate test test-fast compile-check check-generated clean manifest
+.PHONY: generate test test-fast compile-check check-generated clean manifest scalar-header
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ generate: $(STAMP)
 manifest: $(STAMP)
 	$(PY) generate_machete.py --output-dir $(OUT)
 	cp $(OUT)/machete_build_manifest.json machete/_build_manifest.json
+
+## Reprint csrc/machete/scalar_kind.h from the scalar table (machete/_scalar_table.py; a test fails when it is stale).
+scalar-header: $(STAMP)
+	$(PY) generate_machete.py --scalar-header csrc/machete/scalar_kind.h
 
 ## Run the test suite (CPU; GPU tests skip without CUDA; the nvcc compile check runs where nvcc is).
 test: $(STAMP)

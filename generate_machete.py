@@ -4,6 +4,7 @@
     python generate_machete.py                      # writes build/generated/*.cu
     python generate_machete.py --list               # one line per kernel entry point
     python generate_machete.py --types f16u4b8f16voidvoidvoidf16f32 --schedules 128x16_1x1x1_TmaMI__TmaCoop_streamK
+    python generate_machete.py --scalar-header csrc/machete/scalar_kind.h   # the checked-in header
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a per-GPU table (JSON as for --heuristic-table), used when the device name "
                         "contains DEVICE (e.g. H200=h200.json); repeatable, tried in order; replaces "
                         "the built-in per-GPU tables")
+    p.add_argument("--scalar-header", type=_dir, default=None, metavar="PATH",
+                   help="write only the scalar header printed from the scalar table "
+                        "(machete/_scalar_table.py) to PATH, i.e. csrc/machete/scalar_kind.h, and "
+                        "exit; with --check, exit 1 if PATH is missing or stale")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true",
                       help="print 'TYPE_SIGNATURE SCHEDULE_NAME' per kernel entry point and exit")
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from machete_ir.model import DeviceHeuristic, check_device_pattern
     from passes import VerifyError
 
+    if args.scalar_header is not None:
+        return _scalar_header(args.scalar_header, check=args.check)
     t0 = time.perf_counter()
     try:
         heuristic = load_heuristic(args.heuristic_table) if args.heuristic_table else None
@@ -156,6 +163,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machete-gen: {len(files)} files in {out_dir} ({len(plan.write)} written, "
           f"{len(plan.unchanged)} unchanged, {len(plan.remove)} stale removed) in "
           f"{(t1 - t0) * 1000:.0f} ms")
+    return 0
+
+
+def _scalar_header(path: Path, check: bool) -> int:
+    """--scalar-header: the header is independent of the build's types and schedules."""
+    from emitters import files as F
+    from machete_gen_pipeline import scalar_header
+
+    text = scalar_header()
+    current = path.is_file() and path.read_bytes() == text.encode()
+    if check:
+        if not current:
+            print(f"{'stale' if path.exists() else 'missing'}: {path}", file=sys.stderr)
+        return 0 if current else 1
+    if not current:
+        try:
+            F.write_atomic(path, text)
+        except OSError as e:
+            return _fail(f"cannot write {path}: {e}")
+    print(f"machete-gen: {path} ({'unchanged' if current else 'written'})")
     return 0
 
 

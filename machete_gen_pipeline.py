@@ -15,9 +15,9 @@ from machete_ir import model as M
 from machete_ir.model import Heuristic, ImplConfig
 from machete_ir.model import canonical_schedule_name, parse_schedule_name
 from machete_ir.nodes import Program
-from emitters.lower import lower
+from emitters.lower import SCALAR_HEADER_BANNER, lower, lower_scalar_header
 from emitters.manifest import MANIFEST_FILE, manifest_text
-from emitters.printer import cpp_cond, cpp_expr, cpp_type, print_program
+from emitters.printer import cpp_cond, cpp_expr, cpp_type, print_program, print_unit
 from passes import DEFAULT_PIPELINE, Shard, build_pipeline, run_pipeline
 
 
@@ -73,6 +73,11 @@ def build_program(opts: Options) -> Program:
     configured = (Shard(num_shards=opts.num_shards, policy=opts.shard_policy),) if "shard" in opts.passes else ()
     pipeline = build_pipeline(opts.passes, configured)
     return run_pipeline(program, pipeline)
+
+
+def scalar_header() -> str:
+    """The text of csrc/machete/scalar_kind.h, printed from the scalar table (machete/_scalar_table.py)."""
+    return print_unit(lower_scalar_header(), header=SCALAR_HEADER_BANNER)
 
 
 def generate(opts: Options) -> tuple[Program, dict[str, str]]:

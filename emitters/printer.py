@@ -55,7 +55,8 @@ class NamespaceBlock(cgen.Generable):
         prev: tuple[str, int] | None = None
         for kind, item in self.body:
             lines = list(item.generate())
-            if prev is not None and not (prev == (kind, 1) and len(lines) == 1):
+            # a comment belongs to the item below it: no blank line after one
+            if prev is not None and prev[0] != "Comment" and not (prev == (kind, 1) and len(lines) == 1):
                 yield ""
             yield from lines
             prev = (kind, len(lines))
@@ -89,6 +90,50 @@ class ElseIfChain(cgen.Generable):
             yield "} else {"
             yield from _block_body(self.else_block)
         yield "}"
+
+
+class SwitchBlock(cgen.Generable):
+    """``switch (v) {`` with one line per case whose body is one line
+    (``case A: case B: return 4;  // comment``), else the body indented below its labels."""
+
+    def __init__(self, value: str, cases: list[tuple[list[str], list[str], str]]):
+        self.value, self.cases = value, cases
+
+    def generate(self) -> Iterator[str]:
+        yield f"switch ({self.value}) {{"
+        for labels, body, comment in self.cases:
+            head = " ".join(labels)
+            tail = f"  // {comment}" if comment else ""
+            if len(body) == 1:
+                yield f"  {head} {body[0]}{tail}"
+            else:
+                yield f"  {head}{tail}"
+                yield from ("    " + line for line in body)
+        yield "}"
+
+
+class EnumBlock(cgen.Generable):
+    def __init__(self, name: str, underlying: str, members: list[tuple[str, int, str]]):
+        self.name, self.underlying, self.members = name, underlying, members
+
+    def generate(self) -> Iterator[str]:
+        yield f"enum class {self.name} : {self.underlying} {{"
+        for name, value, comment in self.members:
+            yield f"  {name} = {value}," + (f"  // {comment}" if comment else "")
+        yield "};"
+
+
+class XMacroDefine(cgen.Generable):
+    """``#define NAME(X)`` then one ``X(a, b)`` line per row, the continuation backslashes aligned."""
+
+    def __init__(self, name: str, rows: list[str]):
+        self.name, self.rows = name, rows
+
+    def generate(self) -> Iterator[str]:
+        lines = [f"#define {self.name}(X)"] + [f"  X({row})" for row in self.rows]
+        width = max(len(line) for line in lines)
+        for i, line in enumerate(lines):
+            yield line if i == len(lines) - 1 else f"{line.ljust(width)} \\"
 
 
 def _block_body(block: cgen.Block) -> Iterator[str]:
@@ -179,6 +224,10 @@ def stmt(s: object) -> cgen.Generable:
         return cgen.Statement(f"throw {s.exc}({' + '.join(pieces)})")
     if isinstance(s, n.Comment):
         return cgen.LineComment(s.text)
+    if isinstance(s, n.Switch):
+        cases = [([f"case {cpp_expr(label)}:" for label in c.labels], _lines(c.body), c.comment)
+                 for c in s.cases]
+        return SwitchBlock(cpp_expr(s.value), cases + [(["default:"], _lines(s.default), "")])
     if isinstance(s, n.IfChain):
         return ElseIfChain([(cpp_cond(b.cond), _block(b.body)) for b in s.branches],
                            None if s.else_body is None else _block(s.else_body),
@@ -194,10 +243,15 @@ def stmt(s: object) -> cgen.Generable:
     raise TypeError(f"printer: not a statement: {s!r}")
 
 
+def _lines(stmts: tuple) -> list[str]:
+    return [line for st in stmts for line in stmt(st).generate()]
+
+
 # ---- declarations ----------------------------------------------------------------------------
 
 def _fdecl(sig: n.FunctionSig) -> cgen.Generable:
-    d = cgen.FunctionDeclaration(cgen.Value(cpp_type(sig.ret), sig.name),
+    ret = ("constexpr " if sig.constexpr else "") + cpp_type(sig.ret)
+    d = cgen.FunctionDeclaration(cgen.Value(ret, sig.name),
                                  [cgen.Value(cpp_type(p.type), p.name) for p in sig.params])
     return cgen.Static(d) if sig.static else d
 
@@ -205,6 +259,12 @@ def _fdecl(sig: n.FunctionSig) -> cgen.Generable:
 def decl(d: object) -> cgen.Generable:
     if isinstance(d, n.Include):
         return cgen.Include(d.path, system=d.system)
+    if isinstance(d, n.Pragma):
+        return cgen.Pragma(d.text)
+    if isinstance(d, n.EnumDef):
+        return EnumBlock(d.name, cpp_type(d.underlying), [(m.name, m.value, m.comment) for m in d.members])
+    if isinstance(d, n.XMacro):
+        return XMacroDefine(d.name, [", ".join(row) for row in d.rows])
     if isinstance(d, n.Comment):
         return cgen.LineComment(d.text)
     if isinstance(d, n.UsingAlias):
@@ -229,15 +289,18 @@ def decl(d: object) -> cgen.Generable:
     raise TypeError(f"printer: not a declaration: {d!r}")
 
 
-def print_unit(unit: n.TranslationUnit) -> str:
-    lines = list(GENERATED_HEADER) + [""]
-    prev_include = None
+def print_unit(unit: n.TranslationUnit, header: tuple[str, ...] = GENERATED_HEADER) -> str:
+    """The file's text: ``header`` (the ``@generated`` comment), a blank line, then the body."""
+    lines = list(header) + [""]
+    prev = None
     for item in unit.body:
-        is_include = isinstance(item, n.Include)
-        if prev_include is not None and not (is_include and prev_include):
+        # a blank line between items, except in a run of includes and after a comment (it
+        # belongs to the item below it)
+        if prev is not None and not (isinstance(item, n.Include) and isinstance(prev, n.Include)) \
+                and not isinstance(prev, n.Comment):
             lines.append("")
         lines.extend(decl(item).generate())
-        prev_include = is_include
+        prev = item
     return "\n".join(lines) + "\n"
 
 

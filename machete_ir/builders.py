@@ -11,10 +11,12 @@ from . import names
 from .expr import Call, Cmp, CmpOp, Cond, EnumLit, IntLit, IsNull, OnDevice, StrLit, Var, all_of
 from .model import Dt, Heuristic, ImplConfig, ScheduleConfig, TypeConfig, schedule_alias
 from .nodes import (
-    VOID, Assign, Branch, ConstPtr, CuteInt, ExplicitInstantiation, ExprStmt, ExternDecl,
-    FunctionDef, FunctionSig, IfChain, InitList, KernelInstance, NameCase, NamedType, Param,
-    Raise, Return, SelectByName, StaticCall, Struct, TemplateAlias, UsingAlias,
+    VOID, Assign, Branch, ConstPtr, CuteInt, EnumDef, Enumerator, ExplicitInstantiation, ExprStmt,
+    ExternDecl, FunctionDef, FunctionSig, IfChain, InitList, KernelInstance, NameCase, NamedType,
+    Param, Raise, Return, SelectByName, StaticCall, Struct, Switch, SwitchCase, TemplateAlias,
+    UsingAlias, XMacro,
 )
+from .scalar_table import Scalar
 
 ARGS = Var(name=C.ARGS)
 SCHEDULE = Var(name="schedule")
@@ -264,3 +266,72 @@ def prepack_dispatch(impls: Sequence[ImplConfig]) -> FunctionDef:
                     parts=(f"machete::prepack_B: no prepack variant for these types; implemented "
                            f"(a, bits(b), convert): {keys}",))),
         origin="prepack_B_dispatch")
+
+
+# ---- the scalar header (csrc/machete/scalar_kind.h), from the scalar table -------------------
+
+SCALAR_K = Var(name="k")
+
+
+def _kind_of(row: Scalar) -> EnumLit:
+    return EnumLit(enum=C.SCALAR_KIND, member=row.kind)
+
+
+def _kind_param() -> tuple[Param, ...]:
+    return (Param(type=C.SCALAR_KIND_T, name=SCALAR_K.name),)
+
+
+def _cases_by_value(rows: Sequence[Scalar], value: Callable[[Scalar], int]) -> tuple[SwitchCase, ...]:
+    """One case per distinct non-zero value (ascending), its kinds in table order."""
+    groups: dict[int, list[Scalar]] = {}
+    for r in rows:
+        if value(r):
+            groups.setdefault(value(r), []).append(r)
+    return tuple(SwitchCase(labels=tuple(_kind_of(r) for r in groups[v]), body=(Return(value=IntLit(value=v)),))
+                 for v in sorted(groups))
+
+
+def scalar_kind_enum(rows: Sequence[Scalar]) -> EnumDef:
+    """``enum class ScalarKind : int32_t``: one enumerator per row, its value the row's kind_id."""
+    return EnumDef(name=C.SCALAR_KIND, underlying=NamedType(name="int32_t"),
+                   members=tuple(Enumerator(name=r.kind, value=r.kind_id, comment=r.note) for r in rows),
+                   origin="scalar table")
+
+
+def scalar_bits_function(rows: Sequence[Scalar]) -> FunctionDef:
+    """``constexpr int scalar_bits(ScalarKind k)``: storage bits, 0 for Void."""
+    return FunctionDef(
+        sig=FunctionSig(name=C.SCALAR_BITS_FN, ret=NamedType(name="int"), params=_kind_param(), constexpr=True),
+        body=(Switch(value=SCALAR_K, cases=_cases_by_value(rows, lambda r: r.bits),
+                     default=(Return(value=IntLit(value=0)),)),), origin="scalar table")
+
+
+def scalar_bias_flip_function(rows: Sequence[Scalar]) -> FunctionDef:
+    """``constexpr uint32_t scalar_bias_flip(ScalarKind k)``: the xor mask prepack applies to every
+    stored value (a biased type's bias, 2^(bits-1)), 0 for every other kind."""
+    return FunctionDef(
+        sig=FunctionSig(name=C.SCALAR_BIAS_FLIP_FN, ret=NamedType(name="uint32_t"), params=_kind_param(),
+                        constexpr=True),
+        body=(Switch(value=SCALAR_K, cases=_cases_by_value(rows, lambda r: r.bias_flip),
+                     default=(Return(value=IntLit(value=0)),)),), origin="scalar table")
+
+
+def scalar_kind_of_b_type_id_function(rows: Sequence[Scalar]) -> FunctionDef:
+    """``constexpr ScalarKind scalar_kind_of_b_type_id(int64_t id)``: the kind of a b_type's SPEC §5
+    id (machete.scalar_types), Void for any other id."""
+    cases = tuple(SwitchCase(labels=(IntLit(value=r.type_id),), body=(Return(value=_kind_of(r)),),
+                             comment=f"{r.type_name} = {r.type_id:#x}")
+                  for r in rows if r.b_type)
+    return FunctionDef(
+        sig=FunctionSig(name=C.SCALAR_KIND_OF_B_TYPE_ID_FN, ret=C.SCALAR_KIND_T,
+                        params=(Param(type=NamedType(name="int64_t"), name="id"),), constexpr=True),
+        body=(Switch(value=Var(name="id"), cases=cases,
+                     default=(Return(value=_kind_of(next(r for r in rows if r.short == "void"))),)),),
+        origin="scalar table")
+
+
+def torch_dtype_kinds_macro(rows: Sequence[Scalar]) -> XMacro:
+    """``X(c10 ScalarType enumerator, ScalarKind enumerator)`` for every kind with a torch dtype
+    (the binding's dtype switch; this header includes no torch)."""
+    return XMacro(name=C.TORCH_DTYPE_KINDS_MACRO, rows=tuple((r.at_dtype, r.kind) for r in rows if r.at_dtype),
+                  origin="scalar table")

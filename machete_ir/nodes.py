@@ -132,11 +132,29 @@ class SelectByName:
 
 
 @attrs.frozen(kw_only=True)
+class SwitchCase:
+    """``case a: case b: body``; ``comment`` is printed at the end of the case's first line."""
+
+    labels: tuple[Expr, ...]
+    body: tuple["Stmt", ...]
+    comment: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Switch:
+    """``switch (value) { case ...: ... default: ... }`` (the scalar header's constexpr lookups)."""
+
+    value: Expr
+    cases: tuple[SwitchCase, ...]
+    default: tuple["Stmt", ...]
+
+
+@attrs.frozen(kw_only=True)
 class Comment:
     text: str
 
 
-Stmt = Union[Return, ExprStmt, VarDecl, Assign, Raise, IfChain, SelectByName, Comment]
+Stmt = Union[Return, ExprStmt, VarDecl, Assign, Raise, IfChain, SelectByName, Switch, Comment]
 
 # ---------------------------------------------------------------------------------------------
 # Declarations (file scope)
@@ -146,6 +164,39 @@ Stmt = Union[Return, ExprStmt, VarDecl, Assign, Raise, IfChain, SelectByName, Co
 class Include:
     path: str
     system: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Pragma:
+    """``#pragma <text>`` (a header's ``#pragma once``)."""
+
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class Enumerator:
+    name: str
+    value: int
+    comment: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class EnumDef:
+    """``enum class name : underlying { A = 0, ... };``"""
+
+    name: str
+    underlying: "CppType"
+    members: tuple[Enumerator, ...]
+    origin: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class XMacro:
+    """An X-macro: ``#define name(X) X(a, b) X(c, d) ...``, one ``X(...)`` line per row."""
+
+    name: str
+    rows: tuple[tuple[str, ...], ...]
+    origin: str = attrs.field(default="", eq=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -184,6 +235,7 @@ class FunctionSig:
     ret: CppType
     params: tuple[Param, ...]
     static: bool = False
+    constexpr: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -235,8 +287,8 @@ class Namespace:
     body: tuple["Decl", ...]
 
 
-Decl = Union[Include, Comment, UsingAlias, TemplateAlias, Struct, FunctionDecl, ExternDecl,
-             FunctionDef, ExplicitInstantiation, KernelInstance, Namespace]
+Decl = Union[Include, Pragma, Comment, UsingAlias, TemplateAlias, Struct, EnumDef, XMacro,
+             FunctionDecl, ExternDecl, FunctionDef, ExplicitInstantiation, KernelInstance, Namespace]
 
 
 # What a translation unit is for. Passes select units by role, never by file name (the file
@@ -308,7 +360,7 @@ def walk(node: object) -> Iterator[object]:
 
 def defined_names(decl: object) -> tuple[str, ...]:
     """Names a file-scope declaration defines (types and functions)."""
-    if isinstance(decl, (UsingAlias, TemplateAlias, Struct)):
+    if isinstance(decl, (UsingAlias, TemplateAlias, Struct, EnumDef, XMacro)):
         return (decl.name,)
     if isinstance(decl, FunctionDef):
         return (decl.sig.name,)

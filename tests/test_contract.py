@@ -20,8 +20,10 @@ def _headers() -> str:
 
 
 def test_headers_named_by_the_contract_exist():
-    for h in (C.ARGS_HEADER, C.KERNEL_HEADER, C.PREPACK_HEADER):
+    for h in (C.ARGS_HEADER, C.SCALAR_KIND_HEADER, C.KERNEL_HEADER, C.PREPACK_HEADER):
         assert (CSRC / h).is_file(), h
+    # the dispatch includes only mm_args.h, which brings the generated scalar header
+    assert f'#include "{C.SCALAR_KIND_HEADER}"' in (CSRC / C.ARGS_HEADER).read_text()
 
 
 @pytest.mark.parametrize("name,pattern", [
@@ -33,6 +35,9 @@ def test_headers_named_by_the_contract_exist():
     ("MMArgs", r"struct\s+{}\b"),
     ("PrepackArgs", r"struct\s+{}\b"),
     (C.SCALAR_BITS_FN, r"\b{}\s*\("),
+    (C.SCALAR_BIAS_FLIP_FN, r"\b{}\s*\("),
+    (C.SCALAR_KIND_OF_B_TYPE_ID_FN, r"\b{}\s*\("),
+    (C.TORCH_DTYPE_KINDS_MACRO, r"#define\s+{}\("),
     (C.MM_DISPATCH_FN, r"void\s+{}\s*\(\s*MMArgs const&"),
     (C.SUPPORTED_SCHEDULES_FN, r"std::vector<std::string>\s+{}\s*\("),
     (C.HEURISTIC_SCHEDULE_FN, r"std::string\s+{}\s*\("),
@@ -43,9 +48,10 @@ def test_contract_name_is_declared(name, pattern):
 
 
 def test_scalar_kinds_and_fields_exist():
-    text = (CSRC / C.ARGS_HEADER).read_text()
+    kinds = (CSRC / C.SCALAR_KIND_HEADER).read_text()
     for d in Dt:
-        assert re.search(rf"\b{C.scalar_kind(d)}\s*=", text), d
+        assert re.search(rf"\b{C.scalar_kind(d)}\s*=", kinds), d
+    text = (CSRC / C.ARGS_HEADER).read_text()
     for field in C.MM_TYPE_FIELDS + ("M", "N", "K"):
         assert re.search(rf"\b{field}\b", text), field
     for tag in C.BIASED_TYPE_TAGS.values():
@@ -56,5 +62,5 @@ def test_scalar_kinds_and_fields_exist():
 def test_generated_dispatch_uses_only_contract_kinds():
     files = generate(Options(w4a8=True))[1]
     used = set(re.findall(r"ScalarKind::(\w+)", files["machete_mm_dispatch.cu"]))
-    declared = set(re.findall(r"^\s*(\w+)\s*=\s*\d+", (CSRC / C.ARGS_HEADER).read_text(), re.M))
+    declared = set(re.findall(r"^\s*(\w+)\s*=\s*\d+", (CSRC / C.SCALAR_KIND_HEADER).read_text(), re.M))
     assert used and used <= declared

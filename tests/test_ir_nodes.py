@@ -9,6 +9,7 @@ from machete_ir import builders as B
 from machete_ir import expr as E
 from machete_ir import model as M
 from machete_ir import nodes as n
+from machete_ir.scalar_table import SCALARS
 
 T = M.TYPE_CONFIGS[4]  # f16 u4 with zeros
 S = M.schedule("128x16", "1x1x1")
@@ -33,6 +34,11 @@ STMTS = {
         n.NameCase(names=("a__b", "a_b"), body=(n.Return(),)),
         n.NameCase(names=("c",), body=(n.Return(),))),
         default=(n.Raise(exc="std::invalid_argument", parts=("unknown",)),)),
+    "Switch": n.Switch(value=n.Var(name="k"), cases=(
+        n.SwitchCase(labels=(n.EnumLit(enum="ScalarKind", member="U4"), n.EnumLit(enum="ScalarKind", member="S4")),
+                     body=(n.Return(value=n.IntLit(value=4)),), comment="4-bit"),
+        n.SwitchCase(labels=(n.IntLit(value=7),), body=(n.Comment(text="two lines"), n.Return(value=n.IntLit(value=1))))),
+        default=(n.Return(value=n.IntLit(value=0)),)),
 }
 
 DECLS = {
@@ -49,6 +55,11 @@ DECLS = {
     "Namespace": n.Namespace(name="machete", body=(B.entry_decl(T, S), B.entry_decl(T, M.SCHEDULES[0]),
                                                    B.types_alias(T))),
     "CuteIntNonPow2": n.UsingAlias(name="Tile", type=B.cute_shape(96, 128, 1)),
+    "Pragma": n.Pragma(text="once"),
+    # the first rows of the scalar table (append-only: these never change)
+    "EnumDef": B.scalar_kind_enum(SCALARS[:3]),
+    "ConstexprFunctionDef": B.scalar_bits_function(SCALARS[:3]),
+    "XMacro": B.torch_dtype_kinds_macro(SCALARS[:3]),
 }
 
 
@@ -66,7 +77,8 @@ def test_every_node_kind_has_a_snapshot():
     covered = {type(x).__name__ for x in [*STMTS.values(), *DECLS.values()]}
     kinds = {"Return", "ExprStmt", "VarDecl", "Assign", "Raise", "Comment", "IfChain",
              "SelectByName", "Include", "UsingAlias", "TemplateAlias", "Struct", "FunctionDecl",
-             "ExternDecl", "FunctionDef", "ExplicitInstantiation", "KernelInstance", "Namespace"}
+             "ExternDecl", "FunctionDef", "ExplicitInstantiation", "KernelInstance", "Namespace",
+             "Switch", "Pragma", "EnumDef", "XMacro"}
     assert kinds <= covered
 
 

@@ -2,8 +2,9 @@
 // dispatch (machete_mm_dispatch.cu / machete_prepack.cu) and the kernel templates.
 //
 // Nothing here includes torch or CUTLASS: the generated dispatch translation unit only
-// needs this header, so it compiles in a second. The generator (machete_ir/cpp_contract.py)
-// names every symbol declared here; tests/test_contract.py checks the two agree.
+// needs this header (and the scalar_kind.h it includes), so it compiles in a second. The
+// generator (machete_ir/cpp_contract.py) names every symbol declared here; tests/test_contract.py
+// checks the two agree.
 #pragma once
 
 #include <cstddef>
@@ -14,34 +15,12 @@
 
 #include <cuda_runtime_api.h>
 
+// ScalarKind (the element kinds that cross the boundary; Void marks an absent operand),
+// scalar_bits, scalar_bias_flip, scalar_kind_of_b_type_id: printed from the scalar table
+// (machete/_scalar_table.py).
+#include "machete/scalar_kind.h"
+
 namespace machete {
-
-// Element kinds that cross the boundary. Void marks an absent operand.
-enum class ScalarKind : int32_t {
-  Void = 0,
-  F16 = 1,
-  BF16 = 2,
-  F32 = 3,
-  S32 = 4,
-  S8 = 5,
-  E4M3 = 6,
-  U4B8 = 7,     // GPTQ 4-bit, stored x + 8
-  U8B128 = 8,   // GPTQ 8-bit, stored x + 128
-  U4 = 9,       // AWQ 4-bit (zero points in group_zeros)
-  U8 = 10,      // AWQ 8-bit
-  S4 = 11,
-};
-
-// Storage bits of one element (0 for Void).
-constexpr int scalar_bits(ScalarKind k) {
-  switch (k) {
-    case ScalarKind::U4B8: case ScalarKind::U4: case ScalarKind::S4: return 4;
-    case ScalarKind::U8B128: case ScalarKind::U8: case ScalarKind::S8: case ScalarKind::E4M3: return 8;
-    case ScalarKind::F16: case ScalarKind::BF16: return 16;
-    case ScalarKind::F32: case ScalarKind::S32: return 32;
-    default: return 0;
-  }
-}
 
 // Stream-ordered workspace allocation supplied by the caller (the torch binding hands
 // out a tensor from the caching allocator; it must stay valid until the kernel ran).
