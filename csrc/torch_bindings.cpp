@@ -60,16 +60,15 @@ inline std::string str(int64_t v) { return std::to_string(v); }
     if (!(expr)) return {};   \
   } while (0)
 
+// The dtype -> ScalarKind pairs come from the scalar table (machete/scalar_kind.h's X-macro).
 bool kind_of_dtype(at::ScalarType t, const char* what, ScalarKind& out, Err& err) {
+#define MACHETE_DTYPE_CASE(DTYPE, KIND) \
+  case at::ScalarType::DTYPE: out = ScalarKind::KIND; return true;
   switch (t) {
-    case at::kHalf: out = ScalarKind::F16; return true;
-    case at::kBFloat16: out = ScalarKind::BF16; return true;
-    case at::kFloat: out = ScalarKind::F32; return true;
-    case at::kInt: out = ScalarKind::S32; return true;
-    case at::kChar: out = ScalarKind::S8; return true;
-    case at::kFloat8_e4m3fn: out = ScalarKind::E4M3; return true;
+    MACHETE_FOREACH_TORCH_SCALAR_KIND(MACHETE_DTYPE_CASE)
     default: break;
   }
+#undef MACHETE_DTYPE_CASE
   return err.set(1, std::string("machete: unsupported dtype for ") + what + ": " + c10::toString(t));
 }
 
@@ -81,16 +80,12 @@ bool kind_of_opt_dtype(std::optional<at::ScalarType> t, const char* what, Scalar
   return kind_of_dtype(*t, what, out, err);
 }
 
-// Scalar-type ids (SPEC §5).
+// Scalar-type ids (SPEC §5) of the table's b_types (machete/scalar_kind.h).
 bool kind_of_b_type(int64_t id, ScalarKind& out, Err& err) {
-  switch (id) {
-    case 0x4000000100400LL: out = ScalarKind::U4B8; return true;
-    case 0x4000001000800LL: out = ScalarKind::U8B128; return true;
-    case 0x4000000000400LL: out = ScalarKind::U4; return true;
-    case 0x4000000000800LL: out = ScalarKind::U8; return true;
-    case 0x4000000010300LL: out = ScalarKind::S4; return true;
-    case 0x4000000010700LL: out = ScalarKind::S8; return true;
-    default: break;
+  const ScalarKind kind = machete::scalar_kind_of_b_type_id(id);
+  if (kind != ScalarKind::Void) {
+    out = kind;
+    return true;
   }
   char buf[64];
   snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(id));

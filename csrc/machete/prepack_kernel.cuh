@@ -70,9 +70,7 @@ struct PrepackB {
     if (args.B == nullptr || args.out == nullptr) {
       throw std::invalid_argument("machete::prepack_B: null pointer");
     }
-    uint32_t flip = 0;
-    if (args.b_type == ScalarKind::U4B8) flip = 0x8;
-    if (args.b_type == ScalarKind::U8B128) flip = 0x80;
+    const uint32_t flip = scalar_bias_flip(args.b_type);  // 0x8 for U4B8, 0x80 for U8B128, else 0
 
     const int64_t words = args.K / (32 / Bits) * args.N;
     cudaError_t err = cudaMemsetAsync(args.out, 0, size_t(words) * 4, args.stream);

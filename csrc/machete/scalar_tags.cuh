@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "cutlass/numeric_types.h"
+#include "machete/scalar_kind.h"
 
 namespace machete {
 
@@ -19,7 +20,7 @@ struct uint8b128_t {};  // GPTQ 8-bit, stored x + 128, values -128..127
 // QuantStorage<Tag>::type: the CUTLASS element the mainloop sees after prepack.
 // QuantStorage<Tag>::bias_flip: the xor mask prepack applies to every stored value.
 template <class Tag> struct QuantStorage { using type = Tag; static constexpr uint32_t bias_flip = 0; };
-template <> struct QuantStorage<uint4b8_t> { using type = cutlass::int4b_t; static constexpr uint32_t bias_flip = 0x8; };
-template <> struct QuantStorage<uint8b128_t> { using type = int8_t; static constexpr uint32_t bias_flip = 0x80; };
+template <> struct QuantStorage<uint4b8_t> { using type = cutlass::int4b_t; static constexpr uint32_t bias_flip = scalar_bias_flip(ScalarKind::U4B8); };
+template <> struct QuantStorage<uint8b128_t> { using type = int8_t; static constexpr uint32_t bias_flip = scalar_bias_flip(ScalarKind::U8B128); };
 
 }  // namespace machete
