@@ -7,7 +7,8 @@
    (comma lists; unset = every type / schedule) and copies its machete_build_manifest.json to
    machete/_build_manifest.json (what the runtime answers supported_schedules / heuristic from),
 2. compiles the generated .cu files + csrc/torch_bindings.cpp into machete._C for sm_90a
-   (ninja, MAX_JOBS parallel jobs; each CUTLASS TU needs ~5-9 GB of memory).
+   (ninja, MAX_JOBS parallel jobs; each CUTLASS TU needs ~5-9 GB of memory) with the flags of
+   machete_gen/build_flags.py (the one place they are spelled).
 
 Environment:
   MACHETE_SKIP_EXT=1        install the pure-Python parts only.
@@ -20,6 +21,7 @@ Without CUDA (torch missing, a CPU-only torch, no nvcc / CUDA_HOME, no nvidia-cu
 is skipped and the reason printed on stderr and on the terminal (pip hides a build's output unless -v).
 """
 import glob
+import importlib.util
 import os
 import subprocess
 import sys
@@ -27,6 +29,16 @@ import sys
 from setuptools import setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_flags():
+    """machete_gen/build_flags.py, the one place the compiler flags are spelled (loaded by path:
+    standard library only, and never an installed copy of another checkout)."""
+    path = os.path.join(ROOT, "machete_gen", "build_flags.py")
+    spec = importlib.util.spec_from_file_location("machete_build_flags", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 GB_PER_JOB = 6  # memory one CUTLASS translation unit takes to compile (5-9 GB measured)
@@ -137,16 +149,12 @@ def _ext_kwargs():
     subprocess.check_call(cmd, cwd=ROOT)
     install_build_manifest(os.path.join(ROOT, gen_dir))
 
+    flags = build_flags()
     # CUTLASS needs the half/bfloat16 operators that torch's default nvcc flags switch off; the
     # kernel TUs include no torch header, so drop those defines.
-    cpp_extension.COMMON_NVCC_FLAGS[:] = [
-        f for f in cpp_extension.COMMON_NVCC_FLAGS
-        if not any(s in f for s in ("NO_HALF", "NO_BFLOAT16"))
-    ]
+    cpp_extension.COMMON_NVCC_FLAGS[:] = flags.drop_torch_half_defines(cpp_extension.COMMON_NVCC_FLAGS)
 
-    cutlass_src = cutlass_library.source_path
-    include_dirs = [os.path.join(ROOT, "csrc"), os.path.join(cutlass_src, "include"),
-                    os.path.join(cutlass_src, "tools", "util", "include")]
+    include_dirs = flags.include_dirs(ROOT, cutlass_src=cutlass_library.source_path)
     sources = [os.path.join("csrc", "torch_bindings.cpp")]
     extra_objects = []
     prebuilt = os.environ.get("MACHETE_PREBUILT_OBJS")
@@ -158,14 +166,12 @@ def _ext_kwargs():
         sources += sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, gen_dir, "*.cu")))
 
     _set_max_jobs(len([x for x in sources if x.endswith((".cu", ".cpp"))]))
-    nvcc_flags = ["-gencode=arch=compute_90a,code=sm_90a", "-std=c++17", "--expt-relaxed-constexpr",
-                  "-O3", "-DNDEBUG"]
     ext = cpp_extension.CUDAExtension(
         name="machete._C_ext",
         sources=sources,
         include_dirs=include_dirs,
         extra_objects=extra_objects,
-        extra_compile_args={"cxx": ["-O3", "-DNDEBUG"], "nvcc": nvcc_flags},
+        extra_compile_args={"cxx": list(flags.CXX_FLAGS), "nvcc": list(flags.NVCC_FLAGS)},
     )
     build_ext = cpp_extension.BuildExtension.with_options(use_ninja=True)
     return {"ext_modules": [ext], "cmdclass": {"build_ext": build_ext}}

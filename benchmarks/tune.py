@@ -4,14 +4,14 @@
 Measuring is bench_mm.py's sweep (every schedule timed at every point, rotated weights, checked
 against cuBLAS); this script turns its events.jsonl into a heuristic and scores it.
 
-    # on the GPU machine, tuning grid (SPEC §7 shapes) and held-out shapes (Llama-2-13B, Qwen2.5-32B);
+    # on the GPU machine, tuning grid (SPEC §7 shapes, docs/SPEC.md) and held-out shapes (Llama-2-13B, Qwen2.5-32B);
     # --graph-max-m 4096 times every point under a CUDA graph too (kernel time, not host overhead)
     python3 benchmarks/bench_mm.py --types u4b8-g128-f16 --no-int4pack --graph-max-m 4096 --out-dir $OUT/tune
     python3 benchmarks/bench_mm.py --types u4b8-g128-f16 --no-int4pack --graph-max-m 4096 --shapes heldout --out-dir $OUT/heldout
     # anywhere
-    python3 benchmarks/tune.py fit --events tune/events.jsonl --out machete_ir/heuristics/h100_tuned.json
-    python3 benchmarks/tune.py score --events heldout/events.jsonl --table machete_ir/heuristics/h100_tuned.json
-    python3 generate_machete.py --heuristic-table machete_ir/heuristics/h100_tuned.json
+    python3 benchmarks/tune.py fit --events tune/events.jsonl --out h100_tuned.json
+    python3 benchmarks/tune.py score --events heldout/events.jsonl --table h100_tuned.json  # vs the built-in h100
+    python3 generate_machete.py --heuristic-table h100_tuned.json
 
 Only measurements whose correctness check passed count; a schedule that failed or hung at a
 point is treated as infinitely slow there.

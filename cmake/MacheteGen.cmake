@@ -13,6 +13,9 @@
 # .py file of the generator is a CMAKE_CONFIGURE_DEPENDS: editing the generator (or a heuristic
 # table) re-runs CMake's configure step, hence the generator, on the next build.
 # MACHETE_GEN_PYTHON (cache) is the Python that runs it (needs attrs, cgen, nvidia-cutlass).
+#
+#   machete_build_flags(NVCC_FLAGS|CXX_FLAGS <var>)   the compiler flags (machete_gen/build_flags.py)
+#   machete_cutlass_includes(<var>)                   the CUTLASS include directories
 
 include_guard(GLOBAL)
 
@@ -100,13 +103,41 @@ function(machete_generate)
   endif()
 endfunction()
 
+# Python expression -> CMake list, from machete-gen's build-flag module (machete_gen/build_flags.py).
+function(_machete_build_flags_eval expr out)
+  _machete_gen_python(python)
+  execute_process(COMMAND "${python}" -c
+                  "import sys; sys.path.insert(0, sys.argv[1]); from machete_gen import build_flags as f; print(';'.join(${expr}))"
+                  "${MACHETE_GEN_ROOT}"
+                  OUTPUT_VARIABLE value OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "machete: ${expr} from machete_gen/build_flags.py failed (${rc}): ${err}")
+  endif()
+  # editing the flags re-runs configure
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${MACHETE_GEN_ROOT}/machete_gen/build_flags.py")
+  set(${out} "${value}" PARENT_SCOPE)
+endfunction()
+
+# The compiler flags of the generated sources, from machete_gen/build_flags.py (the one place they
+# are spelled; setup.py and scripts/compile_kernels.sh take theirs from there too):
+#   machete_build_flags(NVCC_FLAGS <var>)   nvcc flags of every kernel TU (arch, -std, -O3, -DNDEBUG ...)
+#   machete_build_flags(CXX_FLAGS <var>)    host-compiler flags of the binding
+function(machete_build_flags which out)
+  if(NOT which MATCHES "^(NVCC_FLAGS|CXX_FLAGS)$")
+    message(FATAL_ERROR "machete_build_flags: NVCC_FLAGS or CXX_FLAGS, not ${which}")
+  endif()
+  _machete_build_flags_eval("f.${which}" value)
+  set(${out} "${value}" PARENT_SCOPE)
+endfunction()
+
 # The CUTLASS include directories of the nvidia-cutlass Python package (cutlass_library.source_path).
 function(machete_cutlass_includes out)
   _machete_gen_python(python)
-  execute_process(COMMAND "${python}" -c "import cutlass_library; print(cutlass_library.source_path)"
-                  OUTPUT_VARIABLE src OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_VARIABLE err RESULT_VARIABLE rc)
+  execute_process(COMMAND "${python}" -c "import cutlass_library"
+                  OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "machete: cannot import cutlass_library (pip install nvidia-cutlass==4.2.0.0): ${err}")
   endif()
-  set(${out} "${src}/include" "${src}/tools/util/include" PARENT_SCOPE)
+  _machete_build_flags_eval("f.cutlass_include_dirs()" dirs)
+  set(${out} "${dirs}" PARENT_SCOPE)
 endfunction()

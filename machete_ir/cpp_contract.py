@@ -46,7 +46,7 @@ SCALAR_KINDS = {d: _SCALARS[d.value].kind for d in Dt}
 
 
 def cpp_tag(d: Dt) -> str:
-    """C++ element tag (CUTLASS's, or ours from csrc/machete/scalar_types)."""
+    """C++ element tag (CUTLASS's, or ours from csrc/machete/scalar_tags.cuh)."""
     return BIASED_TYPE_TAGS[d] if d.cutlass is None else DataTypeTag[d.cutlass]
 
 

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # One device call: the CMake build (CMakeLists.txt + cmake/MacheteGen.cmake) of a filtered set --
-# 6 types x (the 6 decode schedules + CUTLASS 128x16) -- with `cmake --build -j 16`, then the GPU
+# 6 types x (the 7 decode schedules + CUTLASS 128x16) -- with `cmake --build -j 16`, then the GPU
 # suite against the extension CMake built (tests skip what is not built; the route pass maps the
 # heuristic onto the built schedules). Carry .whl.
-set -uo pipefail
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source "$(dirname "$0")/device_env.sh" || exit 1
 rm -f machete/_C_ext*.so
 TYPES="f16u4b8f16voidvoidvoidf16f32;bf16u4b8bf16voidvoidvoidbf16f32;f16u4f16f16voidvoidf16f32;bf16u4bf16bf16voidvoidbf16f32;f16u8f16f16voidvoidf16f32;bf16u8bf16bf16voidvoidbf16f32"
@@ -16,6 +14,4 @@ echo "CONFIGURE rc=$? in $(( $(date +%s) - t0 ))s"
 timeout ${BUILD_TIMEOUT:-330} cmake --build /tmp/cm -j 16 > "$OUT/cmake_build.log" 2>&1
 rc=$?; echo "CMAKE BUILD rc=$rc in $(( $(date +%s) - t0 ))s"; ls machete/_C_ext*.so 2>&1
 [ $rc -eq 0 ] || { tail -25 "$OUT/cmake_build.log"; exit 1; }
-timeout ${TEST_TIMEOUT:-200} python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/gpu > "$OUT/pytest_cmake.log" 2>&1
-echo "PYTEST (CMake-built extension) rc=$? at ${SECONDS}s: $(grep -E 'passed|failed' "$OUT/pytest_cmake.log" | tail -1)"
-grep -E "^(FAILED|ERROR)" "$OUT/pytest_cmake.log" | head -20
+gpu_pytest "$OUT/pytest_cmake.log" ${TEST_TIMEOUT:-200} tests/gpu

@@ -1,4 +1,5 @@
-"""A small mm/prepack workload for `compute-sanitizer --tool memcheck` (scripts/device_test.sh)."""
+"""A small mm/prepack workload for `compute-sanitizer --tool memcheck` (`memcheck` in scripts/device_env.sh,
+run by scripts/device_full.sh and scripts/device_decode.sh)."""
 import sys
 
 import torch

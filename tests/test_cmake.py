@@ -4,12 +4,15 @@ dependencies, and build only the dispatch object (seconds; the impl files take m
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from machete_gen import build_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 CMAKE, NVCC = shutil.which("cmake"), shutil.which("nvcc")
@@ -34,8 +37,16 @@ def test_cmake_configures_generates_and_builds_the_dispatch(tmp_path):
     assert len([n for n in names if n.startswith("machete_mm_impl_part")]) == 8
     # the generator's sources are configure dependencies: editing one re-runs the generator
     deps = (build / "CMakeFiles" / "Makefile.cmake").read_text()
-    for src in ("generate_machete.py", "machete_ir/model.py", "passes/route.py", "emitters/printer.py"):
+    for src in ("generate_machete.py", "machete_ir/model.py", "passes/route.py", "emitters/printer.py",
+                "machete_gen/build_flags.py"):
         assert str(ROOT / src) in deps, src
+    # the CUDA targets compile with machete_gen/build_flags.py's flags, after CMake's spelling of
+    # -fPIC (and, where torch has CUDA, the CMAKE_CUDA_FLAGS that find_package(Torch) adds in front)
+    for target in ("machete_dispatch", "machete_kernels"):
+        flags_make = (build / "CMakeFiles" / f"{target}.dir" / "flags.make").read_text()
+        cuda_flags = re.search(r"^CUDA_FLAGS = (.*)$", flags_make, re.M).group(1).split()
+        ours = ["-Xcompiler=-fPIC", *build_flags.NVCC_FLAGS]
+        assert cuda_flags[-len(ours):] == ours, cuda_flags
     r = subprocess.run([CMAKE, "--build", str(build), "--target", "machete_dispatch"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]

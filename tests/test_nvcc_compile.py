@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from machete_gen import build_flags
 from machete_gen_pipeline import Options, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +25,9 @@ SCHEDULE = "128x16_1x1x1_TmaMI__TmaCoop_streamK"
 
 
 def nvcc_flags() -> list[str]:
-    import cutlass_library
-
-    src = Path(cutlass_library.source_path)
-    return ["-std=c++17", "-O3", "-DNDEBUG", "--expt-relaxed-constexpr",
-            "-gencode=arch=compute_90a,code=sm_90a", f"-I{ROOT / 'csrc'}",
-            f"-I{src / 'include'}", f"-I{src / 'tools' / 'util' / 'include'}", "-w"]
+    """The build's flags (machete_gen/build_flags.py: setup.py's, CMake's) and -I dirs; -w keeps
+    CUTLASS's warnings out of a failure message."""
+    return build_flags.nvcc_command_flags(root=str(ROOT)) + ["-w"]
 
 
 def _compile(path: Path) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""Shared helpers of the GPU tests (data and tolerance as SPEC §6)."""
+"""Shared helpers of the GPU tests (data and tolerance as SPEC §6, docs/SPEC.md)."""
 import math
 
 import torch

@@ -1,7 +1,8 @@
 """GPU tests: skipped cleanly without CUDA or without the built extension machete._C.
 
 Every test carries a timeout (pytest-timeout, thread method: a hung kernel kills the process
-instead of blocking CI forever); run the suite under `timeout` as well (scripts/device_test.sh).
+instead of blocking CI forever); run the suite under `timeout` as well (scripts/device_env.sh's
+gpu_pytest, used by scripts/device_full.sh and device_decode.sh).
 """
 import pytest
 

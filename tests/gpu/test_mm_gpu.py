@@ -96,7 +96,8 @@ def test_large_k(b_type, M):
 
 # ---- stream-K: repeated launches never hang and are deterministic -----------------------------
 # (M, N, K) below include shapes on which CUTLASS example 55 + StreamKScheduler hung when it
-# re-launched with a reused workspace (GPU.md): stream-K lock counters must be re-zeroed per call.
+# re-launched with a reused workspace (docs/GPU.md, first measurements): stream-K lock counters
+# must be re-zeroed per call.
 @pytest.mark.timeout(120, method="thread")
 @pytest.mark.parametrize("M,N,K", [(1, 8192, 28672), (16, 8192, 28672), (1, 4096, 4096), (1, 57344, 8192), (256, 28672, 8192)])
 def test_stream_k_repeat(M, N, K):
