@@ -11,6 +11,7 @@
    machete_gen/build_flags.py (the one place they are spelled).
 
 Environment:
+  MACHETE_W4A8=1            also build the W4A8 types (s8 / e4m3 activations x u4b8; generator --w4a8).
   MACHETE_SKIP_EXT=1        install the pure-Python parts only.
   MACHETE_PREBUILT_OBJS=DIR link the kernel objects DIR/*.o (from scripts/compile_kernels.sh,
                             same generated sources) instead of compiling the .cu files here.
@@ -145,6 +146,8 @@ def _ext_kwargs():
         cmd += ["--types", os.environ["MACHETE_TYPES"]]
     if os.environ.get("MACHETE_SCHEDULES"):
         cmd += ["--schedules", os.environ["MACHETE_SCHEDULES"]]
+    if os.environ.get("MACHETE_W4A8", "") not in ("", "0"):
+        cmd += ["--w4a8"]
     print("machete setup: " + " ".join(cmd), file=sys.stderr)
     subprocess.check_call(cmd, cwd=ROOT)
     install_build_manifest(os.path.join(ROOT, gen_dir))

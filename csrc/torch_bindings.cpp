@@ -159,11 +159,10 @@ std::optional<at::Tensor> mm_impl(Err& err, at::Tensor a, at::Tensor b, int64_t 
   machete::MMArgs args;
   MTRY(kind_of_dtype(a.scalar_type(), "a", args.a_type, err));
   MTRY(kind_of_b_type(b_type_id, args.b_type, err));
-  if (out_type) {
-    MTRY(kind_of_dtype(*out_type, "out_type", args.out_type, err));
-  } else {
-    args.out_type = args.a_type;
-  }
+  // W4A8 (8-bit a) writes f16; W4A16 writes a's dtype, unless out_type says otherwise
+  const bool eight_bit_a = machete::scalar_bits(args.a_type) == 8;
+  const at::ScalarType out_dtype = out_type.value_or(eight_bit_a ? at::kHalf : a.scalar_type());
+  MTRY(kind_of_dtype(out_dtype, "out_type", args.out_type, err));
   const int bits = machete::scalar_bits(args.b_type);
 
   a = row_major_16b(a);
@@ -212,18 +211,22 @@ std::optional<at::Tensor> mm_impl(Err& err, at::Tensor a, at::Tensor b, int64_t 
   at::Tensor cs, ts;
   if (channel_scales) {
     MTRY(same_cuda_device(*channel_scales, a, "channel_scales", err));
+    MCHECK(channel_scales->dim() == 1 && channel_scales->size(0) == N,
+           "machete.mm: channel_scales must be [N] = [" + str(N) + "]");
     cs = channel_scales->contiguous();
     MTRY(kind_of_dtype(cs.scalar_type(), "channel_scales", args.channel_scales_type, err));
     args.channel_scales = cs.data_ptr();
   }
   if (token_scales) {
     MTRY(same_cuda_device(*token_scales, a, "token_scales", err));
+    MCHECK(token_scales->dim() == 1 && token_scales->size(0) == M,
+           "machete.mm: token_scales must be [M] = [" + str(M) + "]");
     ts = token_scales->contiguous();
     MTRY(kind_of_dtype(ts.scalar_type(), "token_scales", args.token_scales_type, err));
     args.token_scales = ts.data_ptr();
   }
 
-  at::Tensor d = at::empty({M, N}, a.options().dtype(out_type.value_or(a.scalar_type())));
+  at::Tensor d = at::empty({M, N}, a.options().dtype(out_dtype));
   args.D = d.data_ptr();
   args.ldd = N;
   args.stream = c10::cuda::getCurrentCUDAStream(a.get_device()).stream();

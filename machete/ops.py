@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence
 
 import torch
 
@@ -135,9 +135,13 @@ def _resolve_group_size(group_size, K) -> int:
     return group_size
 
 
-def _check_group_tensor(x, arg, a, G, N) -> None:
-    if x.dtype != a.dtype:
-        raise TypeError(f"{arg} dtype must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(x.dtype)}")
+def _check_group_tensor(x, arg, a, allowed: Sequence[str], G, N) -> None:
+    """A [G, N] row-major group scale / zero tensor of one of the ``allowed`` dtypes (short names)."""
+    if _model._DTYPE_SHORT.get(x.dtype) not in allowed:
+        if list(allowed) == [_model._DTYPE_SHORT.get(a.dtype)]:
+            raise TypeError(f"{arg} dtype must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(x.dtype)}")
+        names = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in allowed)) or "none"
+        raise TypeError(f"{arg} dtype must be {names} for a {_dtype_name(a.dtype)}, got {_dtype_name(x.dtype)}")
     if tuple(x.shape) != (G, N):
         raise ValueError(f"{arg} must have shape (ceil(K / group_size), N) = ({G}, {N}), got {tuple(x.shape)}")
     if N > 1 and x.stride(1) != 1:
@@ -162,6 +166,163 @@ class MMArgs(NamedTuple):
     schedule: Optional[str]
 
 
+# ---- validate_mm_args, one function per check -----------------------------------------------------
+
+def _check_a(a) -> str:
+    """a: a 2-D tensor of a built activation dtype on a CUDA (or meta) device; its short name."""
+    _check_tensor(a, "a")
+    idx = _model.index()
+    a_short = _model._DTYPE_SHORT.get(a.dtype)
+    if a_short not in idx.a_types:
+        allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in idx.a_types))
+        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}")
+    if a.dim() != 2:
+        raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
+    if a.device.type not in _DEVICE_TYPES:
+        raise ValueError(f"a must be on a CUDA device, got {a.device}")
+    return a_short
+
+
+def _check_operands_on(device: torch.device, **tensors) -> None:
+    """Every other tensor argument: a tensor (b is required) on a's device."""
+    for name, x in tensors.items():
+        if x is None and name == "b":
+            raise TypeError("b must be a torch.Tensor, got NoneType")
+        if x is not None:
+            _check_tensor(x, name)
+            _check_device(x, name, device)
+
+
+def _check_a_layout(a: torch.Tensor) -> None:
+    """Unit column stride, 16-byte aligned row stride and start."""
+    M, K = a.shape
+    es = a.element_size()
+    if K > 1 and a.stride(1) != 1:
+        raise ValueError(f"a must be row-major with unit column stride (stride(1) == 1), got strides {tuple(a.stride())}")
+    if M > 1 and (a.stride(0) < K or not _aligned(a.stride(0), es)):
+        raise ValueError(
+            f"a row stride must be >= K and a multiple of {_BYTE_ALIGN} bytes, got {a.stride(0)} elements "
+            f"of {es} bytes (call .contiguous())"
+        )
+    if not _aligned(a.storage_offset(), es):
+        raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address (storage offset {a.storage_offset()})")
+
+
+def _resolve_out_dtype(out_type, a: torch.Tensor, a_short: str, b_type: ScalarType) -> torch.dtype:
+    """out_type, or the output dtype of the built types for (a, b_type): a's dtype for W4A16, f16
+    for W4A8."""
+    if out_type is not None:
+        if not isinstance(out_type, torch.dtype):
+            raise TypeError(f"out_type must be a torch.dtype or None, got {type(out_type).__name__}")
+        return out_type
+    outs = {k.out for k in _model.configs_matching(a=a_short, b=b_type.short_name)}
+    if a_short in outs or len(outs) != 1:
+        return a.dtype
+    return _model.torch_dtype(next(iter(outs)))
+
+
+def _check_groups(a: torch.Tensor, a_short: str, b_type: ScalarType, group_scales, group_zeros, group_size,
+                  K: int, N: int) -> int:
+    """Group size, group scales and group zeros against the built types for (a, b_type); the
+    resolved group size."""
+    idx = _model.index()
+    candidates = _model.configs_matching(a=a_short, b=b_type.short_name)
+    # no built type for (a, b_type): the dtype checks defer to _find_type's message
+    scale_types = sorted({k.b_group_scale for k in candidates} - {_model.VOID}) if candidates else [a_short]
+    g = _resolve_group_size(group_size, K)
+    G = -(-K // g)
+    if group_scales is not None:
+        _check_group_tensor(group_scales, "group_scales", a, scale_types, G, N)
+    elif group_size not in (None, -1):
+        raise ValueError("group_size was given without group_scales")
+    if group_zeros is not None:
+        if b_type.short_name not in idx.zero_b_types:
+            zero_types = _b_types_with_zeros()
+            raise ValueError(
+                f"group_zeros is not supported for b_type {b_type.name} (its zero is part of the type); "
+                f"only for b types {', '.join(zero_types)}"
+            )
+        if group_scales is None:
+            raise ValueError("group_zeros requires group_scales")
+        _check_group_tensor(group_zeros, "group_zeros", a, [_model._DTYPE_SHORT.get(group_scales.dtype)], G, N)
+        if group_zeros.stride() != group_scales.stride():
+            raise ValueError(
+                f"group_zeros must have the same layout as group_scales: strides {tuple(group_zeros.stride())} "
+                f"!= {tuple(group_scales.stride())}"
+            )
+    elif b_type.short_name in idx.zero_b_types and group_scales is not None:
+        raise ValueError(f"group_zeros is required for b_type {b_type.name} (AWQ types take their zero points as group_zeros)")
+    if group_scales is None and not _model.configs_matching(a=a_short, b=b_type.short_name,
+                                                            b_group_scale=_model.VOID):
+        want = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in scale_types) or _dtype_name(a.dtype)
+        raise ValueError(
+            f"group_scales is required for a {_dtype_name(a.dtype)} and b_type {b_type.name} "
+            f"(shape (ceil(K / group_size), N), dtype {want})"
+        )
+    return g
+
+
+def _check_channel_token_scales(a: torch.Tensor, a_short: str, b_type: ScalarType, channel_scales, token_scales,
+                                M: int, N: int) -> None:
+    """W4A8: channel scales [N] and token scales [M], both required where every built type for
+    (a, b_type) has them, and refused where none is built."""
+    idx = _model.index()
+    candidates = _model.configs_matching(a=a_short, b=b_type.short_name)
+    for name, x, length, dim_name, allowed, field in (
+        ("channel_scales", channel_scales, N, "N", idx.channel_scale_types, "b_channel_scale"),
+        ("token_scales", token_scales, M, "M", idx.token_scale_types, "a_token_scale"),
+    ):
+        if x is None:
+            if candidates and all(getattr(k, field) != _model.VOID for k in candidates):
+                dt = ", ".join(sorted({_dtype_name(_model.torch_dtype(getattr(k, field))) for k in candidates}))
+                raise ValueError(f"{name} ({dim_name},) of dtype {dt} is required for a {_dtype_name(a.dtype)} "
+                                 f"(W4A8: D = token_scales[m] * channel_scales[n] * sum_k a[m, k] * w[k, n])")
+            continue
+        allowed = sorted(allowed)
+        if not allowed:
+            raise ValueError(f"{name} are only supported for W4A8 types, which are not built")
+        if _model._DTYPE_SHORT.get(x.dtype) not in allowed:
+            names = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in allowed)
+            raise TypeError(f"{name} dtype must be one of {names}, got {_dtype_name(x.dtype)}")
+        if x.dim() != 1 or x.shape[0] != length:
+            raise ValueError(f"{name} must have shape ({dim_name},) = ({length},), got {tuple(x.shape)}")
+        if length > 1 and x.stride(0) != 1:
+            raise ValueError(f"{name} must be contiguous")
+
+
+def _find_type(a: torch.Tensor, a_short: str, b_type: ScalarType, out_type, out_dtype: torch.dtype,
+               **optional) -> _model.TypeKey:
+    """The built type configuration of these dtypes, or a one-line error listing the supported ones."""
+    shorts = {n: _short(None if x is None else x.dtype, n) for n, x in optional.items()}
+    key = _model.find_type_config(a_short, b_type.short_name, shorts["group_scales"], shorts["group_zeros"],
+                                  shorts["channel_scales"], shorts["token_scales"], _short(out_dtype, "out_type"))
+    if key is not None:
+        return key
+    outs = {k.out for k in _model.configs_matching(a=a_short, b=b_type.short_name)}
+    if out_type is not None and outs and _model.short_name(out_dtype) not in outs:
+        if a_short in outs:
+            raise ValueError(f"out_type must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(out_dtype)}")
+        names = ", ".join(sorted(_dtype_name(_model.torch_dtype(o)) for o in outs))
+        raise ValueError(f"out_type must be {names} for a {_dtype_name(a.dtype)}, got {_dtype_name(out_dtype)}")
+    got = "".join((a_short, b_type.short_name, *shorts.values(), _short(out_dtype, "out_type")))
+    raise ValueError(
+        f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
+        f"token_scales, out); supported: {_supported_signatures()}"
+    )
+
+
+def _check_schedule(schedule, key: _model.TypeKey) -> Optional[str]:
+    if schedule is None:
+        return None
+    if not isinstance(schedule, str):
+        raise TypeError(f"schedule must be a str or None, got {type(schedule).__name__}")
+    schedule = _model.normalize_schedule_name(schedule)
+    valid = _model.schedules_for(key)
+    if schedule not in valid:
+        raise ValueError(f"unknown schedule {schedule!r} for {key.signature}; valid: {', '.join(valid)}")
+    return schedule
+
+
 def validate_mm_args(
     a,
     b,
@@ -175,141 +336,21 @@ def validate_mm_args(
     schedule: Optional[str] = None,
 ) -> MMArgs:
     """Check every argument of ``mm``; raise a one-line TypeError/ValueError naming the culprit."""
-    # -- a
-    _check_tensor(a, "a")
-    idx = _model.index()
-    a_short = _model._DTYPE_SHORT.get(a.dtype)
-    if a_short not in idx.a_types:
-        allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in idx.a_types))
-        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}")
-    if a.dim() != 2:
-        raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
-    if a.device.type not in _DEVICE_TYPES:
-        raise ValueError(f"a must be on a CUDA device, got {a.device}")
-    device = a.device
+    a_short = _check_a(a)
     M, K = a.shape
-
-    # -- every other tensor: type and device first
     b_type = as_scalar_type(b_type, "b_type")
-    tensors = {"b": b, "group_scales": group_scales, "group_zeros": group_zeros,
-               "channel_scales": channel_scales, "token_scales": token_scales}
-    for name, x in tensors.items():
-        if x is None and name == "b":
-            raise TypeError("b must be a torch.Tensor, got NoneType")
-        if x is not None:
-            _check_tensor(x, name)
-            _check_device(x, name, device)
-
-    # -- a layout: unit column stride, 16-byte aligned row stride and start
-    es = a.element_size()
-    if K > 1 and a.stride(1) != 1:
-        raise ValueError(f"a must be row-major with unit column stride (stride(1) == 1), got strides {tuple(a.stride())}")
-    if M > 1 and (a.stride(0) < K or not _aligned(a.stride(0), es)):
-        raise ValueError(
-            f"a row stride must be >= K and a multiple of {_BYTE_ALIGN} bytes, got {a.stride(0)} elements "
-            f"of {es} bytes (call .contiguous())"
-        )
-    if not _aligned(a.storage_offset(), es):
-        raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address (storage offset {a.storage_offset()})")
-
-    # -- b_type and b
+    _check_operands_on(a.device, b=b, group_scales=group_scales, group_zeros=group_zeros,
+                       channel_scales=channel_scales, token_scales=token_scales)
+    _check_a_layout(a)
     _check_b_type(b_type)
     _, N = _check_b(b, b_type, K)
     _check_K_N(K, N, "a.shape[1] / b.shape[1]")
-
-    # -- out_type
-    if out_type is None:
-        out_dtype = a.dtype
-    elif not isinstance(out_type, torch.dtype):
-        raise TypeError(f"out_type must be a torch.dtype or None, got {type(out_type).__name__}")
-    else:
-        out_dtype = out_type
-
-    # -- group scales / zeros
-    g = _resolve_group_size(group_size, K)
-    G = -(-K // g)
-    if group_scales is not None:
-        _check_group_tensor(group_scales, "group_scales", a, G, N)
-    elif group_size not in (None, -1):
-        raise ValueError("group_size was given without group_scales")
-    if group_zeros is not None:
-        if b_type.short_name not in idx.zero_b_types:
-            zero_types = _b_types_with_zeros()
-            raise ValueError(
-                f"group_zeros is not supported for b_type {b_type.name} (its zero is part of the type); "
-                f"only for b types {', '.join(zero_types)}"
-            )
-        if group_scales is None:
-            raise ValueError("group_zeros requires group_scales")
-        _check_group_tensor(group_zeros, "group_zeros", a, G, N)
-        if group_zeros.stride() != group_scales.stride():
-            raise ValueError(
-                f"group_zeros must have the same layout as group_scales: strides {tuple(group_zeros.stride())} "
-                f"!= {tuple(group_scales.stride())}"
-            )
-    elif b_type.short_name in idx.zero_b_types and group_scales is not None:
-        raise ValueError(f"group_zeros is required for b_type {b_type.name} (AWQ types take their zero points as group_zeros)")
-
-    if group_scales is None and not _model.configs_matching(
-        a=a_short, b=b_type.short_name, b_group_scale=_model.VOID
-    ):
-        raise ValueError(
-            f"group_scales is required for a {_dtype_name(a.dtype)} and b_type {b_type.name} "
-            f"(shape (ceil(K / group_size), N), dtype {_dtype_name(a.dtype)})"
-        )
-
-    # -- channel / token scales (W4A8 only)
-    for name, x, length, dim_name, allowed in (
-        ("channel_scales", channel_scales, N, "N", idx.channel_scale_types),
-        ("token_scales", token_scales, M, "M", idx.token_scale_types),
-    ):
-        if x is None:
-            continue
-        allowed = sorted(allowed)
-        if not allowed:
-            raise ValueError(f"{name} are only supported for W4A8 types, which are not built")
-        if _model._DTYPE_SHORT.get(x.dtype) not in allowed:
-            names = ", ".join(_dtype_name(_model.torch_dtype(s)) for s in allowed)
-            raise TypeError(f"{name} dtype must be one of {names}, got {_dtype_name(x.dtype)}")
-        if x.dim() != 1 or x.shape[0] != length:
-            raise ValueError(f"{name} must have shape ({dim_name},) = ({length},), got {tuple(x.shape)}")
-        if length > 1 and x.stride(0) != 1:
-            raise ValueError(f"{name} must be contiguous")
-
-    # -- the type configuration
-    key = _model.find_type_config(
-        a_short,
-        b_type.short_name,
-        _short(None if group_scales is None else group_scales.dtype, "group_scales"),
-        _short(None if group_zeros is None else group_zeros.dtype, "group_zeros"),
-        _short(None if channel_scales is None else channel_scales.dtype, "channel_scales"),
-        _short(None if token_scales is None else token_scales.dtype, "token_scales"),
-        _short(out_dtype, "out_type"),
-    )
-    if key is None:
-        outs = {k.out for k in _model.configs_matching(a=a_short, b=b_type.short_name)}
-        if out_type is not None and outs and _model.short_name(out_dtype) not in outs:
-            raise ValueError(f"out_type must equal a's dtype ({_dtype_name(a.dtype)}), got {_dtype_name(out_dtype)}")
-        got = "".join((a_short, b_type.short_name,
-                       *(_short(None if x is None else x.dtype, n) for n, x in (
-                           ("group_scales", group_scales), ("group_zeros", group_zeros),
-                           ("channel_scales", channel_scales), ("token_scales", token_scales))),
-                       _short(out_dtype, "out_type")))
-        raise ValueError(
-            f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
-            f"token_scales, out); supported: {_supported_signatures()}"
-        )
-
-    # -- schedule
-    if schedule is not None:
-        if not isinstance(schedule, str):
-            raise TypeError(f"schedule must be a str or None, got {type(schedule).__name__}")
-        schedule = _model.normalize_schedule_name(schedule)
-        valid = _model.schedules_for(key)
-        if schedule not in valid:
-            raise ValueError(f"unknown schedule {schedule!r} for {key.signature}; valid: {', '.join(valid)}")
-
-    return MMArgs(b_type, key, M, N, K, out_dtype, g, schedule)
+    out_dtype = _resolve_out_dtype(out_type, a, a_short, b_type)
+    g = _check_groups(a, a_short, b_type, group_scales, group_zeros, group_size, K, N)
+    _check_channel_token_scales(a, a_short, b_type, channel_scales, token_scales, M, N)
+    key = _find_type(a, a_short, b_type, out_type, out_dtype, group_scales=group_scales, group_zeros=group_zeros,
+                     channel_scales=channel_scales, token_scales=token_scales)
+    return MMArgs(b_type, key, M, N, K, out_dtype, g, _check_schedule(schedule, key))
 
 
 class PrepackArgs(NamedTuple):
@@ -501,10 +542,14 @@ def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scale
         _model.VOID if t is None else short(t)
         for t in (group_scales_type, group_zeros_type, channel_scales_type, token_scales_type)
     ]
-    fields.append(short(out_type if out_type is not None else a_type))
-    if None in fields:
+    if None in fields or (out_type is not None and short(out_type) is None):
         return None  # a dtype no type configuration uses
-    return _model.find_type_config(*fields)
+    if out_type is not None:
+        return _model.find_type_config(*fields, short(out_type))
+    # out_type None: a's dtype (W4A16), else the one output type built for these fields (W4A8: f16)
+    outs = {k.out for k in _model.configs_matching(**dict(zip(_model.TypeKey._fields[:6], fields)))}
+    out = fields[0] if fields[0] in outs or len(outs) != 1 else next(iter(outs))
+    return _model.find_type_config(*fields, out)
 
 
 def supported_schedules(
@@ -520,7 +565,7 @@ def supported_schedules(
 
     Answered from the build manifest (what this package was built with), so it works without a
     GPU, the extension or the generator.
-    ``out_type`` None means a's dtype.
+    ``out_type`` None means a's dtype (W4A16) or f16 (W4A8, 8-bit ``a_type``).
     """
     key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
                     token_scales_type, out_type)

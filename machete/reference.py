@@ -29,6 +29,10 @@ __all__ = [
     "dequantize",
     "zero_points_to_zeros",
     "reference_mm",
+    "W4A8Weights",
+    "quantize_activations",
+    "quantize_w4a8",
+    "reference_w4a8_mm",
 ]
 
 # Types quantized with integer zero points (AWQ: uint4, uint8; the table's zero_points rows);
@@ -271,3 +275,106 @@ def reference_mm(
     if token_scales is not None:
         d = d * token_scales.float().reshape(-1, 1)
     return d
+
+
+# ---- W4A8: 8-bit activations x u4b8 weights -------------------------------------------------------
+#
+# Semantics (what the W4A8 kernels compute, exactly):
+#
+#     D[m, n] = token_scales[m] * channel_scales[n] * sum_k a_q[m, k] * q[k, n] * s[k // g, n]
+#
+# with a_q the 8-bit activations as given (int8 integers, or float8_e4m3fn values), q in -8..7
+# the u4b8 weight values (stored q + 8), s the f16 group scales (1 without group scales),
+# token_scales [M] and channel_scales [N] float32, D written as f16. The sum is over exact
+# products (q * s is not rounded to 16 bits first, unlike W4A16's dequantized weights): the
+# kernels apply s to exact partial sums of one group. The quantizers below produce these operands
+# from float tensors: per-token absmax for activations, per-channel absmax (f32) and, with a group
+# size, a per-group f16 scale relative to it for weights.
+
+_A8_QMAX = {torch.int8: 127.0, torch.float8_e4m3fn: 448.0}
+
+
+class W4A8Weights(NamedTuple):
+    w_q: torch.Tensor  # int32 [K, N], stored u4b8 patterns (q + 8)
+    group_scales: Optional[torch.Tensor]  # f16 [K / g, N], or None (per-channel only)
+    channel_scales: torch.Tensor  # f32 [N]
+    w_ref: torch.Tensor  # f32 [K, N]: channel_scales * q * group_scales (the represented weights)
+    group_size: int  # resolved group size (K without group scales)
+
+
+def quantize_activations(a: torch.Tensor, dtype: torch.dtype = torch.int8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token (row) absmax quantization of ``a`` [M, K] to int8 or float8_e4m3fn: returns
+    ``(a_q, token_scales)`` with ``token_scales[m] = max_k |a[m, k]| / qmax`` (qmax 127 / 448) in
+    float32 and ``a_q = round(a / token_scales)`` (int8: round half to even, clamped to +-127;
+    e4m3: torch's round-to-nearest conversion). An all-zero row gets scale 1."""
+    if dtype not in _A8_QMAX:
+        raise ValueError(f"quantize_activations: dtype must be torch.int8 or torch.float8_e4m3fn, got {dtype}")
+    if a.dim() != 2 or not a.is_floating_point():
+        raise ValueError(f"quantize_activations: a must be a 2-D float tensor [M, K], got {tuple(a.shape)} {a.dtype}")
+    af = a.float()
+    qmax = _A8_QMAX[dtype]
+    amax = af.abs().amax(dim=1)
+    ts = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
+    x = af / ts[:, None]
+    if dtype is torch.int8:
+        a_q = torch.round(x).clamp(-127, 127).to(torch.int8)
+    else:
+        a_q = x.clamp(-qmax, qmax).to(torch.float8_e4m3fn)
+    return a_q, ts
+
+
+def quantize_w4a8(w: torch.Tensor, group_size: Optional[int] = None) -> W4A8Weights:
+    """Quantize float weights ``w`` [K, N] to u4b8 for W4A8: ``channel_scales[n] = max_k |w[k, n]| / 7``
+    (f32); with ``group_size`` (a divisor of K) also ``group_scales[g, n] = max_{k in g} |w[k, n]| /
+    (7 * channel_scales[n])`` rounded to f16 (in (0, 1]); ``q = clamp(round(w / (channel_scales *
+    group_scales)), -8, 7)``. ``group_size`` None or -1: per-channel only (no group scales)."""
+    if w.dim() != 2 or not w.is_floating_point():
+        raise ValueError(f"quantize_w4a8: w must be a 2-D float tensor [K, N], got {tuple(w.shape)} {w.dtype}")
+    K, N = w.shape
+    wf = w.float()
+    tiny = torch.finfo(torch.float32).tiny
+    cs = (wf.abs().amax(dim=0) / 7).clamp_min(tiny)
+    if group_size is None or group_size == -1:
+        q = torch.round(wf / cs).clamp(-8, 7)
+        gs = None
+        g = K
+        w_ref = q * cs
+    else:
+        g = resolve_group_size(group_size, K)
+        if K % g:
+            raise ValueError(f"quantize_w4a8: group_size {g} must divide K={K}")
+        rel = wf / cs
+        gs = (_group_reduce(rel.abs(), g, "amax") / 7).clamp_min(2.0 ** -14).to(torch.float16)
+        s = _expand_groups(gs.float(), g, K)
+        q = torch.round(rel / s).clamp(-8, 7)
+        w_ref = q * s * cs
+    w_q = value_to_storage(q.to(torch.int32), scalar_types.uint4b8)
+    return W4A8Weights(w_q, gs, cs, w_ref, g)
+
+
+def reference_w4a8_mm(
+    a_q: torch.Tensor,
+    b: torch.Tensor,
+    token_scales: torch.Tensor,
+    channel_scales: torch.Tensor,
+    group_scales: Optional[torch.Tensor] = None,
+    group_size: Optional[int] = None,
+) -> torch.Tensor:
+    """The W4A8 product in float64, returned as float32 [M, N] (see the semantics above).
+    ``b``: stored u4b8 values [K, N] or their packed int32 form [K / 8, N]."""
+    if a_q.dtype not in _A8_QMAX or a_q.dim() != 2:
+        raise ValueError(f"reference_w4a8_mm: a_q must be 2-D int8 or float8_e4m3fn, got {tuple(a_q.shape)} {a_q.dtype}")
+    M, K = a_q.shape
+    if b.dim() == 2 and b.shape[0] * 8 == K and b.dtype == torch.int32:
+        b = unpack(b, scalar_types.uint4b8)
+    if b.dim() != 2 or b.shape[0] != K:
+        raise ValueError(f"reference_w4a8_mm: b must be [K, N] stored values or [K / 8, N] packed, got {tuple(b.shape)}")
+    N = b.shape[1]
+    if tuple(token_scales.shape) != (M,) or tuple(channel_scales.shape) != (N,):
+        raise ValueError(f"reference_w4a8_mm: token_scales must be ({M},) and channel_scales ({N},)")
+    w = storage_to_value(b, scalar_types.uint4b8).double()
+    if group_scales is not None:
+        g = resolve_group_size(group_size, K)
+        w = w * _expand_groups(group_scales.double(), g, K)
+    d = a_q.double() @ w
+    return (d * channel_scales.double()[None, :] * token_scales.double()[:, None]).float()

@@ -387,6 +387,14 @@ class ImplConfig:
     def __attrs_post_init__(self) -> None:
         if not self.schedules:
             raise ValueError(f"{self.types}: no schedules to compile")
+        if self.types.a not in FLOAT16_TYPES:
+            # 8-bit activations (W4A8) run on the decode family only; its 8-bit mma takes K in
+            # steps of 32
+            picked = self.schedules + tuple(s for h in self.heuristics for s in h.schedules)
+            bad = [s.name for s in dict.fromkeys(picked) if not s.is_decode or s.k_chunk < 32]
+            if bad:
+                raise ValueError(f"{self.types}: W4A8 types run on decode schedules with k_chunk 32 or 64 "
+                                 f"only (no CUTLASS 8-bit-activation path is built); got {', '.join(bad)}")
         names = [self.heuristic.name] + [d.heuristic.name for d in self.device_heuristics]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.types}: heuristic names must differ, got {names}")
@@ -507,18 +515,17 @@ DEVICE_HEURISTICS: tuple["DeviceHeuristic", ...] = ()
 
 
 def _w4a8_rules() -> tuple[HeuristicRule, ...]:
-    """SPEC §2: the default rules with every 128x256 tile made 128x128, and the
-    ``M > 32 && K >= 16384 && N >= 12288 -> 256x64`` row removed."""
-    dropped = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 12288))
-    out = []
-    for r in SPEC_RULES:
-        if r.cond == dropped:
-            continue
-        s = r.schedule
-        if (s.tile_n, s.tile_m) == (128, 256):
-            s = attrs.evolve(s, tile_m=128)
-        out.append(attrs.evolve(r, schedule=s))
-    return tuple(out)
+    """W4A8 runs on the decode family (csrc/machete/decode_kernel.cuh: s8 on the s8 mma, e4m3 on
+    the f16 mma after an exact e4m3 -> f16 conversion). Chosen from the W4A8 dev-harness sweep on
+    an H100 (scripts/decode_dev/w4a8_dev.py; README "W4A8"): 64 x 8 on 4096x4096-sized layers at
+    M <= 8, 128 x 8 above; 128 x 8 / 128 x 16 at M <= 16; 128 x 32 beyond."""
+    return (
+        _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096), E.le(K, 4096)), "64x8", "4096x4096 M=1: 7.6 us vs 8.5 (128x8)"),
+        _decode_rule(E.le(M, 8), "128x8"),
+        _decode_rule(E.all_of(E.le(M, 16), E.le(N, 4096), E.le(K, 4096)), "128x8", "4096x4096 M=16: 9.0 us vs 10.2 (128x16)"),
+        _decode_rule(E.le(M, 16), "128x16"),
+        _decode_rule(None, "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
+    )
 
 
 W4A8_HEURISTIC = Heuristic(name="w4a8", rules=_w4a8_rules())
@@ -553,7 +560,8 @@ W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
 SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
 SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES))
-W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = W4A8_HEURISTIC.schedules
+# every decode schedule (all have K chunks of 32 or 64, which the 8-bit mma needs)
+W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES
 
 
 def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None,

@@ -85,15 +85,30 @@ def test_reference_4069_is_kept():
     assert "reference" in rule6.note
 
 
-def test_w4a8_heuristic_derivation():
+def test_w4a8_runs_on_the_decode_family():
     h = M.W4A8_HEURISTIC
-    assert len(h.rules) == 15
-    assert all((r.schedule.tile_n, r.schedule.tile_m) != (128, 256) for r in h.rules)
-    assert not any(r.schedule.name.startswith("256x64") for r in h.rules)
+    assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "128x8", "128x16", "128x32"]
+    assert h.rules[-1].cond is None
+    assert all(s.is_decode and s.k_chunk >= 32 for s in M.W4A8_SCHEDULES + h.schedules)
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
     assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 16 + 4 * 7
-    assert not any(s.is_decode for s in M.W4A8_SCHEDULES)
+    assert h.select(1, 4096, 4096).name.startswith("64x8") and h.select(8, 8192, 4096).name.startswith("128x8")
+    assert h.select(16, 4096, 4096).name.startswith("128x8") and h.select(16, 8192, 4096).name.startswith("128x16")
+    assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(4096, 4096, 4096).name.startswith("128x32")
+
+
+def test_w4a8_types_refuse_cutlass_and_k16_schedules():
+    t = M.W4A8_TYPE_CONFIGS[0]
+    cutlass = M.schedule("128x16", "1x1x1")
+    with pytest.raises(ValueError, match="W4A8 types run on decode schedules with k_chunk 32 or 64 only"):
+        M.ImplConfig(types=t, schedules=(cutlass,), heuristic=M.W4A8_HEURISTIC)
+    k16 = attrs.evolve(M.DECODE_SCHEDULES[0], k_chunk=16)
+    with pytest.raises(ValueError, match="k_chunk 32 or 64"):
+        M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES + (k16,), heuristic=M.W4A8_HEURISTIC)
+    # a heuristic that would pick a CUTLASS schedule is refused too
+    with pytest.raises(ValueError, match="W4A8 types run on decode"):
+        M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES, heuristic=M.H100_HEURISTIC)
 
 
 # SPEC §7 shapes (K, N) x M -> what the reference heuristic picks (rules applied by hand).

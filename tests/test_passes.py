@@ -296,7 +296,7 @@ def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
 
 
 def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
-    s = "256x32_2x1x1_TmaMI__TmaCoop_streamK"
+    s = "128x16_w8s3k64_DecodeMma_clusterK"  # built for the 16-bit and the W4A8 types
 
     p = run_pipeline(_filtered(s, w4a8=True), build_pipeline())
     chains = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")]

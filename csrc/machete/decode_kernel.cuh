@@ -21,7 +21,10 @@
 //     s * sum(q*a) + z * sum(a); sum(a) comes from one extra mma with an all-ones A.
 //
 // Work decomposition, for a CTA of kWarps warps and tile (kTileN x kTileM):
-//   grid = (split, ceil(N / kTileN), ceil(M / kTileM)), cluster = (split, 1, 1).
+//   grid = (split, ceil(M / kTileM), ceil(N / kTileN)), cluster = (split, 1, 1). The token tiles of
+//   one N tile are adjacent in launch order, so the CTAs sharing a weight tile run together and
+//   all but the first read it from L2 (with N outermost, M > kTileM read the weights from DRAM
+//   once per token tile).
 //   K is cut into kChunkK-wide chunks (kChunkK divides 64, K % 64 == 0 and the group size is a
 //   multiple of 64, so one chunk lies in one group). Cluster rank r takes chunks
 //   [r*C/split, (r+1)*C/split); warp w of the CTA takes every kWarps-th of those. A chunk for one
@@ -34,6 +37,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
@@ -47,13 +51,21 @@ namespace cg = cooperative_groups;
 
 // ---- compile-time configuration ------------------------------------------------------------
 
-template <bool kBf16_, int kBits_, bool kSigned_, bool kZeros_, int kTileN_, int kTileM_,
-          int kWarps_, int kStages_, int kSlabs_ = 4>
+// Activation (A operand) kinds. F16 / BF16: the W4A16 family (scales, zeros and output of that
+// type). S8 / E4M3: W4A8 -- 8-bit activations on the m16n8k32 mma (s32 / f32 accumulation), f16
+// group scales (optional), f32 channel scales [N] and token scales [M], f16 output.
+enum class Act { F16, BF16, S8, E4M3 };
+
+template <Act kAct_, int kBits_, bool kSigned_, bool kZeros_, int kTileN_, int kTileM_,
+          int kWarps_, int kStages_, int kSlabs_ = 4, bool kGroupScales_ = true>
 struct Config {
-  static constexpr bool kBf16 = kBf16_;     // activations, scales, zeros and output are bf16 (else f16)
+  static constexpr Act kAct = kAct_;
+  static constexpr bool kEight = kAct == Act::S8 || kAct == Act::E4M3;  // 8-bit activations (W4A8)
+  static constexpr bool kBf16 = kAct == Act::BF16;  // activations, scales, zeros and output are bf16 (else f16)
   static constexpr int kBits = kBits_;      // 4 or 8
   static constexpr bool kSigned = kSigned_; // stored values are two's complement (GPTQ after prepack)
   static constexpr bool kZeros = kZeros_;   // group zeros present (AWQ)
+  static constexpr bool kGroupScales = kGroupScales_;  // group scales present (always, for 16-bit A)
   static constexpr int kTileN = kTileN_;    // output features per CTA
   static constexpr int kTileM = kTileM_;    // tokens per CTA
   static constexpr int kWarps = kWarps_;
@@ -66,9 +78,13 @@ struct Config {
   static constexpr int kAtomWords = 32 * kWordsPerLane;
   static constexpr int kSlabs = kSlabs_;             // 16-wide k slabs per chunk
   static constexpr int kChunkK = 16 * kSlabs;        // divides 64, hence K and the group size
+  static constexpr int kABytes = kEight ? 1 : 2;     // bytes of one activation
   static constexpr int kRowPad = 4;                  // floats of padding per smem row (banks)
   static constexpr int kRow = kTileN + kRowPad;
   static constexpr int kSmemBytes = kWarps * kTileM * kRow * 4;
+  // The s8 mma accumulates in s32; without group scales the whole K (and the warp and cluster
+  // reductions) stay in integers, exact while |sum| < 2^31 (K < 2^31 / (128 * 8)).
+  using Acc = std::conditional_t<kAct == Act::S8 && !kGroupScales, int32_t, float>;
 
   static_assert(kBits == 4 || kBits == 8, "decode kernel: 4- or 8-bit weights");
   static_assert(kTileN >= 16 && kTileN <= 256 && (kTileN & (kTileN - 1)) == 0, "decode kernel: N tile a power of two in 16..256");
@@ -77,17 +93,23 @@ struct Config {
   static_assert(kWarps >= 1 && kWarps <= 16, "decode kernel: 1..16 warps");
   static_assert(kStages >= 2 && kStages <= 8, "decode kernel: 2..8 stages");
   static_assert(!(kSigned && kZeros), "decode kernel: signed (GPTQ) types carry no zeros");
+  static_assert(kEight || kGroupScales, "decode kernel: 16-bit activations need group scales");
+  static_assert(!kEight || (kBits == 4 && kSigned && !kZeros),
+                "decode kernel: 8-bit activations take signed 4-bit weights (u4b8) without zeros");
+  static_assert(!kEight || kSlabs % 2 == 0, "decode kernel: 8-bit activations need K chunks of 32 or 64");
 };
 
 struct Params {
   const void* A;        // [M, K] activations, row stride lda
   const uint32_t* B;    // prepacked weights
   void* D;              // [M, N] output, row stride ldd
-  const void* S;        // [ceil(K/g), N] group scales, row stride lds
+  const void* S;        // [ceil(K/g), N] group scales, row stride lds (null: none, W4A8 only)
   const void* Z;        // same as S, or null
   int M, N, K;
   int64_t lda, ldd, lds;
   int group_size;       // a multiple of 64 dividing K (K itself for one group)
+  const float* CS = nullptr;  // [N] channel scales (W4A8)
+  const float* TS = nullptr;  // [M] token scales (W4A8)
 };
 
 // ---- element helpers -----------------------------------------------------------------------
@@ -196,24 +218,101 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
-// Reduce the warps' fp32 partial tiles through shared memory, then the CTAs of the cluster through
-// distributed shared memory, and store the output tile. `red` holds kWarps * kTileM * kRow floats
-// and may alias memory the mainloop used (the first barrier orders them).
+// ---- 8-bit activations (W4A8) ---------------------------------------------------------------
+//
+// The m16n8k32 mma takes, per lane (r, c) = (lane / 4, lane % 4), A registers {row r, row r + 8} x
+// {k 4c..4c+3, k 16+4c..16+4c+3} and B registers {k 4c..4c+3, k 16+4c..} of token r (PTX ISA,
+// "Matrix fragments for mma.m16n8k32"). The weights stay in the 16-bit atom layout: two 16-wide
+// slabs give a lane rows r and r + 8 at k {2c, 2c+1, 2c+8, 2c+9} of each slab. A dot product does
+// not care how k is numbered as long as both operands agree, so logical k 4c + i of the k32 mma is
+// mapped to physical k (2c, 2c+8, 2c+1, 2c+9)[i] of the slab, in the weights (free: that is the
+// byte order the nibble masks below produce) and in the activations (one byte_perm per register,
+// shared by every atom). The slab pair (2j, 2j+1) is the k32 block: logical k 16.. is slab 2j+1.
+
+// One lane's 4-bit word of a slab (nibbles [v0 v2 v4 v6 v1 v3 v5 v7], two's complement after
+// prepack) -> s8 bytes (v0, v4, v1, v5) = row r and (v2, v6, v3, v7) = row r + 8.
+__device__ __forceinline__ void s4_to_s8(uint32_t w, uint32_t& row_r, uint32_t& row_r8) {
+  // per byte, n ^ 8 = q + 8 in 0..15; + 0x78 cannot carry into the next byte; ^ 0x80 then gives
+  // q + 8 - 8 (mod 256) = q as two's complement s8.
+  row_r = (((w & 0x0F0F0F0Fu) ^ 0x08080808u) + 0x78787878u) ^ 0x80808080u;
+  row_r8 = ((((w >> 4) & 0x0F0F0F0Fu) ^ 0x08080808u) + 0x78787878u) ^ 0x80808080u;
+}
+
+__device__ __forceinline__ uint32_t f16x2_to_e4m3x2(uint32_t h2) {
+  uint16_t r;
+  asm("cvt.rn.satfinite.e4m3x2.f16x2 %0, %1;" : "=h"(r) : "r"(h2));  // hi half -> hi byte
+  return r;
+}
+
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint16_t e2) {
+  uint32_t r;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(r) : "h"(e2));  // hi byte -> hi half (exact)
+  return r;
+}
+
+// The same word -> e4m3 bytes in the same order (-8..7 are exact in e4m3): the f16 magic-number
+// conversion of the 16-bit path, then cvt f16x2 -> e4m3x2.
+__device__ __forceinline__ void s4_to_e4m3(uint32_t w, uint32_t& row_r, uint32_t& row_r8) {
+  constexpr uint32_t kLo = 0x000F000F, kHi = 0x00F000F0;
+  const uint32_t w8 = w >> 8;
+  const uint32_t p01 = hsub2_f16((w & kLo) ^ 0x64086408u, 0x64086408u);             // (v0, v1)
+  const uint32_t p23 = hfma2_f16((w & kHi) ^ 0x64806480u, 0x2C002C00u, 0xD480D480u);  // (v2, v3)
+  const uint32_t p45 = hsub2_f16((w8 & kLo) ^ 0x64086408u, 0x64086408u);            // (v4, v5)
+  const uint32_t p67 = hfma2_f16((w8 & kHi) ^ 0x64806480u, 0x2C002C00u, 0xD480D480u); // (v6, v7)
+  row_r = __byte_perm(f16x2_to_e4m3x2(p01), f16x2_to_e4m3x2(p45), 0x5140);
+  row_r8 = __byte_perm(f16x2_to_e4m3x2(p23), f16x2_to_e4m3x2(p67), 0x5140);
+}
+
+// A registers of one atom's k32 block from the lane's words of slabs 2j (w0) and 2j+1 (w1).
+template <Act kAct>
+__device__ __forceinline__ void convert8(uint32_t w0, uint32_t w1, uint32_t (&q)[4]) {
+  if constexpr (kAct == Act::S8) {
+    s4_to_s8(w0, q[0], q[1]);
+    s4_to_s8(w1, q[2], q[3]);
+  } else {
+    s4_to_e4m3(w0, q[0], q[1]);
+    s4_to_e4m3(w1, q[2], q[3]);
+  }
+}
+
+template <Act kAct, class T>
+__device__ __forceinline__ void mma16832(T (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (kAct == Act::S8) {
+    static_assert(std::is_same_v<T, int32_t>, "s8 mma accumulates in s32");
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    static_assert(std::is_same_v<T, float>, "e4m3 mma accumulates in f32");
+    asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Reduce the warps' partial tiles (Cfg::Acc: fp32, or s32 for s8 without group scales) through
+// shared memory, then the CTAs of the cluster through distributed shared memory, and store the
+// output tile (W4A8: times channel_scale[n] * token_scale[m], in fp32, written as f16). `red`
+// holds kWarps * kTileM * kRow values and may alias memory the mainloop used (the first barrier
+// orders them).
 template <class Cfg>
 __device__ __forceinline__ void cta_reduce_store(Params const& p,
-                                                 const float (&acc)[Cfg::kAtomsN][Cfg::kTokTiles][4],
-                                                 float* red) {
+                                                 const typename Cfg::Acc (&acc)[Cfg::kAtomsN][Cfg::kTokTiles][4],
+                                                 typename Cfg::Acc* red) {
+  using Acc = typename Cfg::Acc;
   using E = Elem<Cfg::kBf16>;
   constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kW = Cfg::kWarps;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const int n0 = blockIdx.y * Cfg::kTileN;
-  const int m0 = blockIdx.z * Cfg::kTileM;
+  const int n0 = blockIdx.z * Cfg::kTileN;
+  const int m0 = blockIdx.y * Cfg::kTileM;
   const int n_valid = min(Cfg::kTileN, p.N - n0);  // the last tile may be partial
   __syncthreads();  // the mainloop's shared memory (if aliased) is no longer read
   // ---- reduce over the warps of the CTA (shared memory) ----
-  float* mine = red + warp * (Cfg::kTileM * Cfg::kRow);
+  Acc* mine = red + warp * (Cfg::kTileM * Cfg::kRow);
 #pragma unroll
   for (int a = 0; a < kAN; ++a)
 #pragma unroll
@@ -228,7 +327,7 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
   constexpr int kElems = Cfg::kTileM * Cfg::kTileN;
   for (int e = threadIdx.x; e < kElems; e += Cfg::kThreads) {
     const int t = e / Cfg::kTileN, n = e % Cfg::kTileN;
-    float sum = 0.f;
+    Acc sum = 0;
 #pragma unroll
     for (int w = 0; w < kW; ++w) sum += red[w * (Cfg::kTileM * Cfg::kRow) + t * Cfg::kRow + n];
     red[t * Cfg::kRow + n] = sum;
@@ -237,13 +336,22 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
   // ---- reduce over the CTAs of the cluster (distributed shared memory) and store ----
   using T2 = typename E::T2;
   T2* D = static_cast<T2*>(p.D);
+  // the pair (n, n + 1) of token t, from its two sums
+  auto out = [&](int t, int n, Acc lo, Acc hi) -> T2 {
+    if constexpr (Cfg::kEight) {
+      const float ts = p.TS[m0 + t];
+      return E::pack(float(lo) * (p.CS[n0 + n] * ts), float(hi) * (p.CS[n0 + n + 1] * ts));
+    } else {
+      return E::pack(lo, hi);
+    }
+  };
   constexpr int kPairs = kElems / 2;
   if (split == 1) {
     __syncthreads();
     for (int e = threadIdx.x; e < kPairs; e += Cfg::kThreads) {
       const int t = (2 * e) / Cfg::kTileN, n = (2 * e) % Cfg::kTileN;
       if (m0 + t < p.M && n < n_valid)
-        D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(red[t * Cfg::kRow + n], red[t * Cfg::kRow + n + 1]);
+        D[((m0 + t) * p.ldd + n0 + n) / 2] = out(t, n, red[t * Cfg::kRow + n], red[t * Cfg::kRow + n + 1]);
     }
   } else {
     cg::cluster_group cluster = cg::this_cluster();
@@ -251,13 +359,13 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
     const int e_begin = (kPairs * rank) / split, e_end = (kPairs * (rank + 1)) / split;
     for (int e = e_begin + threadIdx.x; e < e_end; e += Cfg::kThreads) {
       const int t = (2 * e) / Cfg::kTileN, n = (2 * e) % Cfg::kTileN;
-      float lo = 0.f, hi = 0.f;
+      Acc lo = 0, hi = 0;
       for (int q = 0; q < split; ++q) {
-        const float* other = cluster.map_shared_rank(red, q);
+        const Acc* other = cluster.map_shared_rank(red, q);
         lo += other[t * Cfg::kRow + n];
         hi += other[t * Cfg::kRow + n + 1];
       }
-      if (m0 + t < p.M && n < n_valid) D[((m0 + t) * p.ldd + n0 + n) / 2] = E::pack(lo, hi);
+      if (m0 + t < p.M && n < n_valid) D[((m0 + t) * p.ldd + n0 + n) / 2] = out(t, n, lo, hi);
     }
     cluster.sync();  // keep this CTA's shared memory alive until every peer has read it
   }
@@ -268,15 +376,15 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
 // Each warp streams its chunks through its own ring of stages (see the top of the file). Stage
 // layout (bytes):
 //   W  [slab][atom][lane words]   kSlabs * kAtomsN * kAtomWords * 4  (a byte copy of the atoms)
-//   A  [token][chunk k + 8 pad]   kTileM * kARow                     (pad: conflict-free reads)
+//   A  [token][chunk k + pad]     kTileM * kARow                     (pad: conflict-free reads)
 //   S  [n]                        kTileN * 2                         (group scales of the chunk)
 //   Z  [n]                        kTileN * 2                         (group zeros, AWQ only)
 template <class Cfg>
 struct RingLayout {
   static constexpr int kW = Cfg::kSlabs * Cfg::kAtomsN * Cfg::kAtomWords * 4;
-  static constexpr int kARow = Cfg::kChunkK * 2 + 16;  // + 16 bytes: conflict-free fragment reads
+  static constexpr int kARow = Cfg::kChunkK * Cfg::kABytes + 16;  // + 16 bytes: conflict-free fragment reads
   static constexpr int kA = Cfg::kTileM * kARow;
-  static constexpr int kS = Cfg::kTileN * 2;
+  static constexpr int kS = Cfg::kGroupScales ? Cfg::kTileN * 2 : 0;
   static constexpr int kZ = Cfg::kZeros ? Cfg::kTileN * 2 : 0;
   static constexpr int kStage = kW + kA + kS + kZ;
   // stages actually used: the schedule's, reduced until the CTA fits in 200 KB of shared memory
@@ -317,20 +425,79 @@ __device__ __forceinline__ uint16_t lds16(uint32_t addr) {
   return v;
 }
 
+// One chunk of the W4A8 mainloop on the stage at `st` (8-bit activations; see convert8 for the k
+// numbering). With group scales the chunk's partial sums (s32 for s8: exact, a chunk sums at most
+// 64 * 128 * 8) are scaled in fp32 into acc; without, the mma accumulates into acc directly.
+template <class Cfg>
+__device__ __forceinline__ void compute_chunk8(uint32_t st, int lane, typename Cfg::Acc (&acc)[Cfg::kAtomsN][Cfg::kTokTiles][4]) {
+  using L = RingLayout<Cfg>;
+  using Part = std::conditional_t<Cfg::kAct == Act::S8, int32_t, float>;
+  constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kPairs = Cfg::kSlabs / 2;
+  const int r = lane >> 2, c = lane & 3;
+  // activation fragments: token 8h + r, physical k (2c, 2c+8, 2c+1, 2c+9) (+16) of k32 block j
+  uint32_t bf[kTT][kPairs][2];
+#pragma unroll
+  for (int h = 0; h < kTT; ++h)
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j) {
+      const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + 32 * j + 2 * c;
+      bf[h][j][0] = __byte_perm(lds16(ap), lds16(ap + 8), 0x5140);
+      bf[h][j][1] = __byte_perm(lds16(ap + 16), lds16(ap + 24), 0x5140);
+    }
+  auto mma_chunk = [&](Part (&out)[kAN][kTT][4]) {
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j)
+#pragma unroll
+      for (int a = 0; a < kAN; ++a) {
+        const uint32_t w0 = lds32(st + ((2 * j * kAN + a) * Cfg::kAtomWords + lane) * 4);
+        const uint32_t w1 = lds32(st + (((2 * j + 1) * kAN + a) * Cfg::kAtomWords + lane) * 4);
+        uint32_t q[4];
+        convert8<Cfg::kAct>(w0, w1, q);
+#pragma unroll
+        for (int h = 0; h < kTT; ++h) mma16832<Cfg::kAct>(out[a][h], q, bf[h][j][0], bf[h][j][1]);
+      }
+  };
+  if constexpr (Cfg::kGroupScales) {
+    Part part[kAN][kTT][4];
+#pragma unroll
+    for (int a = 0; a < kAN; ++a)
+#pragma unroll
+      for (int h = 0; h < kTT; ++h)
+#pragma unroll
+        for (int v = 0; v < 4; ++v) part[a][h][v] = 0;
+    mma_chunk(part);
+#pragma unroll
+    for (int a = 0; a < kAN; ++a) {
+      const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
+      const float s_lo = Elem<false>::to_float(lds16(sp)), s_hi = Elem<false>::to_float(lds16(sp + 16));
+#pragma unroll
+      for (int h = 0; h < kTT; ++h) {
+        acc[a][h][0] = fmaf(s_lo, float(part[a][h][0]), acc[a][h][0]);
+        acc[a][h][1] = fmaf(s_lo, float(part[a][h][1]), acc[a][h][1]);
+        acc[a][h][2] = fmaf(s_hi, float(part[a][h][2]), acc[a][h][2]);
+        acc[a][h][3] = fmaf(s_hi, float(part[a][h][3]), acc[a][h][3]);
+      }
+    }
+  } else {
+    mma_chunk(acc);
+  }
+}
+
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Params p) {
   using E = Elem<Cfg::kBf16>;
   using L = RingLayout<Cfg>;
   constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kS = L::kStages, kW = Cfg::kWarps;
   constexpr int kWpl = Cfg::kWordsPerLane;
+  using Acc = typename Cfg::Acc;
   extern __shared__ float4 smem_f4[];
-  float* red = reinterpret_cast<float*>(smem_f4);
+  Acc* red = reinterpret_cast<Acc*>(smem_f4);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;
   const int split = gridDim.x, rank = blockIdx.x;
-  const int n0 = blockIdx.y * Cfg::kTileN;
-  const int m0 = blockIdx.z * Cfg::kTileM;
+  const int n0 = blockIdx.z * Cfg::kTileN;
+  const int m0 = blockIdx.y * Cfg::kTileM;
   // atoms of this CTA: kAtomsN, fewer in the last tile when N % kTileN != 0. Atoms past the end
   // are neither copied nor stored; their mma rows compute on stale shared memory and are dropped.
   const int my_atoms = min(kAN, p.N / 16 - n0 / 16);
@@ -345,7 +512,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
   const int64_t slab_stride = int64_t(p.N / 16) * Cfg::kAtomWords;  // words
   const uint32_t* wsrc = p.B + int64_t(n0 / 16) * Cfg::kAtomWords;
   const int rows = min(Cfg::kTileM, p.M - m0);  // valid token rows of this tile
-  const char* abase = static_cast<const char*>(p.A) + int64_t(m0) * p.lda * 2;
+  const char* abase = static_cast<const char*>(p.A) + int64_t(m0) * p.lda * Cfg::kABytes;
   const char* sbase = static_cast<const char*>(p.S) + int64_t(n0) * 2;
   const char* zbase = static_cast<const char*>(p.Z) + int64_t(n0) * 2;
 
@@ -362,33 +529,33 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
       const int j = q / kPiecesPerSlab, o = q % kPiecesPerSlab;
       if (o < my_pieces) cp_async16_cg(st + q * 16, wchunk + j * slab_stride + o * 4);
     }
-    // activations: rows of kChunkK k (kChunkK / 8 pieces of 16 bytes); rows past M are left
-    // unwritten (their mma columns are never stored)
-    constexpr int kRowPieces = Cfg::kChunkK / 8;
+    // activations: rows of kChunkK k (16-byte pieces); rows past M are left unwritten (their mma
+    // columns are never stored)
+    constexpr int kRowPieces = Cfg::kChunkK * Cfg::kABytes / 16;
 #pragma unroll
     for (int q = lane; q < Cfg::kTileM * kRowPieces; q += 32) {
       const int t = q / kRowPieces, o = q % kRowPieces;
       if (t < rows)
         cp_async16_ca(st + L::kW + t * L::kARow + o * 16,
-                      abase + (int64_t(t) * p.lda + int64_t(chunk) * Cfg::kChunkK + o * 8) * 2);
+                      abase + (int64_t(t) * p.lda + int64_t(chunk) * Cfg::kChunkK) * Cfg::kABytes + o * 16);
     }
     const int64_t goff = int64_t(chunk / chunks_per_group) * p.lds * 2;
 #pragma unroll
     for (int q = lane; q < Cfg::kTileN / 8; q += 32) {
-      if (q < 2 * my_atoms) {
+      if (Cfg::kGroupScales && q < 2 * my_atoms) {
         cp_async16_ca(st + L::kW + L::kA + q * 16, sbase + goff + q * 16);
         if constexpr (Cfg::kZeros) cp_async16_ca(st + L::kW + L::kA + L::kS + q * 16, zbase + goff + q * 16);
       }
     }
   };
 
-  float acc[kAN][kTT][4];
+  Acc acc[kAN][kTT][4];
 #pragma unroll
   for (int a = 0; a < kAN; ++a)
 #pragma unroll
     for (int h = 0; h < kTT; ++h)
 #pragma unroll
-      for (int v = 0; v < 4; ++v) acc[a][h][v] = 0.f;
+      for (int v = 0; v < 4; ++v) acc[a][h][v] = 0;
 
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) {
@@ -402,78 +569,99 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
     cp_async_commit();
 
     const uint32_t st = ring + (i % kS) * L::kStage;
-    // activation fragments of the chunk (shared by every atom)
-    uint32_t bf[kTT][Cfg::kSlabs][2];
-#pragma unroll
-    for (int h = 0; h < kTT; ++h)
-#pragma unroll
-      for (int j = 0; j < Cfg::kSlabs; ++j) {
-        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + (16 * j + 2 * c) * 2;
-        bf[h][j][0] = lds32(ap);
-        bf[h][j][1] = lds32(ap + 16);
-      }
-    // sum of the activations over the chunk (zeros only): one mma with an all-ones A per slab
-    float asum[kTT][4];
-    if constexpr (Cfg::kZeros) {
-      constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
-      const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
-#pragma unroll
-      for (int h = 0; h < kTT; ++h) {
-#pragma unroll
-        for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
-#pragma unroll
-        for (int j = 0; j < Cfg::kSlabs; ++j) mma16816<Cfg::kBf16>(asum[h], ones, bf[h][j][0], bf[h][j][1]);
-      }
-    }
-    // every atom and slab of the chunk is independent until the scale step: unrolled, the
-    // dequant -> mma chains interleave (the ILP is what hides shared-memory and mma latency with
-    // only a few warps per scheduler).
-    float part[kAN][kTT][4];
-#pragma unroll
-    for (int a = 0; a < kAN; ++a)
+    if constexpr (Cfg::kAct == Act::S8) {
+      compute_chunk8<Cfg>(st, lane, acc);
+    } else {
+      // activation fragments of the chunk (shared by every atom)
+      uint32_t bf[kTT][Cfg::kSlabs][2];
 #pragma unroll
       for (int h = 0; h < kTT; ++h)
 #pragma unroll
-        for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
-#pragma unroll
-    for (int j = 0; j < Cfg::kSlabs; ++j) {
-#pragma unroll
-      for (int a = 0; a < kAN; ++a) {
-        uint32_t w[kWpl];
-        const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
-        if constexpr (kWpl == 1) {
-          w[0] = lds32(wp);
-        } else {
-          const uint2 v = lds64(wp);
-          w[0] = v.x;
-          w[kWpl - 1] = v.y;
+        for (int j = 0; j < Cfg::kSlabs; ++j) {
+          if constexpr (Cfg::kAct == Act::E4M3) {
+            // e4m3 activations run on the f16 mma: e4m3 -> f16 is exact, and so is the product
+            // with q (4 + 4 significant bits), so this is the W4A8 e4m3 semantics at f16 mma rate
+            // with the 16-bit path's cheap weight conversion (the e4m3 mma needs a per-weight
+            // f16 -> e4m3 cvt, which measured 1.6-2x slower at M = 1..64 on the H100).
+            const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + 16 * j + 2 * c;
+            bf[h][j][0] = e4m3x2_to_f16x2(lds16(ap));
+            bf[h][j][1] = e4m3x2_to_f16x2(lds16(ap + 8));
+          } else {
+            const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + (16 * j + 2 * c) * 2;
+            bf[h][j][0] = lds32(ap);
+            bf[h][j][1] = lds32(ap + 16);
+          }
         }
-        uint32_t q[4];
-        dequant_raw<Cfg>(w, q);
-#pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
-      }
-    }
-    // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
-#pragma unroll
-    for (int a = 0; a < kAN; ++a) {
-      const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
-      const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
-#pragma unroll
-      for (int h = 0; h < kTT; ++h) {
-        acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
-        acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
-        acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
-        acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
-      }
+      // sum of the activations over the chunk (zeros only): one mma with an all-ones A per slab
+      float asum[kTT][4];
       if constexpr (Cfg::kZeros) {
-        const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+        constexpr uint32_t kOnes = Cfg::kBf16 ? 0x3F803F80u : 0x3C003C00u;
+        const uint32_t ones[4] = {kOnes, kOnes, kOnes, kOnes};
 #pragma unroll
         for (int h = 0; h < kTT; ++h) {
-          acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
-          acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
-          acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
-          acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
+#pragma unroll
+          for (int v = 0; v < 4; ++v) asum[h][v] = 0.f;
+#pragma unroll
+          for (int j = 0; j < Cfg::kSlabs; ++j) mma16816<Cfg::kBf16>(asum[h], ones, bf[h][j][0], bf[h][j][1]);
+        }
+      }
+      // every atom and slab of the chunk is independent until the scale step: unrolled, the
+      // dequant -> mma chains interleave (the ILP is what hides shared-memory and mma latency with
+      // only a few warps per scheduler).
+      float part[kAN][kTT][4];
+#pragma unroll
+      for (int a = 0; a < kAN; ++a)
+#pragma unroll
+        for (int h = 0; h < kTT; ++h)
+#pragma unroll
+          for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+#pragma unroll
+      for (int j = 0; j < Cfg::kSlabs; ++j) {
+#pragma unroll
+        for (int a = 0; a < kAN; ++a) {
+          uint32_t w[kWpl];
+          const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
+          if constexpr (kWpl == 1) {
+            w[0] = lds32(wp);
+          } else {
+            const uint2 v = lds64(wp);
+            w[0] = v.x;
+            w[kWpl - 1] = v.y;
+          }
+          uint32_t q[4];
+          dequant_raw<Cfg>(w, q);
+#pragma unroll
+          for (int h = 0; h < kTT; ++h) mma16816<Cfg::kBf16>(part[a][h], q, bf[h][j][0], bf[h][j][1]);
+        }
+      }
+      // C fragment: v = 0, 1 -> row r, v = 2, 3 -> row r + 8 (rows are output features)
+#pragma unroll
+      for (int a = 0; a < kAN; ++a) {
+        const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
+        if constexpr (!Cfg::kGroupScales) {  // e4m3 without group scales: the chunk sums as they are
+#pragma unroll
+          for (int h = 0; h < kTT; ++h)
+#pragma unroll
+            for (int v = 0; v < 4; ++v) acc[a][h][v] += part[a][h][v];
+          continue;
+        }
+        const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
+#pragma unroll
+        for (int h = 0; h < kTT; ++h) {
+          acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
+          acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
+          acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
+          acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
+        }
+        if constexpr (Cfg::kZeros) {
+          const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
+#pragma unroll
+          for (int h = 0; h < kTT; ++h) {
+            acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
+            acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
+            acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
+            acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
+          }
         }
       }
     }
@@ -591,7 +779,7 @@ struct Launcher {
                           : choose_split(cap, n_tiles * m_tiles, p.K / Cfg::kChunkK, Cfg::kWarps, sm_count);
     cudaLaunchAttribute attr;
     const cudaLaunchConfig_t cfg =
-        config(dim3(unsigned(split), unsigned(n_tiles), unsigned(m_tiles)), split, stream, attr);
+        config(dim3(unsigned(split), unsigned(m_tiles), unsigned(n_tiles)), split, stream, attr);
     return cudaLaunchKernelEx(&cfg, kernel(), p);
   }
 };

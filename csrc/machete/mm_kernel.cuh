@@ -129,7 +129,8 @@ struct CutlassMixedGemm {
   using StrideScale = typename CollectiveMainloop::StrideScale;
 
   static void validate(MMArgs const& a) {
-    detail::validate_mm_args(a, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
+    detail::validate_mm_args(a, true, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
+    if (a.channel_scales || a.token_scales) detail::fail_mm("channel_scales and token_scales are only for W4A8 types");
   }
 
   static typename Gemm::Arguments make_arguments(MMArgs const& a, int sm_count) {

@@ -27,11 +27,11 @@ inline int device_sm_count() {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Shapes, group size, pointers, zeros presence, row strides and 16-byte alignment. align_a /
+// Shapes, group size, pointers, scales and zeros presence, row strides and 16-byte alignment. align_a /
 // align_d: the row-stride multiple of A / D in elements (16 bytes); group_multiple: the K tile a
 // group size other than K must be a multiple of.
-inline void validate_mm_args(MMArgs const& a, bool has_group_zeros, int64_t align_a, int64_t align_d,
-                             int64_t group_multiple) {
+inline void validate_mm_args(MMArgs const& a, bool has_group_scales, bool has_group_zeros, int64_t align_a,
+                             int64_t align_d, int64_t group_multiple) {
   if (a.K <= 0 || a.N <= 0 || a.M < 0) fail_mm("M, N, K must be positive");
   if (a.K % 64 != 0) fail_mm("K must be a multiple of 64, got " + std::to_string(a.K));
   if (a.N % 128 != 0) fail_mm("N must be a multiple of 128, got " + std::to_string(a.N));
@@ -39,15 +39,18 @@ inline void validate_mm_args(MMArgs const& a, bool has_group_zeros, int64_t alig
   const int64_t g = a.group_size <= 0 ? a.K : a.group_size;
   if (!(g == a.K || (g % group_multiple == 0 && a.K % g == 0)))
     fail_mm("group_size must be K or a multiple of 64 dividing K, got " + std::to_string(a.group_size));
-  if (!a.A || !a.B || !a.D || !a.group_scales) fail_mm("null A, B, D or group_scales pointer");
+  if (!a.A || !a.B || !a.D) fail_mm("null A, B or D pointer");
+  if (has_group_scales && !a.group_scales) fail_mm("this type needs group_scales");
+  if (!has_group_scales && a.group_scales) fail_mm("this type takes no group_scales");
   if (has_group_zeros && !a.group_zeros) fail_mm("this type needs group_zeros");
   if (!has_group_zeros && a.group_zeros) fail_mm("this type takes no group_zeros");
   if (a.lda < a.K || a.lda % align_a != 0)
     fail_mm("A row stride must be >= K and a multiple of " + std::to_string(align_a) +
             " elements (16 bytes), got " + std::to_string(a.lda));
   if (a.ldd < a.N || a.ldd % align_d != 0) fail_mm("D row stride must be >= N and 16-byte aligned");
-  if (a.ld_group < a.N || a.ld_group % 8 != 0) fail_mm("group scale row stride must be >= N and a multiple of 8");
-  if (!aligned16(a.A) || !aligned16(a.B) || !aligned16(a.D) || !aligned16(a.group_scales) ||
+  if (has_group_scales && (a.ld_group < a.N || a.ld_group % 8 != 0))
+    fail_mm("group scale row stride must be >= N and a multiple of 8");
+  if (!aligned16(a.A) || !aligned16(a.B) || !aligned16(a.D) || (a.group_scales && !aligned16(a.group_scales)) ||
       (a.group_zeros && !aligned16(a.group_zeros)))
     fail_mm("A, B, D, scales and zeros must be 16-byte aligned");
 }

@@ -47,12 +47,16 @@ __global__ void prepack_b_kernel(const uint32_t* __restrict__ in, uint32_t* __re
 }
 
 // ElementA: the activation type; ElementConvert: the type B is converted to for the MMA (the
-// group-scale type, or A). The atom depends only on the 16-bit MMA element; both must be 16 bit.
+// group-scale type, or A). Every variant writes the same 16x16 atom layout: the W4A16 kernels
+// run 16-bit MMAs on it, and the W4A8 types (8-bit A, 4-bit B) run on the decode family, which
+// forms its m16n8k32 operands from pairs of these atoms in registers (decode_kernel.cuh, convert8)
+// -- so W4A8 weights prepack exactly as f16 x u4b8 ones do.
 template <class ElementA, int Bits, class ElementConvert>
 struct PrepackB {
   static_assert(Bits == 4 || Bits == 8, "prepack: 4- or 8-bit weights only");
-  static_assert(cutlass::sizeof_bits<ElementConvert>::value == 16,
-                "prepack layout is defined for 16-bit MMA operands (f16/bf16)");
+  static constexpr bool kW4A8 = cutlass::sizeof_bits<ElementA>::value == 8;
+  static_assert(kW4A8 ? Bits == 4 : cutlass::sizeof_bits<ElementConvert>::value == 16,
+                "prepack layout: 16-bit MMA operands (f16/bf16), or 4-bit weights for 8-bit activations");
 
   static void run(PrepackArgs const& args) {
     if (scalar_bits(args.b_type) != Bits) {

@@ -27,7 +27,7 @@ using namespace machete::decode;
 static const char* kNames[] = {VARIANTS(NAME)};
 
 #define CASE(bf, bits, sg, zr, tn, tm, w, st, sl)                                               \
-  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::launch(p, sms, split, stream);
+  if (v == idx++) return Launcher<Config<(bf ? Act::BF16 : Act::F16), bits, sg, zr, tn, tm, w, st, sl>>::launch(p, sms, split, stream);
 
 static cudaError_t dispatch(int v, Params const& p, int sms, int split, cudaStream_t stream) {
   int idx = 0;
@@ -46,9 +46,9 @@ extern "C" int decode_run(int v, const void* A, const void* B, void* D, const vo
   return int(cudaGetLastError());
 }
 #define CAP(bf, bits, sg, zr, tn, tm, w, st, sl)                                                \
-  if (v == idx++) return &Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::capacity();
+  if (v == idx++) return &Launcher<Config<(bf ? Act::BF16 : Act::F16), bits, sg, zr, tn, tm, w, st, sl>>::capacity();
 #define SPLIT(bf, bits, sg, zr, tn, tm, w, st, sl)                                              \
-  if (v == idx++) return Launcher<Config<bf, bits, sg, zr, tn, tm, w, st, sl>>::split_for(p, sms);
+  if (v == idx++) return Launcher<Config<(bf ? Act::BF16 : Act::F16), bits, sg, zr, tn, tm, w, st, sl>>::split_for(p, sms);
 
 static const ClusterCapacity* capacity_of(int v) {
   int idx = 0;

@@ -30,7 +30,8 @@ def _load(name, *path):
     return mod
 
 
-PL = _load("prepack_layout", "machete", "prepack_layout.py")
+sys.path.insert(0, ROOT)
+from machete import prepack_layout as PL  # noqa: E402 (the package; its extension loads lazily)
 _TIMER = _load("bench_mm", "benchmarks", "bench_mm.py").Timer(target_ms=10)
 
 
