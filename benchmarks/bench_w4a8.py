@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bw", type=float, default=3.0e12, help="bytes/s for the memory floor")
     ap.add_argument("--out-dir", default="bench_w4a8_out")
     ap.add_argument("--target-ms", type=float, default=8.0)
+    ap.add_argument("--s8ch-schedules", default="", help="also time s8 without group scales on these schedules (comma list)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
     print(f"device: {dev}; floor bandwidth {args.bw / 1e12:.2f} TB/s", flush=True)
     os.makedirs(args.out_dir, exist_ok=True)
     cols = ["K", "N", "M", "floor_us", "s8_g128", "s8_ch", "e4m3_g128", "e4m3_ch", "w4a16_f16", "int_mm", "scaled_mm"]
+    forced = [x for x in args.s8ch_schedules.split(",") if x]
+    cols += [f"s8_ch@{x.split('_')[0]}{'D' if 'Decode' in x else ''}" for x in forced]
     rows = []
     one = torch.ones((), device="cuda")
     for (K, N) in shapes:
@@ -88,6 +91,15 @@ def main(argv=None) -> int:
                         a_q, bs[i % len(bs)], st.uint4b8, group_scales=gs, group_size=128 if gs is not None else None,
                         channel_scales=qw.channel_scales, token_scales=ts))
                     row[f"{tag}_{'g128' if grouped else 'ch'}"] = timer.graph(fn, len(bs))
+            for name, sched in zip(cols[11:], forced):
+                a_q, ts = ref.quantize_activations(a, torch.int8)
+                qw, bs = packs[False]
+                try:
+                    row[name] = timer.graph(lambda i: machete.mm(a_q, bs[i % len(bs)], st.uint4b8, schedule=sched,
+                                                                 channel_scales=qw.channel_scales, token_scales=ts), len(bs))
+                except Exception as e:  # noqa: BLE001
+                    print(f"  {name} K={K} N={N} M={M}: {type(e).__name__}: {str(e).splitlines()[0][:120]}", flush=True)
+                    row[name] = float("nan")
             a16 = a.half()
             row["w4a16_f16"] = timer.graph(lambda i: machete.mm(a16, b16[i % len(b16)], st.uint4b8, group_scales=q16.scales,
                                                                 group_size=128), len(b16))
@@ -111,8 +123,9 @@ def main(argv=None) -> int:
         wr.writerows(rows)
     lines = [f"W4A8 on {dev}: kernel-only us (CUDA graph, median, weights rotated past L2); "
              f"x floor in brackets; torch peers on 8-bit weights (M padded to 32 below 17)", "",
-             "| K x N | M | floor | s8 g128 | s8 ch | e4m3 g128 | e4m3 ch | W4A16 f16 | _int_mm | _scaled_mm |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| K x N | M | floor | s8 g128 | s8 ch | e4m3 g128 | e4m3 ch | W4A16 f16 | _int_mm | _scaled_mm |"
+             + "".join(f" {c} |" for c in cols[11:]),
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(cols[11:])]
     for r in rows:
         f = r["floor_us"]
         cells = [f"{r[c]:.1f} ({r[c] / f:.2f})" for c in cols[4:9]] + [f"{r[c]:.1f}" for c in cols[9:]]

@@ -214,6 +214,7 @@ std::optional<at::Tensor> mm_impl(Err& err, at::Tensor a, at::Tensor b, int64_t 
     MCHECK(channel_scales->dim() == 1 && channel_scales->size(0) == N,
            "machete.mm: channel_scales must be [N] = [" + str(N) + "]");
     cs = channel_scales->contiguous();
+    if (reinterpret_cast<uintptr_t>(cs.data_ptr()) % 16) cs = cs.clone();  // the CUTLASS epilogue loads 4 at a time
     MTRY(kind_of_dtype(cs.scalar_type(), "channel_scales", args.channel_scales_type, err));
     args.channel_scales = cs.data_ptr();
   }

@@ -10,6 +10,10 @@ with n = n0 + 8*n1, k = k0 + 2*k1 + 8*k2 and
     4 bit: atom = 32*n0 + n1 + 4*k0 + 8*k1 + 2*k2
     8 bit: atom = 32*n0 + 2*n1 + k0 + 8*k1 + 4*k2
 
+W4A8 without group scales (4-bit weights fed unscaled to an 8-bit MMA, ``mma8=True``) uses the
+16 x 32 atom of the 8-bit MMA instead (csrc/machete/prepack_layout.cuh, QuantAtomMma8): with
+n = n0 + 8*n1, k = k0 + 4*k1 + 16*k2 (k0, k1 < 4)
+    atom = 64*n0 + 16*k1 + k0 + 4*n1 + 8*k2,  pos = atom + 512 * (n // 16 + (N // 16) * (k // 32))
 Element `pos` occupies bits [(pos % P) * bits, ...) of int32 word pos // P, P = 32 // bits.
 GPTQ biased types (uint4b8, uint8b128) additionally get their bias bit flipped (xor 0x8 / 0x80)
 so the kernel reads them as signed integers.
@@ -56,12 +60,25 @@ def atom_offsets(bits: int) -> torch.Tensor:
     raise ValueError(f"bits must be 4 or 8, got {bits}")
 
 
-def prepacked_positions(N: int, K: int, bits: int) -> torch.Tensor:
+def atom_offsets_mma8() -> torch.Tensor:
+    """(16, 32) int64 tensor: element offset of (n, k) inside one 512-element 8-bit-MMA atom."""
+    n = torch.arange(16).view(16, 1)
+    k = torch.arange(32).view(1, 32)
+    n0, n1 = n % 8, n // 8
+    k0, k1, k2 = k % 4, (k // 4) % 4, k // 16
+    return 64 * n0 + 16 * k1 + k0 + 4 * n1 + 8 * k2
+
+
+def prepacked_positions(N: int, K: int, bits: int, mma8: bool = False) -> torch.Tensor:
     """(N, K) int64 tensor: prepacked element position of logical weight (n, k)."""
     _check(N, K, bits)
-    atom = atom_offsets(bits)                                   # (16, 16)
     n = torch.arange(N).view(N, 1)
     k = torch.arange(K).view(1, K)
+    if mma8:
+        if bits != 4 or K % 32:
+            raise ValueError(f"prepack: the 8-bit-MMA layout takes 4-bit weights and K % 32 == 0 (bits={bits}, K={K})")
+        return atom_offsets_mma8()[n % 16, k % 32] + 512 * (n // 16 + (N // 16) * (k // 32))
+    atom = atom_offsets(bits)                                   # (16, 16)
     return atom[n % 16, k % 16] + 256 * (n // 16 + (N // 16) * (k // 16))
 
 
@@ -89,14 +106,14 @@ def _to_int32(words: torch.Tensor) -> torch.Tensor:
     return torch.where(words >= 2**31, words - 2**32, words).to(torch.int32)
 
 
-def prepack(b: torch.Tensor, bits: int, bias_flip: int = 0) -> torch.Tensor:
+def prepack(b: torch.Tensor, bits: int, bias_flip: int = 0, mma8: bool = False) -> torch.Tensor:
     """Model of PrepackB: int32 (K // P, N) -> prepacked int32 (K // P, N), column-major."""
     P = 32 // bits
     Kp, N = b.shape
     K = Kp * P
     _check(N, K, bits)
     vals = unpack_values(b.cpu(), bits).t() ^ bias_flip          # (N, K)
-    pos = prepacked_positions(N, K, bits)
+    pos = prepacked_positions(N, K, bits, mma8)
     flat = torch.zeros(N * K, dtype=torch.int64)
     flat[pos.reshape(-1)] = vals.reshape(-1)
     words = (flat.view(-1, P) << (torch.arange(P) * bits)).sum(dim=1)
@@ -104,12 +121,13 @@ def prepack(b: torch.Tensor, bits: int, bias_flip: int = 0) -> torch.Tensor:
     return out.to(b.device)
 
 
-def prepack_for_type(b: torch.Tensor, b_type_id: int) -> torch.Tensor:
+def prepack_for_type(b: torch.Tensor, b_type_id: int, mma8: bool = False) -> torch.Tensor:
+    """``mma8``: the 8-bit-MMA layout (W4A8 without group scales: 8-bit a, no group scale type)."""
     bits, flip = b_type_bits_and_flip(b_type_id)
-    return prepack(b, bits, flip)
+    return prepack(b, bits, flip, mma8)
 
 
-def unprepack(packed: torch.Tensor, bits: int, bias_flip: int = 0) -> torch.Tensor:
+def unprepack(packed: torch.Tensor, bits: int, bias_flip: int = 0, mma8: bool = False) -> torch.Tensor:
     """Inverse of prepack: prepacked (K // P, N) (any strides; memory read column-major) -> B."""
     P = 32 // bits
     Kp, N = packed.shape
@@ -117,7 +135,7 @@ def unprepack(packed: torch.Tensor, bits: int, bias_flip: int = 0) -> torch.Tens
     _check(N, K, bits)
     words = packed.t().contiguous().reshape(-1).to(torch.int64) & 0xFFFFFFFF  # flat memory order
     flat = ((words.view(-1, 1) >> (torch.arange(P) * bits)) & ((1 << bits) - 1)).reshape(-1)
-    pos = prepacked_positions(N, K, bits)
+    pos = prepacked_positions(N, K, bits, mma8)
     vals = flat[pos.reshape(-1)].view(N, K) ^ bias_flip         # (N, K)
     return pack_values(vals.t(), bits)
 

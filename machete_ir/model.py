@@ -388,13 +388,16 @@ class ImplConfig:
         if not self.schedules:
             raise ValueError(f"{self.types}: no schedules to compile")
         if self.types.a not in FLOAT16_TYPES:
-            # 8-bit activations (W4A8) run on the decode family only; its 8-bit mma takes K in
-            # steps of 32
+            # 8-bit activations (W4A8): the decode family's 8-bit mma takes K in steps of 32; the
+            # CUTLASS path takes only the types without group scales (it would round s * q to 8 bits)
             picked = self.schedules + tuple(s for h in self.heuristics for s in h.schedules)
-            bad = [s.name for s in dict.fromkeys(picked) if not s.is_decode or s.k_chunk < 32]
+            cutlass_ok = _w4a8_cutlass_ok(self.types)
+            bad = [s.name for s in dict.fromkeys(picked)
+                   if (s.is_decode and s.k_chunk < 32) or (not s.is_decode and not cutlass_ok)]
             if bad:
-                raise ValueError(f"{self.types}: W4A8 types run on decode schedules with k_chunk 32 or 64 "
-                                 f"only (no CUTLASS 8-bit-activation path is built); got {', '.join(bad)}")
+                what = ("decode schedules with k_chunk 32 or 64, or CUTLASS ones" if cutlass_ok else
+                        "decode schedules with k_chunk 32 or 64 only (CUTLASS: s8 without group scales only)")
+                raise ValueError(f"{self.types}: this W4A8 type runs on {what}; got {', '.join(bad)}")
         names = [self.heuristic.name] + [d.heuristic.name for d in self.device_heuristics]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.types}: heuristic names must differ, got {names}")
@@ -530,6 +533,28 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
 
 W4A8_HEURISTIC = Heuristic(name="w4a8", rules=_w4a8_rules())
 
+# s8 x u4b8 without group scales also builds CUTLASS schedules: the weights go to the s8 wgmma
+# unscaled (CUTLASS's DirectConvert) from the 8-bit-MMA prepacked layout, s32 accumulation (exact),
+# channel x token scales in an EVT epilogue (csrc/machete/mm_kernel.cuh). Decode up to M = 64,
+# CUTLASS above. e4m3 stays on the decode family: the e4m3 wgmma's accumulation missed the W4A8
+# tolerance (3.2x over it on the SPEC shapes, H100; docs/W4A8.md), the decode family's f16 mma does not.
+W4A8_CUTLASS_SCHEDULES: tuple[ScheduleConfig, ...] = (
+    schedule("128x64", "2x1x1"), schedule("128x128", "2x1x1"), schedule("256x128", "2x1x1"),
+)
+
+
+def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
+    """The decode rules up to M = 32, then CUTLASS: 128 x 64 to M = 128, 128 x 128 above (H100:
+    s8 x u4b8 at M = 256..4096 on 128 x 128 is 1.3-1.6x faster than our W4A16, README "W4A8")."""
+    return tuple(r for r in _w4a8_rules() if r.cond is not None) + (
+        _decode_rule(E.le(M, 32), "128x32"),
+        _rule(E.le(M, 128), "128x64", "2x1x1"),
+        _rule(None, "128x128", "2x1x1"),
+    )
+
+
+W4A8_CHANNEL_HEURISTIC = Heuristic(name="w4a8_channel", rules=_w4a8_channel_rules())
+
 
 # ----------------------------------------------------------------------------------------------
 # SPEC §2: the type configurations.
@@ -560,8 +585,15 @@ W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
 SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
 SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES))
-# every decode schedule (all have K chunks of 32 or 64, which the 8-bit mma needs)
+# every decode schedule (all have K chunks of 32 or 64, which the 8-bit mma needs); the types without
+# group scales also the CUTLASS ones
 W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES
+W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_CUTLASS_SCHEDULES
+
+
+def _w4a8_cutlass_ok(t: TypeConfig) -> bool:
+    """8-bit-activation types the CUTLASS path takes: s8 without group scales (see above)."""
+    return t.a is Dt.s8 and t.b_group_scale is Dt.void
 
 
 def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None,
@@ -577,7 +609,9 @@ def impl_configs(w4a8: bool = False, heuristic: Heuristic | None = None,
     scheds = tuple(dict.fromkeys(SCHEDULES + h.schedules + tuple(s for d in dev for s in d.heuristic.schedules)))
     out = [ImplConfig(types=t, schedules=scheds, heuristic=h, device_heuristics=dev) for t in TYPE_CONFIGS]
     if w4a8:
-        out += [ImplConfig(types=t, schedules=W4A8_SCHEDULES, heuristic=W4A8_HEURISTIC)
+        out += [ImplConfig(types=t, schedules=W4A8_CHANNEL_SCHEDULES, heuristic=W4A8_CHANNEL_HEURISTIC)
+                if _w4a8_cutlass_ok(t) else
+                ImplConfig(types=t, schedules=W4A8_SCHEDULES, heuristic=W4A8_HEURISTIC)
                 for t in W4A8_TYPE_CONFIGS]
     return tuple(out)
 

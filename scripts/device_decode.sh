@@ -6,7 +6,8 @@
 # run as given (e.g. BENCH='python3 benchmarks/bench_mm.py --peers marlin,vllm_machete ...',
 # DEV='python3 scripts/host_overhead.py'). Full logs under $OUT; short summaries printed.
 # Carry: .whl (nvidia-cutlass, cgen, pytools, platformdirs, siphash24, syrupy), build (objs +
-# generated), .peers (optional), .devbuild (optional: decode dev-harness libraries).
+# generated; or COMPILE=N to build them there), .peers (optional), .devbuild (optional: decode
+# dev-harness libraries).
 source "$(dirname "$0")/device_env.sh" || exit 1
 
 # the peers build in the background (16 cores; ~80 s + ~18 s alone)
@@ -17,6 +18,20 @@ source "$(dirname "$0")/device_env.sh" || exit 1
     fi
   done ) &
 peers_pid=$!
+
+# COMPILE=N: generate (with the MACHETE_TYPES / MACHETE_SCHEDULES / MACHETE_W4A8 that setup.py's link
+# step will use too) and compile the kernels here, N at a time, instead of carrying the objects
+if [ -n "${COMPILE:-}" ]; then
+  t0=$(date +%s)
+  gen_args=(--output-dir build/generated)
+  [ -n "${MACHETE_TYPES:-}" ] && gen_args+=(--types "$MACHETE_TYPES")
+  [ -n "${MACHETE_SCHEDULES:-}" ] && gen_args+=(--schedules "$MACHETE_SCHEDULES")
+  [ "${MACHETE_W4A8:-0}" != 0 ] && gen_args+=(--w4a8)
+  rm -rf build/generated "${OBJS:-build/objs}"
+  python3 generate_machete.py "${gen_args[@]}" > "$OUT/gen.log" 2>&1 &&
+    bash scripts/compile_kernels.sh build/generated "${OBJS:-build/objs}" "$COMPILE" > "$OUT/compile.log" 2>&1
+  rc=$?; echo "COMPILE rc=$rc in $(( $(date +%s) - t0 ))s"; [ $rc -eq 0 ] || { tail -30 "$OUT/compile.log"; cat "${OBJS:-build/objs}"/*.log | grep -m5 error; exit 1; }
+fi
 
 link_prebuilt "${OBJS:-build/objs}" "$OUT/link.log" 240 8 || exit 1
 

@@ -85,30 +85,43 @@ def test_reference_4069_is_kept():
     assert "reference" in rule6.note
 
 
-def test_w4a8_runs_on_the_decode_family():
+def test_w4a8_schedules_and_heuristics():
     h = M.W4A8_HEURISTIC
     assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "128x8", "128x16", "128x32"]
     assert h.rules[-1].cond is None
     assert all(s.is_decode and s.k_chunk >= 32 for s in M.W4A8_SCHEDULES + h.schedules)
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 16 + 4 * 7
     assert h.select(1, 4096, 4096).name.startswith("64x8") and h.select(8, 8192, 4096).name.startswith("128x8")
     assert h.select(16, 4096, 4096).name.startswith("128x8") and h.select(16, 8192, 4096).name.startswith("128x16")
     assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(4096, 4096, 4096).name.startswith("128x32")
+    # s8 without group scales: decode to M = 32, then CUTLASS
+    c = M.W4A8_CHANNEL_HEURISTIC
+    assert c.select(1, 4096, 4096).is_decode and c.select(32, 8192, 8192).is_decode
+    assert c.select(33, 8192, 8192).name == "128x64_2x1x1_TmaMI__TmaCoop_streamK"
+    assert c.select(4096, 8192, 8192).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
+    impls = {i.types.signature: i for i in M.impl_configs(w4a8=True)}
+    assert impls["s8u4b8voidvoidf32f32f16s32"].heuristic is c
+    assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 7 + 3
+    for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
+        assert impls[sig].heuristic is h and all(s.is_decode for s in impls[sig].schedules)
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 16 + 4 * 7 + 3
 
 
-def test_w4a8_types_refuse_cutlass_and_k16_schedules():
-    t = M.W4A8_TYPE_CONFIGS[0]
+def test_w4a8_types_refuse_unsupported_schedules():
+    by_sig = {t.signature: t for t in M.W4A8_TYPE_CONFIGS}
+    grouped, channel = by_sig["s8u4b8f16voidf32f32f16s32"], by_sig["s8u4b8voidvoidf32f32f16s32"]
+    e4m3 = by_sig["e4m3u4b8voidvoidf32f32f16f32"]
     cutlass = M.schedule("128x16", "1x1x1")
-    with pytest.raises(ValueError, match="W4A8 types run on decode schedules with k_chunk 32 or 64 only"):
-        M.ImplConfig(types=t, schedules=(cutlass,), heuristic=M.W4A8_HEURISTIC)
+    for t in (grouped, e4m3):
+        with pytest.raises(ValueError, match="decode schedules with k_chunk 32 or 64 only"):
+            M.ImplConfig(types=t, schedules=(cutlass,), heuristic=M.W4A8_HEURISTIC)
+        with pytest.raises(ValueError, match="decode schedules"):  # a heuristic picking CUTLASS
+            M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES, heuristic=M.H100_HEURISTIC)
+    M.ImplConfig(types=channel, schedules=(cutlass,) + M.W4A8_SCHEDULES, heuristic=M.W4A8_HEURISTIC)
     k16 = attrs.evolve(M.DECODE_SCHEDULES[0], k_chunk=16)
     with pytest.raises(ValueError, match="k_chunk 32 or 64"):
-        M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES + (k16,), heuristic=M.W4A8_HEURISTIC)
-    # a heuristic that would pick a CUTLASS schedule is refused too
-    with pytest.raises(ValueError, match="W4A8 types run on decode"):
-        M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES, heuristic=M.H100_HEURISTIC)
+        M.ImplConfig(types=channel, schedules=M.W4A8_SCHEDULES + (k16,), heuristic=M.W4A8_HEURISTIC)
 
 
 # SPEC §7 shapes (K, N) x M -> what the reference heuristic picks (rules applied by hand).

@@ -300,7 +300,7 @@ def test_route_to_a_single_schedule_leaves_one_return_and_verifies():
 
     p = run_pipeline(_filtered(s, w4a8=True), build_pipeline())
     chains = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")]
-    assert {c.role for c in chains} == {"heuristic:h100", "heuristic:w4a8"}
+    assert {c.role for c in chains} == {"heuristic:h100", "heuristic:w4a8", "heuristic:w4a8_channel"}
     assert all(c.branches == () and c.else_body == (n.Return(value=n.StrLit(value=s)),) for c in chains)
     assert "12 (rule, type) picks built" in p.notes[-1]  # 8 + 4 types, one pick each
 

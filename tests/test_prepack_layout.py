@@ -87,3 +87,43 @@ def test_rejects_bad_shapes():
         pl.prepacked_positions(24, 64, 4)
     with pytest.raises(ValueError):
         pl.b_type_bits_and_flip(0x1234)
+
+
+# ---- the 8-bit-MMA atom (W4A8 without group scales; QuantAtomMma8) --------------------------------
+
+# sha256 of make_prepacked_layout_mma8(N=32, K=64) as cute computes it on the host (CUTLASS 4.2),
+# listed for k in 0..63, n in 0..31 (n fastest), comma-separated.
+CUTE_HASH_MMA8_32x64 = "17745ea0cd2bad64cc2a17adf6cdc1a7aecef5106fe52f89403672ab0028a713"
+
+
+def test_mma8_matches_cute_layout():
+    flat = pl.prepacked_positions(32, 64, 4, mma8=True).t().reshape(-1).tolist()
+    assert hashlib.sha256(",".join(map(str, flat)).encode()).hexdigest() == CUTE_HASH_MMA8_32x64
+
+
+def test_mma8_lane_fragment_is_in_order():
+    # 64xNx32 wgmma / m16n8k32 A fragment: lane l holds v = v0 + 4*v1 + 8*v2 at
+    # (n, k) = (r + 8*v1, 4c + v0 + 16*v2); slot 16*l + v, in order (CUTLASS converts 8 at a time)
+    atom = pl.atom_offsets_mma8()
+    for lane in range(32):
+        r, c = lane // 4, lane % 4
+        for v in range(16):
+            v0, v1, v2 = v % 4, (v // 4) % 2, v // 8
+            assert int(atom[r + 8 * v1, 4 * c + v0 + 16 * v2]) == 16 * lane + v
+
+
+@pytest.mark.parametrize("N,K", [(16, 32), (128, 64), (256, 192)])
+def test_mma8_bijection_and_round_trip(N, K):
+    pos = pl.prepacked_positions(N, K, 4, mma8=True).reshape(-1)
+    assert torch.unique(pos).numel() == N * K and pos.max() == N * K - 1
+    b = torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32)
+    packed = pl.prepack(b, 4, 0x8, mma8=True)
+    assert torch.equal(pl.unprepack(packed, 4, 0x8, mma8=True), b)
+    assert not torch.equal(packed, pl.prepack(b, 4, 0x8))
+
+
+def test_mma8_rejects_8bit_weights_and_k16():
+    with pytest.raises(ValueError, match="8-bit-MMA layout takes 4-bit weights"):
+        pl.prepacked_positions(16, 32, 8, mma8=True)
+    with pytest.raises(ValueError, match="K % 32"):
+        pl.prepacked_positions(16, 48, 4, mma8=True)

@@ -74,10 +74,14 @@ struct Config {
   static constexpr int kAtomsN = kTileN / 16;
   static constexpr int kTokTiles = kTileM / 8;       // mma n = 8 tokens each
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kWordsPerLane = kBits / 4;    // 32-bit words of one lane per atom
+  // W4A8 without group scales reads the 16 x 32 atom of the 8-bit MMA (prepack_layout.cuh,
+  // QuantAtomMma8: 64 words, 2 per lane, 32-wide k slabs); everything else the 16 x 16 atom.
+  static constexpr bool kMma8 = kEight && !kGroupScales_;
+  static constexpr int kWordsPerLane = kMma8 ? 2 : kBits / 4;  // 32-bit words of one lane per atom
   static constexpr int kAtomWords = 32 * kWordsPerLane;
   static constexpr int kSlabs = kSlabs_;             // 16-wide k slabs per chunk
   static constexpr int kChunkK = 16 * kSlabs;        // divides 64, hence K and the group size
+  static constexpr int kWSlabs = kMma8 ? kSlabs / 2 : kSlabs;  // weight atoms along k per chunk
   static constexpr int kABytes = kEight ? 1 : 2;     // bytes of one activation
   static constexpr int kRowPad = 4;                  // floats of padding per smem row (banks)
   static constexpr int kRow = kTileN + kRowPad;
@@ -238,6 +242,22 @@ __device__ __forceinline__ void s4_to_s8(uint32_t w, uint32_t& row_r, uint32_t& 
   row_r8 = ((((w >> 4) & 0x0F0F0F0Fu) ^ 0x08080808u) + 0x78787878u) ^ 0x80808080u;
 }
 
+// In-order nibbles (the 8-bit-MMA atom: nibble i = fragment value i) -> s8 bytes: values 0..3
+// (row r) and 4..7 (row r + 8), each sign-extended as in s4_to_s8.
+__device__ __forceinline__ void s4_inorder_to_s8(uint32_t w, uint32_t& lo4, uint32_t& hi4) {
+  const uint32_t ev = w & 0x0F0F0F0Fu, od = (w >> 4) & 0x0F0F0F0Fu;  // nibbles (0,2,4,6), (1,3,5,7)
+  lo4 = ((__byte_perm(ev, od, 0x5140) ^ 0x08080808u) + 0x78787878u) ^ 0x80808080u;
+  hi4 = ((__byte_perm(ev, od, 0x7362) ^ 0x08080808u) + 0x78787878u) ^ 0x80808080u;
+}
+
+// In-order nibbles [n0 .. n7] -> [n0 n4 n2 n6 n1 n5 n3 n7], so dequant_raw's pairs (i, i + 4) are
+// (n0, n1), (n4, n5), (n2, n3), (n6, n7): the f16 m16n8k16 A registers of one 16-wide half of an
+// 8-bit-MMA atom, under the k numbering of the e4m3 path (see the kernel).
+__device__ __forceinline__ uint32_t mma8_half_to_f16_order(uint32_t w) {
+  const uint32_t ev = w & 0x0F0F0F0Fu, od = (w >> 4) & 0x0F0F0F0Fu;
+  return __byte_perm(ev, od, 0x5410) | (__byte_perm(ev, od, 0x7632) << 4);
+}
+
 __device__ __forceinline__ uint32_t f16x2_to_e4m3x2(uint32_t h2) {
   uint16_t r;
   asm("cvt.rn.satfinite.e4m3x2.f16x2 %0, %1;" : "=h"(r) : "r"(h2));  // hi half -> hi byte
@@ -381,7 +401,7 @@ __device__ __forceinline__ void cta_reduce_store(Params const& p,
 //   Z  [n]                        kTileN * 2                         (group zeros, AWQ only)
 template <class Cfg>
 struct RingLayout {
-  static constexpr int kW = Cfg::kSlabs * Cfg::kAtomsN * Cfg::kAtomWords * 4;
+  static constexpr int kW = Cfg::kWSlabs * Cfg::kAtomsN * Cfg::kAtomWords * 4;
   static constexpr int kARow = Cfg::kChunkK * Cfg::kABytes + 16;  // + 16 bytes: conflict-free fragment reads
   static constexpr int kA = Cfg::kTileM * kARow;
   static constexpr int kS = Cfg::kGroupScales ? Cfg::kTileN * 2 : 0;
@@ -440,19 +460,31 @@ __device__ __forceinline__ void compute_chunk8(uint32_t st, int lane, typename C
   for (int h = 0; h < kTT; ++h)
 #pragma unroll
     for (int j = 0; j < kPairs; ++j) {
-      const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + 32 * j + 2 * c;
-      bf[h][j][0] = __byte_perm(lds16(ap), lds16(ap + 8), 0x5140);
-      bf[h][j][1] = __byte_perm(lds16(ap + 16), lds16(ap + 24), 0x5140);
+      if constexpr (Cfg::kMma8) {  // the natural k order: 4 bytes at k 4c (and 16 + 4c)
+        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + 32 * j + 4 * c;
+        bf[h][j][0] = lds32(ap);
+        bf[h][j][1] = lds32(ap + 16);
+      } else {
+        const uint32_t ap = st + L::kW + (8 * h + r) * L::kARow + 32 * j + 2 * c;
+        bf[h][j][0] = __byte_perm(lds16(ap), lds16(ap + 8), 0x5140);
+        bf[h][j][1] = __byte_perm(lds16(ap + 16), lds16(ap + 24), 0x5140);
+      }
     }
   auto mma_chunk = [&](Part (&out)[kAN][kTT][4]) {
 #pragma unroll
     for (int j = 0; j < kPairs; ++j)
 #pragma unroll
       for (int a = 0; a < kAN; ++a) {
-        const uint32_t w0 = lds32(st + ((2 * j * kAN + a) * Cfg::kAtomWords + lane) * 4);
-        const uint32_t w1 = lds32(st + (((2 * j + 1) * kAN + a) * Cfg::kAtomWords + lane) * 4);
         uint32_t q[4];
-        convert8<Cfg::kAct>(w0, w1, q);
+        if constexpr (Cfg::kMma8) {  // the lane's 16 in-order values of the 16 x 32 atom
+          const uint2 w = lds64(st + ((j * kAN + a) * Cfg::kAtomWords + 2 * lane) * 4);
+          s4_inorder_to_s8(w.x, q[0], q[1]);
+          s4_inorder_to_s8(w.y, q[2], q[3]);
+        } else {
+          const uint32_t w0 = lds32(st + ((2 * j * kAN + a) * Cfg::kAtomWords + lane) * 4);
+          const uint32_t w1 = lds32(st + (((2 * j + 1) * kAN + a) * Cfg::kAtomWords + lane) * 4);
+          convert8<Cfg::kAct>(w0, w1, q);
+        }
 #pragma unroll
         for (int h = 0; h < kTT; ++h) mma16832<Cfg::kAct>(out[a][h], q, bf[h][j][0], bf[h][j][1]);
       }
@@ -521,8 +553,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
     const uint32_t st = ring + (i % kS) * L::kStage;
     // weights: per slab, kAN atoms are one contiguous run of kAN * kAtomWords words
     constexpr int kPiecesPerSlab = kAN * Cfg::kAtomWords / 4;
-    constexpr int kPieces = Cfg::kSlabs * kPiecesPerSlab;
-    const uint32_t* wchunk = wsrc + int64_t(chunk) * Cfg::kSlabs * slab_stride;
+    constexpr int kPieces = Cfg::kWSlabs * kPiecesPerSlab;
+    const uint32_t* wchunk = wsrc + int64_t(chunk) * Cfg::kWSlabs * slab_stride;
     const int my_pieces = my_atoms * (Cfg::kAtomWords / 4);
 #pragma unroll
     for (int q = lane; q < kPieces; q += 32) {
@@ -578,7 +610,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
       for (int h = 0; h < kTT; ++h)
 #pragma unroll
         for (int j = 0; j < Cfg::kSlabs; ++j) {
-          if constexpr (Cfg::kAct == Act::E4M3) {
+          if constexpr (Cfg::kAct == Act::E4M3 && Cfg::kMma8) {
+            // 8-bit-MMA atom: 16-wide slab j is half j % 2 of atom j / 2, whose lane holds k
+            // 4c..4c+3 (rows r, r + 8); the f16 mma's k (2c, 2c+1, 2c+8, 2c+9) are numbered onto
+            // them, so one 32-bit load of 4 activation bytes at k 4c gives both B registers.
+            const uint32_t x = lds32(st + L::kW + (8 * h + r) * L::kARow + 16 * j + 4 * c);
+            bf[h][j][0] = e4m3x2_to_f16x2(uint16_t(x));
+            bf[h][j][1] = e4m3x2_to_f16x2(uint16_t(x >> 16));
+          } else if constexpr (Cfg::kAct == Act::E4M3) {
             // e4m3 activations run on the f16 mma: e4m3 -> f16 is exact, and so is the product
             // with q (4 + 4 significant bits), so this is the W4A8 e4m3 semantics at f16 mma rate
             // with the 16-bit path's cheap weight conversion (the e4m3 mma needs a per-weight
@@ -621,7 +660,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
         for (int a = 0; a < kAN; ++a) {
           uint32_t w[kWpl];
           const uint32_t wp = st + ((j * kAN + a) * Cfg::kAtomWords + lane * kWpl) * 4;
-          if constexpr (kWpl == 1) {
+          if constexpr (Cfg::kMma8) {  // half j % 2 of the lane's 8-bit-MMA atom (4-bit weights)
+            w[0] = mma8_half_to_f16_order(lds32(st + (((j / 2) * kAN + a) * Cfg::kAtomWords + 2 * lane + j % 2) * 4));
+          } else if constexpr (kWpl == 1) {
             w[0] = lds32(wp);
           } else {
             const uint2 v = lds64(wp);

@@ -39,6 +39,8 @@
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/epilogue/fusion/operations.hpp"
+#include "cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp"
 #include "cutlass/gemm/collective/collective_builder.hpp"
 #include "cutlass/gemm/device/gemm_universal_adapter.h"
 #include "cutlass/gemm/dispatch_policy.hpp"
@@ -73,18 +75,28 @@ struct CutlassMixedGemm {
   using ElementOut = typename Types::Out;
   using ElementAcc = typename Types::Accumulator;
 
-  static_assert(Types::has_group_scales, "machete kernels need group scales");
-  static_assert(!Types::has_channel_scales && !Types::has_token_scales,
-                "channel/token scales (W4A8) are not implemented by this kernel template");
-  static_assert(cutlass::sizeof_bits<ElementA>::value == 16, "activations must be f16 or bf16");
-  static_assert(std::is_same_v<ElementScale, ElementA>, "group scales must have the type of A");
+  // W4A8 (8-bit activations): the MMA runs in A's type (s8 x s8 -> s32, e4m3 x e4m3 -> f32) on the
+  // weights converted in registers without scaling (CUTLASS's DirectConvert: the collective would
+  // round s * q to 8 bits, so only the per-channel types take this path; W4A8 with group scales
+  // runs on the decode family), from the 8-bit-MMA prepacked layout; the epilogue multiplies the
+  // accumulator by channel_scales[n] (CUTLASS's M) and token_scales[m] (CUTLASS's N) in fp32.
+  static constexpr bool kW4A8 = cutlass::sizeof_bits<ElementA>::value == 8;
+
+  static_assert(kW4A8 || Types::has_group_scales, "W4A16 kernels need group scales");
+  static_assert(kW4A8 == (Types::has_channel_scales && Types::has_token_scales),
+                "channel and token scales are exactly the W4A8 (8-bit activation) types");
+  static_assert(kW4A8 || cutlass::sizeof_bits<ElementA>::value == 16, "activations must be f16, bf16, s8 or e4m3");
+  static_assert(kW4A8 || std::is_same_v<ElementScale, ElementA>, "group scales must have the type of A");
+  static_assert(!kW4A8 || (!Types::has_group_scales && cutlass::sizeof_bits<ElementQ>::value == 4 &&
+                           std::is_same_v<ElementOut, cutlass::half_t>),
+                "CUTLASS W4A8: 4-bit weights without group scales, f16 out (group-scaled W4A8 is decode-only)");
   static_assert(!Types::has_group_zeros || std::is_same_v<ElementZero, ElementScale>,
                 "group zeros must have the type of the scales");
 
   static constexpr int kBits = cutlass::sizeof_bits<ElementQ>::value;
   static constexpr int kTileN = cute::size<0>(typename Schedule::TileShapeNM{});
   static constexpr int kTileM = cute::size<1>(typename Schedule::TileShapeNM{});
-  static constexpr int kTileK = 128 * 8 / cutlass::sizeof_bits<ElementA>::value;  // 64
+  static constexpr int kTileK = 128 * 8 / cutlass::sizeof_bits<ElementA>::value;  // 64 (16-bit A), 128 (8-bit)
 
   // CUTLASS tile: (M' = N tile, N' = M tile, K tile).
   using TileShape = cute::Shape<cute::Int<kTileN>, cute::Int<kTileM>, cute::Int<kTileK>>;
@@ -94,22 +106,47 @@ struct CutlassMixedGemm {
   using TileScheduler = typename Schedule::TileScheduler;
   using EpilogueTileType = typename Schedule::EpilogueTileType;
 
-  using LayoutQ = PrepackedLayout<kBits>;                 // operand A: prepacked weights
+  using LayoutQ = std::conditional_t<kW4A8, PrepackedLayoutMma8, PrepackedLayout<kBits>>;  // operand A
   using LayoutAct = cutlass::layout::ColumnMajor;          // operand B: A^T (K x M), K contiguous
   using LayoutD = cutlass::layout::ColumnMajor;            // D^T (N x M), N contiguous
   static constexpr int kAlignQ = 128 / kBits;
   static constexpr int kAlignA = 128 / cutlass::sizeof_bits<ElementA>::value;
   static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementOut>::value;
 
-  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape, EpilogueTileType,
-      ElementAcc, ElementAcc,
-      void, LayoutD, kAlignD,  // no C operand (beta = 0): no smem or loads for C
-      ElementOut, LayoutD, kAlignD, EpilogueSchedule>::CollectiveOp;
+  // W4A8 epilogue: out = f16(channel_scale[n] * (token_scale[m] * acc)), an EVT of a column broadcast
+  // (CUTLASS's M = output features) and a row broadcast (CUTLASS's N = tokens) over the accumulator.
+  struct W4A8Epilogue {
+    using ChannelScale = cutlass::epilogue::fusion::Sm90ColBroadcast<0, TileShape, float, float,
+                                                                     cute::Stride<cute::_1, cute::_0, int64_t>>;
+    using TokenScale = cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, float, float,
+                                                                   cute::Stride<cute::_0, cute::_1, int64_t>>;
+    using type = cutlass::epilogue::fusion::Sm90EVT<
+        cutlass::epilogue::fusion::Sm90Compute<cutlass::multiplies, ElementOut, float, cutlass::FloatRoundStyle::round_to_nearest>,
+        ChannelScale,
+        cutlass::epilogue::fusion::Sm90EVT<
+            cutlass::epilogue::fusion::Sm90Compute<cutlass::multiplies, float, float, cutlass::FloatRoundStyle::round_to_nearest>,
+            TokenScale, cutlass::epilogue::fusion::Sm90AccFetch>>;
+  };
+  // the two epilogues as lazily instantiated members (only the one taken is built)
+  struct W16Epi {
+    using type = typename cutlass::epilogue::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape, EpilogueTileType,
+        ElementAcc, ElementAcc,
+        void, LayoutD, kAlignD,  // no C operand (beta = 0): no smem or loads for C
+        ElementOut, LayoutD, kAlignD, EpilogueSchedule>::CollectiveOp;
+  };
+  struct W8Epi {
+    using type = typename cutlass::epilogue::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape, EpilogueTileType,
+        ElementAcc, float, void, LayoutD, kAlignD, ElementOut, LayoutD, kAlignD, EpilogueSchedule,
+        typename W4A8Epilogue::type>::CollectiveOp;
+  };
+  using CollectiveEpilogue = typename std::conditional_t<kW4A8, W8Epi, W16Epi>::type;
 
-  using MainloopElementQ =
+  using MainloopElementQ = std::conditional_t<
+      kW4A8, cute::tuple<ElementQ>,
       std::conditional_t<Types::has_group_zeros, cute::tuple<ElementQ, ElementScale, ElementZero>,
-                         cute::tuple<ElementQ, ElementScale>>;
+                         cute::tuple<ElementQ, ElementScale>>>;
 
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, MainloopElementQ, LayoutQ, kAlignQ,
@@ -129,8 +166,13 @@ struct CutlassMixedGemm {
   using StrideScale = typename CollectiveMainloop::StrideScale;
 
   static void validate(MMArgs const& a) {
-    detail::validate_mm_args(a, true, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
-    if (a.channel_scales || a.token_scales) detail::fail_mm("channel_scales and token_scales are only for W4A8 types");
+    detail::validate_mm_args(a, Types::has_group_scales, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
+    if constexpr (kW4A8) {
+      if (!a.channel_scales || !a.token_scales) detail::fail_mm("this W4A8 type needs channel_scales and token_scales");
+      if (!detail::aligned16(a.channel_scales)) detail::fail_mm("channel_scales must be 16-byte aligned");
+    } else if (a.channel_scales || a.token_scales) {
+      detail::fail_mm("channel_scales and token_scales are only for W4A8 types");
+    }
   }
 
   static typename Gemm::Arguments make_arguments(MMArgs const& a, int sm_count) {
@@ -138,27 +180,38 @@ struct CutlassMixedGemm {
     const int g = int(a.group_size <= 0 ? a.K : a.group_size);
     const int scale_k = (K + g - 1) / g;
 
-    LayoutQ layout_q = make_prepacked_layout<kBits>(N, K);
+    LayoutQ layout_q = [&] {
+      if constexpr (kW4A8) return make_prepacked_layout_mma8(N, K);
+      else return make_prepacked_layout<kBits>(N, K);
+    }();
     StrideAct stride_act = cute::make_stride(int64_t(a.lda), cute::Int<1>{}, int64_t(a.lda) * M);
     StrideD stride_d = cute::make_stride(cute::Int<1>{}, int64_t(a.ldd), int64_t(a.ldd) * M);
     StrideC stride_c = stride_d;
-    StrideScale stride_s = cute::make_stride(cute::Int<1>{}, int64_t(a.ld_group), int64_t(a.ld_group) * scale_k);
 
     typename CollectiveMainloop::Arguments mainloop{};
     mainloop.ptr_A = static_cast<ElementQ const*>(a.B);
     mainloop.dA = layout_q;
     mainloop.ptr_B = static_cast<ElementA const*>(a.A);
     mainloop.dB = stride_act;
-    mainloop.ptr_S = static_cast<ElementScale const*>(a.group_scales);
-    mainloop.dS = stride_s;
-    mainloop.group_size = g;
+    if constexpr (!kW4A8) {
+      mainloop.ptr_S = static_cast<ElementScale const*>(a.group_scales);
+      mainloop.dS = cute::make_stride(cute::Int<1>{}, int64_t(a.ld_group), int64_t(a.ld_group) * scale_k);
+      mainloop.group_size = g;
+    }
     if constexpr (Types::has_group_zeros) {
       mainloop.ptr_Z = static_cast<ElementZero const*>(a.group_zeros);
     }
 
     typename CollectiveEpilogue::Arguments epilogue{};
-    epilogue.thread.alpha = 1.0f;
-    epilogue.thread.beta = 0.0f;
+    if constexpr (kW4A8) {
+      // tree arguments, children first: {channel broadcast, {token broadcast, acc, *}, *}
+      epilogue.thread = {{static_cast<float const*>(a.channel_scales), 1.0f, {}},
+                         {{static_cast<float const*>(a.token_scales), 1.0f, {}}, {}, {}},
+                         {}};
+    } else {
+      epilogue.thread.alpha = 1.0f;
+      epilogue.thread.beta = 0.0f;
+    }
     epilogue.ptr_C = nullptr;
     epilogue.dC = stride_c;
     epilogue.ptr_D = static_cast<ElementOut*>(a.D);

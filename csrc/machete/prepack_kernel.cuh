@@ -23,14 +23,17 @@
 
 namespace machete {
 
-template <int Bits>
+template <int Bits, bool kMma8>
 __global__ void prepack_b_kernel(const uint32_t* __restrict__ in, uint32_t* __restrict__ out,
                                  int N, int K, uint32_t bias_flip) {
   constexpr int P = 32 / Bits;
   constexpr uint32_t kMask = (1u << Bits) - 1u;
   const int Kp = K / P;
   const int64_t total = int64_t(Kp) * N;
-  auto layout = make_prepacked_layout<Bits>(N, K);
+  auto layout = [&] {
+    if constexpr (kMma8) return make_prepacked_layout_mma8(N, K);
+    else return make_prepacked_layout<Bits>(N, K);
+  }();
   for (int64_t w = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; w < total;
        w += int64_t(gridDim.x) * blockDim.x) {
     const int i = int(w % Kp);
@@ -47,14 +50,17 @@ __global__ void prepack_b_kernel(const uint32_t* __restrict__ in, uint32_t* __re
 }
 
 // ElementA: the activation type; ElementConvert: the type B is converted to for the MMA (the
-// group-scale type, or A). Every variant writes the same 16x16 atom layout: the W4A16 kernels
-// run 16-bit MMAs on it, and the W4A8 types (8-bit A, 4-bit B) run on the decode family, which
-// forms its m16n8k32 operands from pairs of these atoms in registers (decode_kernel.cuh, convert8)
-// -- so W4A8 weights prepack exactly as f16 x u4b8 ones do.
+// group-scale type, or A). A 16-bit ElementConvert gets the 16x16 atom (QuantAtom<Bits>): the
+// W4A16 kernels, and W4A8 with f16 group scales, which runs on the decode family only (it forms
+// its m16n8k32 operands from pairs of those atoms in registers, decode_kernel.cuh convert8). An
+// 8-bit ElementConvert (W4A8 without group scales: the weights go to the 8-bit MMA unscaled) gets
+// the 16x32 atom of the 8-bit MMA (QuantAtomMma8), which the CUTLASS kernels and the decode family
+// both read.
 template <class ElementA, int Bits, class ElementConvert>
 struct PrepackB {
   static_assert(Bits == 4 || Bits == 8, "prepack: 4- or 8-bit weights only");
   static constexpr bool kW4A8 = cutlass::sizeof_bits<ElementA>::value == 8;
+  static constexpr bool kMma8 = cutlass::sizeof_bits<ElementConvert>::value == 8;
   static_assert(kW4A8 ? Bits == 4 : cutlass::sizeof_bits<ElementConvert>::value == 16,
                 "prepack layout: 16-bit MMA operands (f16/bf16), or 4-bit weights for 8-bit activations");
 
@@ -82,7 +88,7 @@ struct PrepackB {
     const int threads = 256;
     int64_t blocks = (words + threads - 1) / threads;
     if (blocks > 65535 * 16) blocks = 65535 * 16;
-    prepack_b_kernel<Bits><<<unsigned(blocks), threads, 0, args.stream>>>(
+    prepack_b_kernel<Bits, kMma8><<<unsigned(blocks), threads, 0, args.stream>>>(
         static_cast<const uint32_t*>(args.B), static_cast<uint32_t*>(args.out), int(args.N),
         int(args.K), flip);
     err = cudaGetLastError();

@@ -59,6 +59,36 @@ struct QuantAtom<8> {
       cute::Stride<cute::Stride<cute::_32, cute::_2>, cute::Stride<cute::_1, cute::_8, cute::_4>>>;
 };
 
+// ---- 4-bit weights for an 8-bit MMA (W4A8 without group scales) -------------------------------
+//
+// The 8-bit wgmma takes a 16 (n) x 32 (k) slab of A per warp and instruction (64xNx32), lane `l`
+// holding 16 values (PTX "wgmma 64xNx32 A fragment"; cute GMMA::ALayout_64x32):
+//
+//     r = l / 4, c = l % 4,  v = v0 + 4*v1 + 8*v2  (v0 < 4, v1, v2 in {0,1})
+//     (n, k) = (r + 8*v1,  4*c + v0 + 16*v2)
+//
+// which is also the mma.sync m16n8k32 A fragment (registers v / 4 = 0..3). The atom stores the 16
+// values of a lane next to each other, in order (slot(v) = v: CUTLASS's int4 -> int8 / e4m3
+// converters take in-order vectors of 8), so one 64-bit load is a lane's fragment:
+//
+//     n = n0 + 8*n1, k = k0 + 4*k1 + 16*k2 (k0 < 4, k1 < 4):  lane = 4*n0 + k1, v = k0 + 4*n1 + 8*k2
+//     offset = 64*n0 + 16*k1 + k0 + 4*n1 + 8*k2
+//
+// Atoms (512 elements) tile (N, K) column-major over (N/16, K/32), like the 16-bit atoms:
+//     pos(n, k) = offset(n % 16, k % 32) + 512 * (n / 16 + (N / 16) * (k / 32))
+struct QuantAtomMma8 {
+  //                   n = (n0, n1)              k = (k0, k1, k2)
+  using type = cute::Layout<
+      cute::Shape<cute::Shape<cute::_8, cute::_2>, cute::Shape<cute::_4, cute::_4, cute::_2>>,
+      cute::Stride<cute::Stride<cute::_64, cute::_4>, cute::Stride<cute::_1, cute::_16, cute::_8>>>;
+};
+
+using PrepackedLayoutMma8 = decltype(cute::tile_to_shape(QuantAtomMma8::type{}, cute::make_shape(int{}, int{}, int{})));
+
+CUTE_HOST_DEVICE PrepackedLayoutMma8 make_prepacked_layout_mma8(int N, int K) {
+  return cute::tile_to_shape(QuantAtomMma8::type{}, cute::make_shape(N, K, 1));
+}
+
 // The layout type handed to the CUTLASS collective in place of a stride for operand A.
 // (n, k, l) -> element offset; shapes are runtime values.
 template <int Bits>

@@ -82,7 +82,7 @@ def make_problem(M, N, K, g, act, gs, seed, dev="cuda"):
         wv = q.double()
     ref = (a_v @ wv) * cs.double()[None, :] * ts.double()[:, None]
     stored = (q + 8).to(torch.int64)
-    pre = PL.prepack(PL.pack_values(stored, 4), 4, 8)
+    pre = PL.prepack(PL.pack_values(stored, 4), 4, 8, mma8=not gs)  # no group scales: the 8-bit-MMA atom
     return dict(a=a_q.to(dev), b=pre.to(dev), s=None if s is None else s.to(dev), cs=cs.float().to(dev),
                 ts=ts.float().to(dev), g=g, ref=ref.to(dev), q=q, a_f=a, w=w)
 

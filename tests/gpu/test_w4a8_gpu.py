@@ -53,7 +53,7 @@ class W4A8Problem:
                           channel_scales=self.w.channel_scales, token_scales=self.ts if ts is None else ts,
                           schedule=schedule)
 
-    def check(self, out, a_q=None, ts=None):
+    def check(self, out, a_q=None, ts=None, what=""):
         a_q = self.a_q if a_q is None else a_q
         exp = ref.reference_w4a8_mm(a_q, self.w.w_q, self.ts if ts is None else ts, self.w.channel_scales,
                                     self.w.group_scales, self.group_size)
@@ -62,7 +62,7 @@ class W4A8Problem:
         err = (out.double() - exp.double()).abs()
         tol = 2.0 ** -10 * exp.double().abs() + 2.0 ** -12 * exp.double().abs().max()
         worst = (err / tol).max().item()
-        assert worst <= 1.0, f"error {worst:.3g} x tolerance"
+        assert worst <= 1.0, f"{what}: error {worst:.3g} x tolerance"
 
 
 @pytest.mark.parametrize("grouped", GROUPED, ids=("g128", "channel"))
@@ -70,10 +70,11 @@ class W4A8Problem:
 def test_w4a8_every_schedule(a_dtype, grouped):
     _skip_unbuilt(a_dtype, grouped)
     for (M, N, K) in SHAPES:
-        p = W4A8Problem(M, N, K, a_dtype, 128 if grouped else None, seed=M + N)
+        g = (128 if K % 128 == 0 else 64) if grouped else None
+        p = W4A8Problem(M, N, K, a_dtype, g, seed=M + N)
         for s in _built(a_dtype, grouped):
-            p.check(p.run(schedule=s))
-        p.check(p.run())  # the heuristic
+            p.check(p.run(schedule=s), what=f"M={M} N={N} K={K} g={g} {s}")
+        p.check(p.run(), what=f"M={M} N={N} K={K} g={g} heuristic")
 
 
 @pytest.mark.parametrize("a_dtype", A8, ids=("s8", "e4m3"))
@@ -82,13 +83,14 @@ def test_w4a8_group64_and_ragged(a_dtype):
     for (M, N, K, g) in [(3, 384, 1024, 64), (33, 4224, 4160, 64), (70, 768, 4096, 4096), (5, 256, 28672, 128)]:
         p = W4A8Problem(M, N, K, a_dtype, g, seed=K)
         for s in _built(a_dtype, True):
-            p.check(p.run(schedule=s))
+            p.check(p.run(schedule=s), what=f"M={M} N={N} K={K} g={g} {s}")
 
 
 @pytest.mark.parametrize("a_dtype", A8, ids=("s8", "e4m3"))
-def test_w4a8_prepack_is_the_16bit_layout(a_dtype):
-    """W4A8 weights prepack bit for bit as f16 x u4b8 (the decode family builds its 8-bit mma
-    operands from that layout in registers) and as the torch model machete.prepack_layout."""
+def test_w4a8_prepack_layouts(a_dtype):
+    """With f16 group scales W4A8 weights prepack bit for bit as f16 x u4b8 (the decode family builds
+    its 8-bit mma operands from that layout in registers); without, into the 16 x 32 atom of the
+    8-bit MMA (CUTLASS and the decode family read it). Both equal the torch model."""
     _skip_unbuilt(a_dtype, True)
     from machete import prepack_layout as PL
     w = ref.quantize_w4a8(torch.randn(512, 384, device="cuda"), 128)
@@ -97,7 +99,9 @@ def test_w4a8_prepack_is_the_16bit_layout(a_dtype):
     assert torch.equal(got, machete.prepack_B(packed, torch.float16, st.uint4b8))
     assert torch.equal(got.cpu(), PL.prepack_for_type(packed.cpu(), st.uint4b8.id))
     if _built(a_dtype, False):
-        assert torch.equal(machete.prepack_B(packed, a_dtype, st.uint4b8), got)
+        mma8 = machete.prepack_B(packed, a_dtype, st.uint4b8)
+        assert torch.equal(mma8.cpu(), PL.prepack_for_type(packed.cpu(), st.uint4b8.id, mma8=True))
+        assert not torch.equal(mma8, got)
 
 
 def test_w4a8_cuda_graph():
