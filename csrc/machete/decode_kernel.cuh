@@ -52,7 +52,7 @@ namespace cg = cooperative_groups;
 // ---- compile-time configuration ------------------------------------------------------------
 
 // Activation (A operand) kinds. F16 / BF16: the W4A16 family (scales, zeros and output of that
-// type). S8 / E4M3: W4A8 -- 8-bit activations on the m16n8k32 mma (s32 / f32 accumulation), f16
+// type). S8 / E4M3: W4A8 -- 8-bit activations (s8 on the m16n8k32 s8 mma, s32; e4m3 on the f16 mma, f32), f16
 // group scales (optional), f32 channel scales [N] and token scales [M], f16 output.
 enum class Act { F16, BF16, S8, E4M3 };
 
@@ -258,58 +258,24 @@ __device__ __forceinline__ uint32_t mma8_half_to_f16_order(uint32_t w) {
   return __byte_perm(ev, od, 0x5410) | (__byte_perm(ev, od, 0x7632) << 4);
 }
 
-__device__ __forceinline__ uint32_t f16x2_to_e4m3x2(uint32_t h2) {
-  uint16_t r;
-  asm("cvt.rn.satfinite.e4m3x2.f16x2 %0, %1;" : "=h"(r) : "r"(h2));  // hi half -> hi byte
-  return r;
-}
-
 __device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint16_t e2) {
   uint32_t r;
   asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(r) : "h"(e2));  // hi byte -> hi half (exact)
   return r;
 }
 
-// The same word -> e4m3 bytes in the same order (-8..7 are exact in e4m3): the f16 magic-number
-// conversion of the 16-bit path, then cvt f16x2 -> e4m3x2.
-__device__ __forceinline__ void s4_to_e4m3(uint32_t w, uint32_t& row_r, uint32_t& row_r8) {
-  constexpr uint32_t kLo = 0x000F000F, kHi = 0x00F000F0;
-  const uint32_t w8 = w >> 8;
-  const uint32_t p01 = hsub2_f16((w & kLo) ^ 0x64086408u, 0x64086408u);             // (v0, v1)
-  const uint32_t p23 = hfma2_f16((w & kHi) ^ 0x64806480u, 0x2C002C00u, 0xD480D480u);  // (v2, v3)
-  const uint32_t p45 = hsub2_f16((w8 & kLo) ^ 0x64086408u, 0x64086408u);            // (v4, v5)
-  const uint32_t p67 = hfma2_f16((w8 & kHi) ^ 0x64806480u, 0x2C002C00u, 0xD480D480u); // (v6, v7)
-  row_r = __byte_perm(f16x2_to_e4m3x2(p01), f16x2_to_e4m3x2(p45), 0x5140);
-  row_r8 = __byte_perm(f16x2_to_e4m3x2(p23), f16x2_to_e4m3x2(p67), 0x5140);
-}
-
-// A registers of one atom's k32 block from the lane's words of slabs 2j (w0) and 2j+1 (w1).
-template <Act kAct>
+// A registers of one atom's k32 block from the lane's words of slabs 2j (w0) and 2j+1 (w1), s8.
+// (e4m3 activations run on the f16 mma instead: see the kernel.)
 __device__ __forceinline__ void convert8(uint32_t w0, uint32_t w1, uint32_t (&q)[4]) {
-  if constexpr (kAct == Act::S8) {
-    s4_to_s8(w0, q[0], q[1]);
-    s4_to_s8(w1, q[2], q[3]);
-  } else {
-    s4_to_e4m3(w0, q[0], q[1]);
-    s4_to_e4m3(w1, q[2], q[3]);
-  }
+  s4_to_s8(w0, q[0], q[1]);
+  s4_to_s8(w1, q[2], q[3]);
 }
 
-template <Act kAct, class T>
-__device__ __forceinline__ void mma16832(T (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (kAct == Act::S8) {
-    static_assert(std::is_same_v<T, int32_t>, "s8 mma accumulates in s32");
-    asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    static_assert(std::is_same_v<T, float>, "e4m3 mma accumulates in f32");
-    asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
+__device__ __forceinline__ void mma16832_s8(int32_t (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Reduce the warps' partial tiles (Cfg::Acc: fp32, or s32 for s8 without group scales) through
@@ -451,7 +417,8 @@ __device__ __forceinline__ uint16_t lds16(uint32_t addr) {
 template <class Cfg>
 __device__ __forceinline__ void compute_chunk8(uint32_t st, int lane, typename Cfg::Acc (&acc)[Cfg::kAtomsN][Cfg::kTokTiles][4]) {
   using L = RingLayout<Cfg>;
-  using Part = std::conditional_t<Cfg::kAct == Act::S8, int32_t, float>;
+  static_assert(Cfg::kAct == Act::S8, "compute_chunk8 is the s8 mainloop");
+  using Part = int32_t;
   constexpr int kAN = Cfg::kAtomsN, kTT = Cfg::kTokTiles, kPairs = Cfg::kSlabs / 2;
   const int r = lane >> 2, c = lane & 3;
   // activation fragments: token 8h + r, physical k (2c, 2c+8, 2c+1, 2c+9) (+16) of k32 block j
@@ -483,10 +450,10 @@ __device__ __forceinline__ void compute_chunk8(uint32_t st, int lane, typename C
         } else {
           const uint32_t w0 = lds32(st + ((2 * j * kAN + a) * Cfg::kAtomWords + lane) * 4);
           const uint32_t w1 = lds32(st + (((2 * j + 1) * kAN + a) * Cfg::kAtomWords + lane) * 4);
-          convert8<Cfg::kAct>(w0, w1, q);
+          convert8(w0, w1, q);
         }
 #pragma unroll
-        for (int h = 0; h < kTT; ++h) mma16832<Cfg::kAct>(out[a][h], q, bf[h][j][0], bf[h][j][1]);
+        for (int h = 0; h < kTT; ++h) mma16832_s8(out[a][h], q, bf[h][j][0], bf[h][j][1]);
       }
   };
   if constexpr (Cfg::kGroupScales) {
