@@ -648,3 +648,69 @@ def test_agrees_with_built_extension():
                         machete.heuristic_schedule(M, N, K, a_dtype, t, a_dtype, z), (t.name, M, N, K)
     assert machete.supported_schedules(F16, st.uint4b8) == list(
         C.supported_schedules(F16, st.uint4b8.id, None, None, None, None, F16))
+
+
+# ---- W4A8 (a W4A8 build's manifest) --------------------------------------------------------------
+
+@pytest.fixture
+def w4a8_build(monkeypatch):
+    """The runtime answering from the manifest of a W4A8 build (generate_machete.py --w4a8)."""
+    import json
+
+    from emitters.manifest import MANIFEST_FILE
+    from machete_gen_pipeline import Options, generate
+
+    data = json.loads(generate(Options(w4a8=True))[1][MANIFEST_FILE])
+    w4a8 = _model._Manifest(data)
+    monkeypatch.setattr(_model, "backend", lambda: w4a8)
+    return w4a8
+
+
+def make_w4a8(M=8, N=256, K=512, a_dtype=torch.int8, group_size=128):
+    a = torch.empty(M, K, dtype=a_dtype, device="cuda")
+    b = torch.empty(N, K // 8, dtype=torch.int32, device="cuda").t()
+    kw = dict(channel_scales=torch.empty(N, device="cuda"), token_scales=torch.empty(M, device="cuda"))
+    if group_size:
+        kw.update(group_scales=torch.empty(K // group_size, N, dtype=F16, device="cuda"), group_size=group_size)
+    return a, b, kw
+
+
+@pytest.mark.parametrize("a_dtype", [torch.int8, torch.float8_e4m3fn], ids=["s8", "e4m3"])
+@pytest.mark.parametrize("group_size", [128, None], ids=["g128", "channel"])
+def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
+    a, b, kw = make_w4a8(a_dtype=a_dtype, group_size=group_size)
+    out = machete.mm(a, b, st.uint4b8, **kw)
+    assert out.shape == (8, 256) and out.dtype == torch.float16
+    names = machete.supported_schedules(a_dtype, st.uint4b8, F16 if group_size else None, None,
+                                        torch.float32, torch.float32)
+    assert names and all(n in names for n in [s + DECODE for s in DECODE_SCHEDULES])
+    cutlass = [n for n in names if n.endswith(CANON)]
+    assert cutlass == ([] if group_size or a_dtype != torch.int8 else
+                       [s + CANON for s in ("128x64_2x1x1", "128x128_2x1x1", "256x128_2x1x1")])
+    pick = ops.heuristic_schedule(4096, 4096, 4096, a_dtype, st.uint4b8, F16 if group_size else None, None,
+                                  torch.float32, torch.float32, device_name="H100")
+    assert pick.endswith(CANON if cutlass else DECODE)
+
+
+def test_w4a8_argument_errors(w4a8_build, fake):
+    a, b, kw = make_w4a8()
+    cs, ts, gs = kw["channel_scales"], kw["token_scales"], kw["group_scales"]
+    # (views of fake CUDA tensors need CUDA in this torch build: the odd tensors are made directly)
+    cases = [
+        (ValueError, r"^token_scales \(M,\) of dtype float32 is required for a int8", dict(token_scales=None)),
+        (ValueError, r"^channel_scales \(N,\) of dtype float32 is required", dict(channel_scales=None)),
+        (ValueError, r"^channel_scales must have shape \(N,\) = \(256,\), got \(128,\)", dict(channel_scales=torch.empty(128, device="cuda"))),
+        (ValueError, r"^token_scales must have shape \(M,\) = \(8,\)", dict(token_scales=torch.empty(2, 8, device="cuda"))),
+        (TypeError, r"^channel_scales dtype must be one of float32, got float16", dict(channel_scales=cs.half())),
+        (TypeError, r"^group_scales dtype must be float16 for a int8, got bfloat16", dict(group_scales=gs.bfloat16())),
+        (ValueError, r"^out_type must be float16 for a int8, got bfloat16", dict(out_type=BF16)),
+        (ValueError, r"^channel_scales must be contiguous", dict(channel_scales=torch.empty_strided((256,), (2,), device="cuda"))),
+        (ValueError, r"^token_scales must be on the same device as a", dict(token_scales=torch.empty(8, device="cpu"))),
+        (ValueError, r"^unknown schedule .*128x128_2x1x1.* for s8u4b8f16voidf32f32f16s32", dict(schedule="128x128_2x1x1" + CANON)),
+    ]
+    a16, b16, t16, kw16 = make_args()
+    kw16.update(channel_scales=torch.empty(256, device="cuda"), token_scales=torch.empty(16, device="cuda"))
+    for exc, pattern, over in cases:
+        expect(exc, pattern, machete.mm, a, b, st.uint4b8, **{**kw, **over})
+    # 16-bit activations still refuse them
+    expect(ValueError, r"^unsupported type combination", machete.mm, a16, b16, t16, **kw16)
