@@ -145,7 +145,8 @@ def test_cpp_selection_by_name_and_errors(dispatch_run):
 
 # ---- a filtered build routes every (M, N, K) to a built schedule (issue 8 item 5) -----------------
 
-FILTERED_SCHEDULES = ("128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK")
+FILTERED_SCHEDULES = ("128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK",
+                      "128x8_w8s4k64_DecodeMma_clusterK")
 FILTERED_DRIVER = DRIVER_PRELUDE + r"""int main() {
   for (int t = 0; t < %(ntypes)d; ++t) {
     MMArgs a;
@@ -169,7 +170,7 @@ FILTERED_DRIVER = DRIVER_PRELUDE + r"""int main() {
 
 
 def test_filtered_build_routes_every_shape_to_a_built_schedule(tmp_path):
-    """--schedules keeps 2 of the 9 SPEC schedules (and 1 of the W4A8 ones): without the route
+    """--schedules keeps 2 of the 9 SPEC schedules and 1 decode one (the only one the W4A8 types keep): without the route
     pass most shapes threw "not built". Each C++ pick must be the model's pick mapped to the
     nearest built schedule (passes/route.py)."""
     from machete_ir import cpp_contract as C
