@@ -22,11 +22,11 @@ for a_dtype, b_type in [(torch.float16, st.uint4b8), (torch.bfloat16, st.uint4),
         for name in picks:
             p.check(p.run(schedule=name))
             n += 1
-# W4A8 (when built): every schedule of each type, a ragged M and a K that is not a multiple of 128
+# W4A8 (when built): every schedule of each type on a ragged M and a K that is not a multiple of 128
 from tests.gpu.test_w4a8_gpu import W4A8Problem, _built  # noqa: E402
 for a_dtype in (torch.int8, torch.float8_e4m3fn):
     for grouped in (True, False):
-        for M, N, K in [(1, 384, 512), (70, 256, 640)]:
+        for M, N, K in [(33, 384, 640)]:
             p = W4A8Problem(M, N, K, a_dtype, 64 if grouped else None, seed=M)
             for name in _built(a_dtype, grouped):
                 p.check(p.run(schedule=name), what=f"{a_dtype} M={M} {name}")
