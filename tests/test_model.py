@@ -99,7 +99,8 @@ def test_w4a8_schedules_and_heuristics():
     c = M.W4A8_CHANNEL_HEURISTIC
     assert c.select(1, 4096, 4096).is_decode and c.select(32, 8192, 8192).is_decode
     assert c.select(33, 8192, 8192).name == "128x64_2x1x1_TmaMI__TmaCoop_streamK"
-    assert c.select(4096, 8192, 8192).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
+    assert c.select(512, 8192, 8192).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
+    assert c.select(513, 8192, 8192).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     impls = {i.types.signature: i for i in M.impl_configs(w4a8=True)}
     assert impls["s8u4b8voidvoidf32f32f16s32"].heuristic is c
     assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 7 + 3
