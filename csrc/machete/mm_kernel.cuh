@@ -23,7 +23,7 @@
 // calling initialize() again (e.g. the profiling loop of CUTLASS example 55, which calls
 // gemm.run() repeatedly) finds the counters at their final values from the previous launch, so
 // every stream-K unit that waits for `lock == K_idx` spins forever: exactly the "deterministic
-// hang on shapes that get stream-K units" reported in GPU.md (shapes whose tile count fills whole
+// hang on shapes that get stream-K units" reported in docs/GPU.md (shapes whose tile count fills whole
 // waves are scheduled data-parallel and never wait). The mixed-input mainloop is not at fault.
 // We therefore allocate the workspace and call initialize() on *every* call, on the launch stream,
 // so the lock zeroing is ordered before the kernel (and captured into CUDA graphs with it).
