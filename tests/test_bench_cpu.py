@@ -843,3 +843,19 @@ def test_progress_text_reports_done_total_and_eta():
     assert progress_text(0, 200, 0.0) == "bench_mm: 0/200 measurements (0%), 0 s"
     assert progress_text(50, 200, 30.0) == "bench_mm: 50/200 measurements (25%), 30 s, ETA 90 s"
     assert progress_text(200, 200, 120.0) == "bench_mm: 200/200 measurements (100%), 120 s, done"
+
+
+def test_bench_w4a8_without_gpu_exits_2_with_one_line():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), "--ms", "1"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("bench_w4a8: ")
+    h = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), "--help"],
+                       capture_output=True, text=True, timeout=300)
+    assert h.returncode == 0 and "--s8ch-schedules" in h.stdout
