@@ -544,13 +544,17 @@ W4A8_CUTLASS_SCHEDULES: tuple[ScheduleConfig, ...] = (
 
 
 def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
-    """The decode rules up to M = 32, then CUTLASS: 128 x 64 to M = 128, 128 x 128 to M = 512,
-    256 x 128 above -- from an H100 run timing every schedule (benchmarks/bench_w4a8.py
+    """The decode rules up to M = 32 (M = 64 on 4096x4096-sized layers), then CUTLASS: 128 x 64 to
+    M = 128 (M = 256 on 4096x4096-sized layers), 128 x 128 to M = 512, 256 x 128 above -- from an
+    H100 run timing every schedule (benchmarks/bench_w4a8.py
     --s8ch-schedules; README "W4A8 on the H100"): at M = 64 128 x 64 beats the decode 128 x 32 by
     1.3-1.7x on the large layers; at M >= 1024 256 x 128 beats 128 x 128 by 1.14-1.17x."""
+    small = (E.le(N, 4096), E.le(K, 4096))
     return tuple(r for r in _w4a8_rules() if r.cond is not None) + (
         _decode_rule(E.le(M, 32), "128x32"),
+        _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 11.8 us vs 15.7 (128x64)"),
         _rule(E.le(M, 128), "128x64", "2x1x1", "8192x28672 M=64: 56.7 us vs 96.6 (decode 128x32)"),
+        _rule(E.all_of(E.le(M, 256), *small), "128x64", "2x1x1", "4096x4096 M=256: 16.2 us vs 19.7 (128x128)"),
         _rule(E.le(M, 512), "128x128", "2x1x1"),
         _rule(None, "256x128", "2x1x1", "8192x28672 M=1024: 400 us vs 465 (128x128)"),
     )

@@ -99,6 +99,8 @@ def test_w4a8_schedules_and_heuristics():
     c = M.W4A8_CHANNEL_HEURISTIC
     assert c.select(1, 4096, 4096).is_decode and c.select(32, 8192, 8192).is_decode
     assert c.select(33, 8192, 8192).name == "128x64_2x1x1_TmaMI__TmaCoop_streamK"
+    assert c.select(64, 4096, 4096).is_decode and c.select(65, 4096, 4096).name.startswith("128x64")
+    assert c.select(256, 4096, 4096).name.startswith("128x64") and c.select(256, 8192, 4096).name.startswith("128x128")
     assert c.select(512, 8192, 8192).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
     assert c.select(513, 8192, 8192).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     impls = {i.types.signature: i for i in M.impl_configs(w4a8=True)}
