@@ -69,3 +69,25 @@ def test_decode_family_compiles_for_sm90a(tmp_path):
     r = _compile(path)
     assert r.returncode == 0, f"decode impl failed to compile:\n{r.stderr[-4000:]}"
     assert path.with_suffix(".o").stat().st_size > 0
+
+
+def test_w4a8_compiles_for_sm90a(tmp_path):
+    """W4A8 (--w4a8): the s8 CUTLASS path without group scales (RS s8 wgmma, 8-bit-MMA layout, the
+    channel x token EVT epilogue) on one schedule, the decode family for all four W4A8 types on one
+    k32 and one k64 schedule, and the W4A8 prepack variants (both layouts)."""
+    types = ("s8u4b8voidvoidf32f32f16s32", "s8u4b8f16voidf32f32f16s32",
+             "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32")
+    schedules = ("128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x8_w8s4k64_DecodeMma_clusterK",
+                 "128x32_w8s3k32_DecodeMma_clusterK")
+    files = generate(Options(types=types, schedules=schedules, w4a8=True, num_shards=1))[1]
+    impl = files["machete_mm_impl_part1.cu"]
+    assert impl.count("template struct MacheteKernel<") == 1 + 4 * 2  # CUTLASS only for s8 channel
+    targets = [tmp_path / "machete_mm_impl_part1.cu", tmp_path / "machete_prepack.cu"]
+    for t in targets:
+        t.write_text(files[t.name])
+    jobs = int(os.environ.get("MACHETE_TEST_NVCC_JOBS", "2"))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(_compile, targets))
+    for path, r in zip(targets, results):
+        assert r.returncode == 0, f"{path.name} failed to compile:\n{r.stderr[-4000:]}"
+        assert path.with_suffix(".o").stat().st_size > 0
