@@ -411,6 +411,29 @@ __device__ __forceinline__ uint16_t lds16(uint32_t addr) {
   return v;
 }
 
+// Fragment arrays [atoms or 1][token tiles][4] of the mainloop: set to zero, and add a per-row
+// factor times a C fragment (v = 0, 1 -> row r: `lo`; v = 2, 3 -> row r + 8: `hi`).
+template <class T, int kA, int kB>
+__device__ __forceinline__ void zero_fill(T (&x)[kA][kB][4]) {
+#pragma unroll
+  for (int a = 0; a < kA; ++a)
+#pragma unroll
+    for (int b = 0; b < kB; ++b)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) x[a][b][v] = 0;
+}
+
+template <int kTT, class T>
+__device__ __forceinline__ void fma_rows(float (&acc)[kTT][4], float lo, float hi, const T (&x)[kTT][4]) {
+#pragma unroll
+  for (int h = 0; h < kTT; ++h) {
+    acc[h][0] = fmaf(lo, float(x[h][0]), acc[h][0]);
+    acc[h][1] = fmaf(lo, float(x[h][1]), acc[h][1]);
+    acc[h][2] = fmaf(hi, float(x[h][2]), acc[h][2]);
+    acc[h][3] = fmaf(hi, float(x[h][3]), acc[h][3]);
+  }
+}
+
 // One chunk of the W4A8 mainloop on the stage at `st` (8-bit activations; see convert8 for the k
 // numbering). With group scales the chunk's partial sums (s32 for s8: exact, a chunk sums at most
 // 64 * 128 * 8) are scaled in fp32 into acc; without, the mma accumulates into acc directly.
@@ -458,24 +481,12 @@ __device__ __forceinline__ void compute_chunk8(uint32_t st, int lane, typename C
   };
   if constexpr (Cfg::kGroupScales) {
     Part part[kAN][kTT][4];
-#pragma unroll
-    for (int a = 0; a < kAN; ++a)
-#pragma unroll
-      for (int h = 0; h < kTT; ++h)
-#pragma unroll
-        for (int v = 0; v < 4; ++v) part[a][h][v] = 0;
+    zero_fill(part);
     mma_chunk(part);
 #pragma unroll
     for (int a = 0; a < kAN; ++a) {
       const uint32_t sp = st + L::kW + L::kA + (16 * a + r) * 2;
-      const float s_lo = Elem<false>::to_float(lds16(sp)), s_hi = Elem<false>::to_float(lds16(sp + 16));
-#pragma unroll
-      for (int h = 0; h < kTT; ++h) {
-        acc[a][h][0] = fmaf(s_lo, float(part[a][h][0]), acc[a][h][0]);
-        acc[a][h][1] = fmaf(s_lo, float(part[a][h][1]), acc[a][h][1]);
-        acc[a][h][2] = fmaf(s_hi, float(part[a][h][2]), acc[a][h][2]);
-        acc[a][h][3] = fmaf(s_hi, float(part[a][h][3]), acc[a][h][3]);
-      }
+      fma_rows(acc[a], Elem<false>::to_float(lds16(sp)), Elem<false>::to_float(lds16(sp + 16)), part[a]);
     }
   } else {
     mma_chunk(acc);
@@ -549,12 +560,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
   };
 
   Acc acc[kAN][kTT][4];
-#pragma unroll
-  for (int a = 0; a < kAN; ++a)
-#pragma unroll
-    for (int h = 0; h < kTT; ++h)
-#pragma unroll
-      for (int v = 0; v < 4; ++v) acc[a][h][v] = 0;
+  zero_fill(acc);
 
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) {
@@ -615,12 +621,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
       // dequant -> mma chains interleave (the ILP is what hides shared-memory and mma latency with
       // only a few warps per scheduler).
       float part[kAN][kTT][4];
-#pragma unroll
-      for (int a = 0; a < kAN; ++a)
-#pragma unroll
-        for (int h = 0; h < kTT; ++h)
-#pragma unroll
-          for (int v = 0; v < 4; ++v) part[a][h][v] = 0.f;
+      zero_fill(part);
 #pragma unroll
       for (int j = 0; j < Cfg::kSlabs; ++j) {
 #pragma unroll
@@ -653,24 +654,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) decode_mm_ring_kernel(const Par
             for (int v = 0; v < 4; ++v) acc[a][h][v] += part[a][h][v];
           continue;
         }
-        const float s_lo = E::to_float(lds16(sp)), s_hi = E::to_float(lds16(sp + 16));
-#pragma unroll
-        for (int h = 0; h < kTT; ++h) {
-          acc[a][h][0] = fmaf(s_lo, part[a][h][0], acc[a][h][0]);
-          acc[a][h][1] = fmaf(s_lo, part[a][h][1], acc[a][h][1]);
-          acc[a][h][2] = fmaf(s_hi, part[a][h][2], acc[a][h][2]);
-          acc[a][h][3] = fmaf(s_hi, part[a][h][3], acc[a][h][3]);
-        }
-        if constexpr (Cfg::kZeros) {
-          const float z_lo = E::to_float(lds16(sp + L::kS)), z_hi = E::to_float(lds16(sp + L::kS + 16));
-#pragma unroll
-          for (int h = 0; h < kTT; ++h) {
-            acc[a][h][0] = fmaf(z_lo, asum[h][0], acc[a][h][0]);
-            acc[a][h][1] = fmaf(z_lo, asum[h][1], acc[a][h][1]);
-            acc[a][h][2] = fmaf(z_hi, asum[h][2], acc[a][h][2]);
-            acc[a][h][3] = fmaf(z_hi, asum[h][3], acc[a][h][3]);
-          }
-        }
+        fma_rows(acc[a], E::to_float(lds16(sp)), E::to_float(lds16(sp + 16)), part[a]);
+        if constexpr (Cfg::kZeros)
+          fma_rows(acc[a], E::to_float(lds16(sp + L::kS)), E::to_float(lds16(sp + L::kS + 16)), asum);
       }
     }
   }
