@@ -75,12 +75,7 @@ struct DecodeGemm {
 
   static void validate(MMArgs const& a) {
     // A's row stride: 16 bytes = 8 16-bit or 16 8-bit elements; D is 16-bit
-    detail::validate_mm_args(a, Types::has_group_scales, Types::has_group_zeros, kW4A8 ? 16 : 8, 8, 64);
-    if constexpr (kW4A8) {
-      if (!a.channel_scales || !a.token_scales) detail::fail_mm("this W4A8 type needs channel_scales and token_scales");
-    } else if (a.channel_scales || a.token_scales) {
-      detail::fail_mm("channel_scales and token_scales are only for W4A8 types");
-    }
+    detail::validate_mm_args(a, Types::has_group_scales, Types::has_group_zeros, kW4A8, kW4A8 ? 16 : 8, 8, 64);
     if ((a.M + kTileM - 1) / kTileM > 65535) detail::fail_mm("M too large for a decode schedule (at most 65535 token tiles)");
     if ((a.N + kTileN - 1) / kTileN > 65535) detail::fail_mm("N too large for a decode schedule (at most 65535 N tiles)");
   }

@@ -166,13 +166,9 @@ struct CutlassMixedGemm {
   using StrideScale = typename CollectiveMainloop::StrideScale;
 
   static void validate(MMArgs const& a) {
-    detail::validate_mm_args(a, Types::has_group_scales, Types::has_group_zeros, kAlignA, kAlignD, kTileK);
-    if constexpr (kW4A8) {
-      if (!a.channel_scales || !a.token_scales) detail::fail_mm("this W4A8 type needs channel_scales and token_scales");
-      if (!detail::aligned16(a.channel_scales)) detail::fail_mm("channel_scales must be 16-byte aligned");
-    } else if (a.channel_scales || a.token_scales) {
-      detail::fail_mm("channel_scales and token_scales are only for W4A8 types");
-    }
+    detail::validate_mm_args(a, Types::has_group_scales, Types::has_group_zeros, kW4A8, kAlignA, kAlignD, kTileK);
+    // the EVT's channel-scale broadcast loads 4 floats at a time
+    if (kW4A8 && !detail::aligned16(a.channel_scales)) detail::fail_mm("channel_scales must be 16-byte aligned");
   }
 
   static typename Gemm::Arguments make_arguments(MMArgs const& a, int sm_count) {

@@ -27,11 +27,11 @@ inline int device_sm_count() {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Shapes, group size, pointers, scales and zeros presence, row strides and 16-byte alignment. align_a /
-// align_d: the row-stride multiple of A / D in elements (16 bytes); group_multiple: the K tile a
-// group size other than K must be a multiple of.
-inline void validate_mm_args(MMArgs const& a, bool has_group_scales, bool has_group_zeros, int64_t align_a,
-                             int64_t align_d, int64_t group_multiple) {
+// Shapes, group size, pointers, presence of group scales / zeros / channel and token scales (W4A8),
+// row strides and 16-byte alignment. align_a / align_d: the row-stride multiple of A / D in elements
+// (16 bytes); group_multiple: the K tile a group size other than K must be a multiple of.
+inline void validate_mm_args(MMArgs const& a, bool has_group_scales, bool has_group_zeros, bool w4a8_scales,
+                             int64_t align_a, int64_t align_d, int64_t group_multiple) {
   if (a.K <= 0 || a.N <= 0 || a.M < 0) fail_mm("M, N, K must be positive");
   if (a.K % 64 != 0) fail_mm("K must be a multiple of 64, got " + std::to_string(a.K));
   if (a.N % 128 != 0) fail_mm("N must be a multiple of 128, got " + std::to_string(a.N));
@@ -44,6 +44,10 @@ inline void validate_mm_args(MMArgs const& a, bool has_group_scales, bool has_gr
   if (!has_group_scales && a.group_scales) fail_mm("this type takes no group_scales");
   if (has_group_zeros && !a.group_zeros) fail_mm("this type needs group_zeros");
   if (!has_group_zeros && a.group_zeros) fail_mm("this type takes no group_zeros");
+  if (w4a8_scales && (!a.channel_scales || !a.token_scales))
+    fail_mm("this W4A8 type needs channel_scales and token_scales");
+  if (!w4a8_scales && (a.channel_scales || a.token_scales))
+    fail_mm("channel_scales and token_scales are only for W4A8 types");
   if (a.lda < a.K || a.lda % align_a != 0)
     fail_mm("A row stride must be >= K and a multiple of " + std::to_string(align_a) +
             " elements (16 bytes), got " + std::to_string(a.lda));
