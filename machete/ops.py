@@ -208,17 +208,20 @@ def _check_a_layout(a: torch.Tensor) -> None:
         raise ValueError(f"a must start at a {_BYTE_ALIGN}-byte aligned address (storage offset {a.storage_offset()})")
 
 
-def _resolve_out_dtype(out_type, a: torch.Tensor, a_short: str, b_type: ScalarType) -> torch.dtype:
-    """out_type, or the output dtype of the built types for (a, b_type): a's dtype for W4A16, f16
-    for W4A8."""
+def _default_out(a_short: str, **fields: str) -> str:
+    """The output type (short name) when out_type is None: a's own (W4A16), else the one output
+    type the build has for a and these fields (W4A8: f16)."""
+    outs = {k.out for k in _model.configs_matching(a=a_short, **fields)}
+    return a_short if a_short in outs or len(outs) != 1 else next(iter(outs))
+
+
+def _resolve_out_dtype(out_type, a_short: str, b_type: ScalarType) -> torch.dtype:
+    """out_type, or the default output dtype for (a, b_type) (_default_out)."""
     if out_type is not None:
         if not isinstance(out_type, torch.dtype):
             raise TypeError(f"out_type must be a torch.dtype or None, got {type(out_type).__name__}")
         return out_type
-    outs = {k.out for k in _model.configs_matching(a=a_short, b=b_type.short_name)}
-    if a_short in outs or len(outs) != 1:
-        return a.dtype
-    return _model.torch_dtype(next(iter(outs)))
+    return _model.torch_dtype(_default_out(a_short, b=b_type.short_name))
 
 
 def _check_groups(a: torch.Tensor, a_short: str, b_type: ScalarType, group_scales, group_zeros, group_size,
@@ -345,7 +348,7 @@ def validate_mm_args(
     _check_b_type(b_type)
     _, N = _check_b(b, b_type, K)
     _check_K_N(K, N, "a.shape[1] / b.shape[1]")
-    out_dtype = _resolve_out_dtype(out_type, a, a_short, b_type)
+    out_dtype = _resolve_out_dtype(out_type, a_short, b_type)
     g = _check_groups(a, a_short, b_type, group_scales, group_zeros, group_size, K, N)
     _check_channel_token_scales(a, a_short, b_type, channel_scales, token_scales, M, N)
     key = _find_type(a, a_short, b_type, out_type, out_dtype, group_scales=group_scales, group_zeros=group_zeros,
@@ -544,11 +547,8 @@ def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scale
     ]
     if None in fields or (out_type is not None and short(out_type) is None):
         return None  # a dtype no type configuration uses
-    if out_type is not None:
-        return _model.find_type_config(*fields, short(out_type))
-    # out_type None: a's dtype (W4A16), else the one output type built for these fields (W4A8: f16)
-    outs = {k.out for k in _model.configs_matching(**dict(zip(_model.TypeKey._fields[:6], fields)))}
-    out = fields[0] if fields[0] in outs or len(outs) != 1 else next(iter(outs))
+    out = short(out_type) if out_type is not None else _default_out(
+        fields[0], **dict(zip(_model.TypeKey._fields[1:6], fields[1:])))
     return _model.find_type_config(*fields, out)
 
 
