@@ -82,37 +82,35 @@ def main(argv=None) -> int:
             a = torch.randn(M, K, device="cuda")
             floor = (K * N / 2 + K * N / 128 * 2 + N * 4 + M * K + M * N * 2) / args.bw * 1e6
             row = dict(K=K, N=N, M=M, floor_us=floor)
-            for a_dtype, tag in ((torch.int8, "s8"), (torch.float8_e4m3fn, "e4m3")):
-                a_q, ts = ref.quantize_activations(a, a_dtype)
-                for grouped in (True, False):
-                    qw, bs = packs[grouped]
-                    gs = qw.group_scales
-                    fn = (lambda i, bs=bs, gs=gs, a_q=a_q, ts=ts, qw=qw: machete.mm(
-                        a_q, bs[i % len(bs)], st.uint4b8, group_scales=gs, group_size=128 if gs is not None else None,
-                        channel_scales=qw.channel_scales, token_scales=ts))
-                    row[f"{tag}_{'g128' if grouped else 'ch'}"] = timer.graph(fn, len(bs))
-            for name, sched in zip(cols[11:], forced):
-                a_q, ts = ref.quantize_activations(a, torch.int8)
-                qw, bs = packs[False]
+            quantized = {dt: ref.quantize_activations(a, dt) for dt in (torch.int8, torch.float8_e4m3fn)}
+
+            def w4a8(a_dtype, grouped, schedule=None):
+                (a_q, ts), (qw, bs) = quantized[a_dtype], packs[grouped]
+                gs = qw.group_scales
+                return lambda i: machete.mm(a_q, bs[i % len(bs)], st.uint4b8, group_scales=gs,
+                                            group_size=128 if grouped else None, channel_scales=qw.channel_scales,
+                                            token_scales=ts, schedule=schedule), len(bs)
+
+            def timed(name, fn, n):  # a failing peer or schedule is reported, not fatal
                 try:
-                    row[name] = timer.graph(lambda i: machete.mm(a_q, bs[i % len(bs)], st.uint4b8, schedule=sched,
-                                                                 channel_scales=qw.channel_scales, token_scales=ts), len(bs))
+                    row[name] = timer.graph(fn, n)
                 except Exception as e:  # noqa: BLE001
                     print(f"  {name} K={K} N={N} M={M}: {type(e).__name__}: {str(e).splitlines()[0][:120]}", flush=True)
                     row[name] = float("nan")
+
+            for a_dtype, tag in ((torch.int8, "s8"), (torch.float8_e4m3fn, "e4m3")):
+                for grouped in (True, False):
+                    row[f"{tag}_{'g128' if grouped else 'ch'}"] = timer.graph(*w4a8(a_dtype, grouped))
+            for name, sched in zip(cols[11:], forced):
+                timed(name, *w4a8(torch.int8, False, sched))
             a16 = a.half()
             row["w4a16_f16"] = timer.graph(lambda i: machete.mm(a16, b16[i % len(b16)], st.uint4b8, group_scales=q16.scales,
                                                                 group_size=128), len(b16))
             Mp = M if (M > 16 and M % 16 == 0) else max(32, -(-M // 16) * 16)
             a8 = torch.randint(-127, 127, (Mp, K), dtype=torch.int8, device="cuda")
             af8 = torch.randn(Mp, K, device="cuda").to(torch.float8_e4m3fn)
-            for name, fn in (("int_mm", lambda i: torch._int_mm(a8, w8[i % copies])),
-                             ("scaled_mm", lambda i: torch._scaled_mm(af8, wf8[i % copies], one, one, out_dtype=torch.float16))):
-                try:
-                    row[name] = timer.graph(fn, copies)
-                except Exception as e:  # noqa: BLE001 -- report, do not stop the run
-                    print(f"  {name} K={K} N={N} M={M}: {type(e).__name__}: {str(e).splitlines()[0][:120]}", flush=True)
-                    row[name] = float("nan")
+            timed("int_mm", lambda i: torch._int_mm(a8, w8[i % copies]), copies)
+            timed("scaled_mm", lambda i: torch._scaled_mm(af8, wf8[i % copies], one, one, out_dtype=torch.float16), copies)
             rows.append(row)
             print(" ".join(f"{c}={row[c]:.1f}" if isinstance(row[c], float) else f"{c}={row[c]}" for c in cols), flush=True)
         del packs, b16, w8, wf8

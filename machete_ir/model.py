@@ -535,9 +535,10 @@ W4A8_HEURISTIC = Heuristic(name="w4a8", rules=_w4a8_rules())
 
 # s8 x u4b8 without group scales also builds CUTLASS schedules: the weights go to the s8 wgmma
 # unscaled (CUTLASS's DirectConvert) from the 8-bit-MMA prepacked layout, s32 accumulation (exact),
-# channel x token scales in an EVT epilogue (csrc/machete/mm_kernel.cuh). Decode up to M = 64,
-# CUTLASS above. e4m3 stays on the decode family: the e4m3 wgmma's accumulation missed the W4A8
-# tolerance (3.2x over it on the SPEC shapes, H100; docs/W4A8.md), the decode family's f16 mma does not.
+# channel x token scales in an EVT epilogue (csrc/machete/mm_kernel.cuh); W4A8_CHANNEL_HEURISTIC
+# says where each runs. e4m3 stays on the decode family: the e4m3 wgmma's accumulation missed the
+# W4A8 tolerance (3.2x over it on one SPEC shape, H100; docs/W4A8.md), the decode family's f16 mma
+# does not.
 W4A8_CUTLASS_SCHEDULES: tuple[ScheduleConfig, ...] = (
     schedule("128x64", "2x1x1"), schedule("128x128", "2x1x1"), schedule("256x128", "2x1x1"),
 )

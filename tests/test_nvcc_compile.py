@@ -35,19 +35,23 @@ def _compile(path: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-def test_generated_sources_compile_for_sm90a(tmp_path):
-    files = generate(Options(types=(TYPE,), schedules=(SCHEDULE,), num_shards=1))[1]
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    targets = [tmp_path / "machete_mm_dispatch.cu", tmp_path / "machete_mm_impl_part1.cu",
-               tmp_path / "machete_prepack.cu"]
-    # at most 2 nvcc processes at once: CI has 2 cores and 24 GB
+def _compile_all(targets: list[Path]) -> None:
+    """Compile each file to an object, at most 2 nvcc processes at once (CI has 2 cores and 24 GB)."""
     jobs = int(os.environ.get("MACHETE_TEST_NVCC_JOBS", "2"))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(_compile, targets))
     for path, r in zip(targets, results):
         assert r.returncode == 0, f"{path.name} failed to compile:\n{r.stderr[-4000:]}"
         assert path.with_suffix(".o").stat().st_size > 0
+
+
+def test_generated_sources_compile_for_sm90a(tmp_path):
+    files = generate(Options(types=(TYPE,), schedules=(SCHEDULE,), num_shards=1))[1]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    targets = [tmp_path / "machete_mm_dispatch.cu", tmp_path / "machete_mm_impl_part1.cu",
+               tmp_path / "machete_prepack.cu"]
+    _compile_all(targets)
     # the impl object really holds the sm_90a kernel
     cuobjdump = shutil.which("cuobjdump")
     if cuobjdump:
@@ -85,9 +89,4 @@ def test_w4a8_compiles_for_sm90a(tmp_path):
     targets = [tmp_path / "machete_mm_impl_part1.cu", tmp_path / "machete_prepack.cu"]
     for t in targets:
         t.write_text(files[t.name])
-    jobs = int(os.environ.get("MACHETE_TEST_NVCC_JOBS", "2"))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(_compile, targets))
-    for path, r in zip(targets, results):
-        assert r.returncode == 0, f"{path.name} failed to compile:\n{r.stderr[-4000:]}"
-        assert path.with_suffix(".o").stat().st_size > 0
+    _compile_all(targets)

@@ -11,14 +11,17 @@ import argparse
 import ctypes
 import math
 import os
-import statistics
 import sys
 
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from machete import prepack_layout as PL  # noqa: E402 (the package; its extension loads lazily)
+from machete_bench.timing import Timer  # noqa: E402
+
+_TIMER = Timer(target_ms=10)
 
 
 def log(*a):
@@ -117,30 +120,9 @@ def check(lib):
     return bad
 
 
-def graph_time(fn_list, reps=30):
-    """Median us per call of fn_list[i % len] under a CUDA graph."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fn_list:
-            f()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for i in range(reps):
-            fn_list[i % len(fn_list)]()
-    g.replay()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(7):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        g.replay()
-        e1.record()
-        torch.cuda.synchronize()
-        ts.append(e0.elapsed_time(e1) * 1000 / reps)
-    return statistics.median(ts)
+def graph_time(fn_list):
+    """Median us per call of fn_list[i % len] under a CUDA graph (the benchmark's Timer)."""
+    return _TIMER.graph(lambda i: fn_list[i % len(fn_list)](), len(fn_list))
 
 
 def bench(lib, ms, shapes, bw):
