@@ -150,7 +150,7 @@ class KernelKind(enum.Enum):
 # the same). Tiles: N a power of two in 64..256 (a CTA streams tile_n/16 contiguous 128-byte
 # atoms per 16-wide k slab), M one, two or four 8-token mma tiles.
 DECODE_TILE_M = (8, 16, 32)
-DECODE_WARPS = (4, 8)
+DECODE_WARPS = (4, 8, 16)
 DECODE_STAGES = range(2, 9)
 DECODE_K_CHUNKS = (16, 32, 64)
 _DECODE_SMEM_BUDGET = 200 * 1024  # bytes of shared memory a decode CTA may plan for
@@ -459,11 +459,24 @@ DECODE_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("256x16", warps=4, stages=3, k_chunk=32),
     decode_schedule("128x32", warps=8, stages=3, k_chunk=32),
 )
+# 16-warp CTAs (two warps per ring fewer stages deep, so the same bytes in flight per SM, but each
+# warp has half the chunks and the schedulers 4 warps to switch between): at 4096x4096 M = 1 the
+# kernel is issue-latency bound (ncu: ~2 warps per scheduler, 0.5 eligible, 5 cycles per issued
+# instruction). Dev-harness sweep, H100, CUDA graph, us (64x8 w16 vs the previous pick):
+# M = 1 4096x6144 9.7 vs 13.6 (128x8), 8192x8192 15.5 vs 17.1, 28672x8192 45.4 vs 48.5, 14336x4096
+# 16.0 vs 17.6 (64x8 w8); M = 16 (64x16 w16) 8192x8192 17.8 vs 18.8 (64x16 w8), 28672x8192 52.0 vs
+# 59.1 (128x16); benchmarks/results/h100_decode_w16_variants.txt.
+DECODE_W16_SCHEDULES: tuple[ScheduleConfig, ...] = (
+    decode_schedule("64x8", warps=16, stages=3, k_chunk=64),
+    decode_schedule("64x16", warps=16, stages=2, k_chunk=64),
+)
+# a decode schedule by its tile (the first seven: "64x8") or its name without the family suffix
 _D = {f"{s.tile_n}x{s.tile_m}": s for s in DECODE_SCHEDULES}
+_D.update({s.name.removesuffix(_DECODE_SUFFIX): s for s in DECODE_SCHEDULES + DECODE_W16_SCHEDULES})
 
 
-def _decode_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule:
-    return HeuristicRule(cond=cond, schedule=_D[tile], note=note)
+def _decode_rule(cond: Cond | None, schedule: str, note: str = "") -> HeuristicRule:
+    return HeuristicRule(cond=cond, schedule=_D[schedule], note=note)
 
 
 # The default heuristic ("h100"), chosen from CUDA-graph (kernel-only) sweeps of every built
@@ -501,11 +514,12 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
     _rule(E.gt(M, 16), "128x32", "2x1x1"),
     # M <= 16: the decode family, except CUTLASS 256x16 (stream-K) at wide N for 8 < M <= 16
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096), E.le(K, 4096)), "64x8", "4096x4096 M=1: 8.2 us vs 8.3 (64x8 w16)"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 8192)), "64x8_w16s3k64", "4096x6144 M=1: 9.7 us vs 13.6 (128x8)"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8", "8192x10240 M=1: 22.8 us vs 28.0 (64x8 w16)"),
     _decode_rule(E.le(M, 8), "256x8"),
-    _decode_rule(E.all_of(E.le(N, 8192), E.le(K, 16384)), "64x16"),
-    _decode_rule(E.le(N, 8192), "128x16"),
+    _decode_rule(E.all_of(E.le(N, 4096), E.le(K, 4096)), "64x16", "4096x4096 M=16: 8.6 us vs 9.2 (64x16 w16)"),
+    _decode_rule(E.le(N, 8192), "64x16_w16s2k64", "28672x8192 M=16: 52.0 us vs 59.1 (128x16)"),
     _decode_rule(E.le(N, 12288), "256x16", "8192x10240 M=16: 28.8 us vs 31.9 (CUTLASS 256x16)"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 28672: 1-13% ahead of 256x16 decode"),
 )
@@ -592,9 +606,9 @@ TYPE_CONFIGS: tuple[TypeConfig, ...] = _gptq_awq_types()
 W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
 SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
-SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES))
-# every decode schedule (all have K chunks of 32 or 64, which the 8-bit mma needs); the types without
-# group scales also the CUTLASS ones
+SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES + DECODE_W16_SCHEDULES))
+# the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
+# the 16-warp ones are not measured on W4A8); the types without group scales also the CUTLASS ones
 W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES
 W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_CUTLASS_SCHEDULES
 

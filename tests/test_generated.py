@@ -66,13 +66,13 @@ def test_byte_identical_across_hash_seeds(tmp_path):
     assert len(outs[0]) == 12  # 10 sources + build manifest + file list
 
 
-def test_list_prints_120_entry_points():
+def test_list_prints_every_entry_point():
     r = _run("--list")
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) == 128
+    assert r.returncode == 0 and len(lines) == 144
     assert lines[0] == "f16u4b8f16voidvoidvoidf16f32 128x128_2x1x1_TmaMI__TmaCoop_streamK"
-    assert len(set(lines)) == 128
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 128 + 28 + 3  # + s8 x u4b8 (no group scales) on CUTLASS
+    assert len(set(lines)) == 144
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 144 + 28 + 3  # + s8 x u4b8 (no group scales) on CUTLASS
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):
@@ -135,7 +135,7 @@ def test_filters_select_a_subset(tmp_path):
     (["--schedules", ""], "argument --schedules: empty list ''"),
     (["--schedules", " , "], "argument --schedules: empty list"),
     (["--output-dir", ""], "argument --output-dir: empty path"),
-    (["--num-shards", "200"], "--num-shards 200 is more than the 128 kernel entry points selected (use at most 128)"),
+    (["--num-shards", "200"], "--num-shards 200 is more than the 144 kernel entry points selected (use at most 144)"),
     (["--device-heuristic-table", "H200"], "--device-heuristic-table 'H200': expected DEVICE=FILE"),
     (["--device-heuristic-table", "=x.json"], "expected DEVICE=FILE"),
     (["--device-heuristic-table", 'H2"00=/nonexistent.json'], "device name pattern must be"),

@@ -27,9 +27,11 @@ def test_type_configs_in_spec_order():
 def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     assert len(M.SPEC_HEURISTIC.rules) == 16
     assert [s.name.removesuffix("_TmaMI__TmaCoop_streamK") for s in M.SPEC_SCHEDULES] == SPEC_SCHEDULE_ORDER
-    # the built set: the 9 SPEC schedules, then the 6 decode schedules, for each of the 8 types
-    assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES and M.SCHEDULES[9:] == M.DECODE_SCHEDULES
-    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 16
+    # the built set: the 9 SPEC schedules, then the 7 + 2 (16-warp) decode schedules, for each of the
+    # 8 types
+    assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES
+    assert M.SCHEDULES[9:] == M.DECODE_SCHEDULES + M.DECODE_W16_SCHEDULES
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 18
 
 
 def test_default_heuristic_is_the_h100_refit():
@@ -45,7 +47,12 @@ def test_default_heuristic_is_the_h100_refit():
         for m in (65, 128, 256, 512):  # CUTLASS above M = 64
             assert not M.select_schedule(t, m, n, k).is_decode
     # 8 < M <= 16: decode up to N = 12288, CUTLASS 256x16 (stream-K) at wider N
-    assert M.select_schedule(t, 16, 8192, 28672).name == "128x16_w8s3k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 8192, 28672).name == "64x16_w16s2k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 4096, 4096).name == "64x16_w8s4k64_DecodeMma_clusterK"
+    # 16-warp CTAs at M <= 8 on N <= 8192 except 4096x4096-sized layers, 128 x 8 up to N = 12288
+    assert M.select_schedule(t, 1, 4096, 4096).name == "64x8_w8s6k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 8, 8192, 8192).name == "64x8_w16s3k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 10240, 8192).name == "128x8_w8s4k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 10240, 8192).name == "256x16_w4s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 57344, 8192).name == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
     # small layers stay on the decode family up to M = 64
@@ -108,7 +115,7 @@ def test_w4a8_schedules_and_heuristics():
     assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 7 + 3
     for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
         assert impls[sig].heuristic is h and all(s.is_decode for s in impls[sig].schedules)
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 16 + 4 * 7 + 3
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 18 + 4 * 7 + 3
 
 
 def test_w4a8_types_refuse_unsupported_schedules():

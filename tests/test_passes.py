@@ -88,7 +88,7 @@ def test_shard_balances_and_emits_needed_structs_once_per_shard():
         used = {k.instantiation.type.args[1].name for k in kernels}
         assert sorted(structs) == sorted(used)  # exactly the structs it needs, once each
         loads.append(cost.shard(kernels))
-    assert sum(len([d for d in n.walk(u) if isinstance(d, n.KernelInstance)]) for u in parts) == 128
+    assert sum(len([d for d in n.walk(u) if isinstance(d, n.KernelInstance)]) for u in parts) == 144
     assert max(loads) / (sum(loads) / len(loads)) < 1.05
     assert "makespan/mean" in p.notes[-1]
 
@@ -285,14 +285,15 @@ def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
     for rule, got in zip(M.H100_RULES, picks):
         assert got == want[rule.schedule.name.split("_")[0]], rule
     (note,) = [x for x in p.notes if x.startswith("route:")]
-    assert note.startswith("route: heuristic_h100: 13 picked schedule(s) not built, rerouted to the "
+    assert note.startswith("route: heuristic_h100: 14 picked schedule(s) not built, rerouted to the "
                            "nearest of 2 built: 256x128_2x1x1 -> 256x64_2x1x1 (rules 1, 3, 5, 8); ")
     assert "64x8_w8s6k64_DecodeMma_clusterK -> 128x16_1x1x1 (rule 18)" in note
-    assert note.endswith("; 7 trailing rule(s) now equal to the default dropped")
-    # the conditions of the rules kept are untouched; the 7 trailing rules that became the
+    assert "64x8_w16s3k64_DecodeMma_clusterK -> 128x16_1x1x1 (rule 19)" in note
+    assert note.endswith("; 8 trailing rule(s) now equal to the default dropped")
+    # the conditions of the rules kept are untouched; the 8 trailing rules that became the
     # default (128x16) were dropped
     (chain,) = [c for c in n.walk(p.units) if isinstance(c, n.IfChain) and c.role.startswith("heuristic:")][:1]
-    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:len(M.H100_RULES) - 8]]
+    assert [b.cond for b in chain.branches] == [r.cond for r in M.H100_RULES[:len(M.H100_RULES) - 9]]
 
 
 def test_route_to_a_single_schedule_leaves_one_return_and_verifies():

@@ -20,7 +20,14 @@ using namespace machete::decode;
   X(true, 8, false, true, 128, 32, 8, 3, 2) \
   X(false, 4, true, false, 64, 16, 8, 4, 4) \
   X(false, 4, true, false, 64, 32, 8, 3, 2) \
-  X(false, 4, true, false, 128, 8, 4, 6, 4)
+  X(false, 4, true, false, 128, 8, 4, 6, 4) \
+  X(false, 4, true, false, 64, 8, 16, 3, 4) \
+  X(false, 4, true, false, 64, 16, 16, 3, 4) \
+  X(false, 4, true, false, 128, 8, 16, 2, 4) \
+  X(false, 4, true, false, 128, 16, 16, 2, 4) \
+  X(false, 4, true, false, 64, 8, 16, 4, 2) \
+  X(false, 4, true, false, 128, 8, 16, 3, 2) \
+  X(false, 4, true, false, 256, 8, 16, 2, 2)
 
 #define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
   #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,
