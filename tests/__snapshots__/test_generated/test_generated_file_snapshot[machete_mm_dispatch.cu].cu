@@ -189,9 +189,9 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 16) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M <= 8 && N <= 4096 && K <= 4096) {
+  } else if (M <= 8 && N <= 4096) {
     return "64x8_w8s6k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N <= 8192) {
+  } else if (M <= 8 && N <= 8192 && K <= 8192) {
     return "64x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 12288) {
     return "128x8_w8s4k64_DecodeMma_clusterK";
