@@ -544,10 +544,9 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     an H100 (scripts/decode_dev/w4a8_dev.py; README "W4A8"): 64 x 8 on 4096x4096-sized layers up to
     M = 16, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16; 128 x 32 beyond."""
     return (
-        _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096), E.le(K, 4096)), "64x8", "4096x4096 M=1: 7.6 us vs 8.5 (128x8)"),
-        _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.all_of(E.le(M, 16), E.le(N, 4096), E.le(K, 4096)), "64x8",
-                     "4096x4096 M=16, s8 without group scales: 7.8 us vs 9.1 (128x8); grouped s8 8.8 vs 8.9"),
+                     "4096x4096 M=1: 7.6 us vs 8.5 (128x8); M=16, s8 without group scales: 7.8 vs 9.1"),
+        _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.le(M, 16), "128x16"),
         _decode_rule(None, "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
     )

@@ -94,7 +94,7 @@ def test_reference_4069_is_kept():
 
 def test_w4a8_schedules_and_heuristics():
     h = M.W4A8_HEURISTIC
-    assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "64x8", "128x16", "128x32"]
+    assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "128x16", "128x32"]
     assert h.rules[-1].cond is None
     assert all(s.is_decode and s.k_chunk >= 32 for s in M.W4A8_SCHEDULES + h.schedules)
     assert len(M.W4A8_TYPE_CONFIGS) == 4
