@@ -78,6 +78,7 @@ class Index:
         self.token_scale_types = frozenset(k.a_token_scale for k in self.configs) - {VOID}
         self.by_fields = {tuple(k[:7]): k for k in self.configs}
         self.schedules = {}  # TypeKey -> tuple of names, filled on first use
+        self.matching = {}  # sorted (field, value) pairs -> configs with those fields, filled on first use
 
 
 class _Backend:
@@ -186,4 +187,11 @@ def select_schedule(key: TypeKey, M: int, N: int, K: int, device_name: Optional[
 
 
 def configs_matching(**fields: str) -> Sequence[TypeKey]:
-    return [k for k in type_configs() if all(getattr(k, f) == v for f, v in fields.items())]
+    """The type configurations with these field values (cached per backend: mm validates per call)."""
+    cache = index().matching
+    key = tuple(sorted(fields.items()))
+    try:
+        return cache[key]
+    except KeyError:
+        cache[key] = result = tuple(k for k in type_configs() if all(getattr(k, f) == v for f, v in fields.items()))
+        return result
