@@ -74,14 +74,12 @@ IDS = [f"{f}-{b}bit-g{g}-{'sym' if s else 'zp'}{'-desc_act' if a else ''}" for f
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
 @pytest.mark.parametrize("fmt,bits,group_size,sym,act_order", CASES, ids=IDS)
 def test_converted_layer_matches_reference(fmt, bits, group_size, sym, act_order, dtype):
-    from machete import scalar_types as st
-
     # skip before converting: a build without this type rejects its prepack
     _skip_unbuilt(_b_type(bits, sym), dtype)
     layer = _layer(bits, group_size, sym, act_order, dtype, seed=bits * 31 + group_size + act_order)
     bias = (torch.rand(N) - 0.5).to(dtype)
     m = _module(fmt, layer, bias)
-    _skip_unbuilt(m.b_type, dtype)
+    assert m.b_type == _b_type(bits, sym)  # the type the skip checked
     assert m.act_order == act_order
     w_ref = layer.dequantize().cuda()  # fp32 [K, N], the format's own dequantization
     # machete's representation: 16-bit scales and 16-bit zeros z = -zp * s added after scaling
@@ -122,7 +120,7 @@ def test_3d_input_and_no_bias():
     _skip_unbuilt(_b_type(4, False), torch.float16)
     layer = _layer(4, 128, False, True, torch.float16, seed=3)
     m = _module("gptq", layer, None)
-    _skip_unbuilt(m.b_type, torch.float16)
+    assert m.b_type == _b_type(4, False)
     x = fp.random_activations(2 * 5, K, torch.float16, device="cuda").reshape(2, 5, K)
     y = m(x)
     assert y.shape == (2, 5, N)
@@ -136,7 +134,7 @@ def test_from_linear_cuda():
     lin = torch.nn.Linear(K, N, bias=True, dtype=torch.float16, device="cuda")
     _skip_unbuilt(st.uint4b8, torch.float16)
     m = MacheteLinear.from_linear(lin, st.uint4b8, 128)
-    _skip_unbuilt(m.b_type, torch.float16)
+    assert m.b_type == st.uint4b8
     x = fp.random_activations(16, K, torch.float16, device="cuda")
     torch.testing.assert_close(m(x).float(), m.forward_reference(x), **tolerance(K, False))
 
@@ -145,7 +143,7 @@ def test_state_dict_round_trip_cuda():
     _skip_unbuilt(_b_type(4, False), torch.float16)
     layer = _layer(4, 128, False, True, torch.float16, seed=4)
     m = _module("compressed-tensors", layer, torch.zeros(N, dtype=torch.float16))
-    _skip_unbuilt(m.b_type, torch.float16)
+    assert m.b_type == _b_type(4, False)
     sd = {k: v.cpu() for k, v in m.state_dict().items()}
     m2 = MacheteLinear(K, N, m.b_type, 128, bias=True, act_order=True, dtype=torch.float16).cuda()
     m2.load_state_dict(sd)
@@ -160,7 +158,7 @@ def test_cpu_prepack_model_equals_cuda_prepack():
     t = fp.to_gptq(layer)
     m_cpu = MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"]).cuda()
     m_gpu = MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], device="cuda")
-    _skip_unbuilt(m_gpu.b_type, torch.float16)
+    assert m_gpu.b_type == _b_type(4, True)
     for k, v in m_gpu.state_dict().items():
         assert torch.equal(m_cpu.state_dict()[k], v), k
 
@@ -176,7 +174,7 @@ def test_torch_compile_and_cuda_graph(backend):
     layer = _layer(4, 128, False, True, torch.float16, seed=6)
     bias = (torch.rand(N) - 0.5).half()
     m = _module("gptq", layer, bias)
-    _skip_unbuilt(m.b_type, torch.float16)
+    assert m.b_type == _b_type(4, False)
     x = fp.random_activations(16, K, torch.float16, device="cuda")
     eager = m(x)
     compiled = torch.compile(m, fullgraph=True, backend=backend)(x)
