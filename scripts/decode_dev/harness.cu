@@ -22,7 +22,7 @@ using namespace machete::decode;
   X(false, 4, true, false, 64, 32, 8, 3, 2) \
   X(false, 4, true, false, 128, 8, 4, 6, 4) \
   X(false, 4, true, false, 64, 8, 16, 3, 4) \
-  X(false, 4, true, false, 64, 16, 16, 3, 4) \
+  X(false, 4, true, false, 64, 16, 16, 2, 4) \
   X(false, 4, true, false, 128, 8, 16, 2, 4) \
   X(false, 4, true, false, 128, 16, 16, 2, 4) \
   X(false, 4, true, false, 64, 8, 16, 4, 2) \
