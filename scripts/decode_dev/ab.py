@@ -29,9 +29,7 @@ def measure(path, args):
     res = {}
     small = torch.zeros(4096, device="cuda")
     for K, N in [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]:
-        copies = max(2, math.ceil(200e6 / (K * N // 2)))
-        B = [torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32, device="cuda") for _ in range(copies)]
-        S = [(torch.rand(K // 128, N, device="cuda") * 1e-2).half() for _ in range(copies)]
+        B, S = R.rotated_operands(K, N)
         for M in [int(x) for x in args.ms.split(",")]:
             a = (torch.randn(M, K, device="cuda") * 0.1).half()
             dout = torch.empty(M, N, dtype=torch.half, device="cuda")
@@ -46,8 +44,7 @@ def measure(path, args):
                         lib.run(v, a, B[i], dout, S[i], None, M, N, K, 128, s)
                         if args.between:
                             small.mul_(1.0)
-                    res[f"{K}x{N} M={M} v{v} {R.vname(d)[9:]} s{s or 'A'}"] = R.graph_time(
-                        [lambda i=i: call(i) for i in range(copies)] * max(1, 24 // copies))
+                    res[f"{K}x{N} M={M} v{v} {R.vname(d)[9:]} s{s or 'A'}"] = R.rotated_time(call, len(B))
         del B, S
         torch.cuda.empty_cache()
     return res

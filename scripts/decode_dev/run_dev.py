@@ -144,6 +144,20 @@ def graph_time(fns, reps=20):
     return _TIMER.graph(lambda i: fns[i % len(fns)](), n_rot=len(fns), calls=len(fns), replays=reps)
 
 
+def rotated_operands(K, N):
+    """Random packed 4-bit weights [K / 8, N] and f16 group scales (g = 128), in enough copies
+    (at least 2) to exceed 200 MB, so timed calls that rotate through them read DRAM, not L2."""
+    copies = max(2, math.ceil(200e6 / (K * N // 2)))
+    B = [torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32, device="cuda") for _ in range(copies)]
+    S = [(torch.rand(K // 128, N, device="cuda") * 1e-2).half() for _ in range(copies)]
+    return B, S
+
+
+def rotated_time(fn, copies):
+    """graph_time of fn(i) rotating over `copies` operand copies, at least 24 calls per graph."""
+    return graph_time([lambda i=i: fn(i) for i in range(copies)] * max(1, 24 // copies))
+
+
 SPLITS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
@@ -167,16 +181,15 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False, out=None):
     rec = open(out, "a") if out else None
     for K, N in shapes:
         wbytes = K * N // 2
-        copies = max(2, math.ceil(200e6 / wbytes))
-        B = [torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32, device="cuda") for _ in range(copies)]
-        S = [(torch.rand(K // 128, N, device="cuda") * 1e-2).half() for _ in range(copies)]
+        B, S = rotated_operands(K, N)
+        copies = len(B)
         for M in ms:
             a = (torch.randn(M, K, device="cuda") * 0.1).half()
             dout = torch.empty(M, N, dtype=torch.half, device="cuda")
             floor = (wbytes + K // 128 * N * 2 + M * K * 2 + M * N * 2) / 3.0e12 * 1e6
             row = [f"{K} {N} {M}", f"{floor:.1f}"]
             if M == ms[0]:
-                t = graph_time([lambda i=i: torch.sum(B[i]) for i in range(copies)] * max(1, 24 // copies))
+                t = rotated_time(lambda i: torch.sum(B[i]), copies)
                 log(f"read floor {K}x{N}: torch.sum over the int4 weights {t:.1f} us = {wbytes / t / 1e6:.2f} TB/s")
             for v in variants:
                 if N % lib.variants[v]["tn"]:
@@ -189,8 +202,7 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False, out=None):
                         if split > 1 and chunks < split * lib.variants[v]["warps"]:
                             res.append(float("nan"))
                             continue
-                        t = graph_time([lambda i=i: lib.run(v, a, B[i], dout, S[i], None, M, N, K, 128, split)
-                                        for i in range(copies)] * max(1, 24 // copies))
+                        t = rotated_time(lambda i: lib.run(v, a, B[i], dout, S[i], None, M, N, K, 128, split), copies)
                         res.append(t)
                     auto = lib.auto_split(v, M, N, K)
                     row.append(f"{res[0]:.1f}[{auto}]" + (f" ({'/'.join(f'{x:.1f}' for x in res[1:])})" if sweep else ""))
@@ -208,8 +220,7 @@ def bench(lib, shapes, ms, marlin_kit, only, sweep=False, out=None):
                     wm = [mb.gptq_marlin_repack(B[i], K, N) for i in range(copies)]
                     sm = [mb.marlin_permute_scales(S[i], K, N, 128) for i in range(copies)]
                     zp = mb.marlin_make_empty("cuda")
-                    t = graph_time([lambda i=i: mb.apply_gptq_marlin_linear(a, wm[i], sm[i], zp, ws, N, K)
-                                    for i in range(copies)] * max(1, 24 // copies))
+                    t = rotated_time(lambda i: mb.apply_gptq_marlin_linear(a, wm[i], sm[i], zp, ws, N, K), copies)
                     row.append(f"{t:.1f}")
                     if rec:
                         rec.write(json.dumps(dict(device=torch.cuda.get_device_name(), variant="marlin",
