@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="bench_w4a8_out")
     ap.add_argument("--target-ms", type=float, default=8.0)
     ap.add_argument("--s8ch-schedules", default="", help="also time s8 without group scales on these schedules (comma list)")
+    ap.add_argument("--promote-schedules", default="",
+                    help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these promote schedules (comma list)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -62,6 +64,11 @@ def main(argv=None) -> int:
     cols = ["K", "N", "M", "floor_us", "s8_g128", "s8_ch", "e4m3_g128", "e4m3_ch", "w4a16_f16", "int_mm", "scaled_mm"]
     forced = [x for x in args.s8ch_schedules.split(",") if x]
     cols += [f"s8_ch@{x.split('_')[0]}{'D' if 'Decode' in x else ''}" for x in forced]
+    promote = [x for x in args.promote_schedules.split(",") if x]
+    promote_cols = [(f"{tag}@{x.split('_')[0]}P", a_dtype, grouped, x) for x in promote
+                    for tag, a_dtype, grouped in (("s8_g128", torch.int8, True), ("e4m3_g128", torch.float8_e4m3fn, True),
+                                                  ("e4m3_ch", torch.float8_e4m3fn, False))]
+    cols += [c[0] for c in promote_cols]
     rows = []
     one = torch.ones((), device="cuda")
     for (K, N) in shapes:
@@ -103,6 +110,8 @@ def main(argv=None) -> int:
                     row[f"{tag}_{'g128' if grouped else 'ch'}"] = timer.graph(*w4a8(a_dtype, grouped))
             for name, sched in zip(cols[11:], forced):
                 timed(name, *w4a8(torch.int8, False, sched))
+            for name, a_dtype, grouped, sched in promote_cols:
+                timed(name, *w4a8(a_dtype, grouped, sched))
             a16 = a.half()
             row["w4a16_f16"] = timer.graph(lambda i: machete.mm(a16, b16[i % len(b16)], st.uint4b8, group_scales=q16.scales,
                                                                 group_size=128), len(b16))

@@ -10,7 +10,7 @@ with n = n0 + 8*n1, k = k0 + 2*k1 + 8*k2 and
     4 bit: atom = 32*n0 + n1 + 4*k0 + 8*k1 + 2*k2
     8 bit: atom = 32*n0 + 2*n1 + k0 + 8*k1 + 4*k2
 
-W4A8 without group scales (4-bit weights fed unscaled to an 8-bit MMA, ``mma8=True``) uses the
+W4A8 (4-bit weights fed as exact integers to an 8-bit MMA, ``mma8=True``) uses the
 16 x 32 atom of the 8-bit MMA instead (csrc/machete/prepack_layout.cuh, QuantAtomMma8): with
 n = n0 + 8*n1, k = k0 + 4*k1 + 16*k2 (k0, k1 < 4)
     atom = 64*n0 + 16*k1 + k0 + 4*n1 + 8*k2,  pos = atom + 512 * (n // 16 + (N // 16) * (k // 32))
@@ -122,7 +122,7 @@ def prepack(b: torch.Tensor, bits: int, bias_flip: int = 0, mma8: bool = False) 
 
 
 def prepack_for_type(b: torch.Tensor, b_type_id: int, mma8: bool = False) -> torch.Tensor:
-    """``mma8``: the 8-bit-MMA layout (W4A8 without group scales: 8-bit a, no group scale type)."""
+    """``mma8``: the 8-bit-MMA layout (every W4A8 type: 8-bit activations)."""
     bits, flip = b_type_bits_and_flip(b_type_id)
     return prepack(b, bits, flip, mma8)
 

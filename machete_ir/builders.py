@@ -59,6 +59,15 @@ def schedule_struct(s: ScheduleConfig) -> Struct:
             ),
             origin=f"schedule {s.name}",
         )
+    if s.is_promote:
+        return Struct(
+            name=names.schedule_struct(s),
+            members=(
+                alias("TileShapeNM", cute_shape(s.tile_n, s.tile_m)),
+                alias("KernelSchedule", NamedType(name=C.PROMOTE_MAINLOOP_TEMPLATE, args=(s.stages,))),
+            ),
+            origin=f"schedule {s.name}",
+        )
     return Struct(
         name=names.schedule_struct(s),
         members=(

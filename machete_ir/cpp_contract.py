@@ -27,6 +27,7 @@ DISPATCH_SYSTEM_HEADERS = ("cstring", "stdexcept", "string", "vector")
 TYPE_CONFIG_TEMPLATE = "TypeConfig"
 KERNEL_TEMPLATE = "MacheteKernel"
 DECODE_MAINLOOP_TEMPLATE = "machete::DecodeMainloop"  # decode_gemm.cuh: KernelSchedule tag of the decode family
+PROMOTE_MAINLOOP_TEMPLATE = "machete::PromoteMainloop"  # promote_gemm.cuh: KernelSchedule tag of the W4A8 promote kernel
 KERNEL_RUN = "run"
 PREPACK_TEMPLATE = "PrepackB"
 SCALAR_KIND = "ScalarKind"
@@ -86,7 +87,7 @@ EXTERNAL_NAMES = frozenset({
     "cute::Shape", "cutlass::gemm::KernelTmaWarpSpecializedCooperative",
     "cutlass::epilogue::TmaWarpSpecializedCooperative", "cutlass::gemm::StreamKScheduler",
     "cutlass::gemm::PersistentScheduler", "cutlass::epilogue::collective::EpilogueTileAuto",
-    DECODE_MAINLOOP_TEMPLATE,
+    DECODE_MAINLOOP_TEMPLATE, PROMOTE_MAINLOOP_TEMPLATE,
     MM_DISPATCH_FN, SUPPORTED_SCHEDULES_FN, HEURISTIC_SCHEDULE_FN, PREPACK_DISPATCH_FN,
 } | {cpp_tag(d) for d in Dt})
 

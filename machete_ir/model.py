@@ -139,11 +139,15 @@ class KernelKind(enum.Enum):
     stream-K or persistent tiles): every M. ``decode``: machete's own weight-streaming split-K kernel
     on mma.sync (csrc/machete/decode_kernel.cuh): a per-warp ring of cp.async shared-memory stages,
     the K split across the warps of a CTA and across the CTAs of a thread-block cluster (sized at
-    run time); made for M <= 32, where the GEMM is a pass over the weights.
+    run time); made for M <= 32, where the GEMM is a pass over the weights. ``promote``: machete's
+    own W4A8 kernel for larger M (csrc/machete/promote_kernel.cuh): TMA warp-specialized, 8-bit
+    wgmma on the exact integer weights into a per-group accumulator that is added into the fp32 one
+    with the group's scale (what CUTLASS's mixed-input collective cannot do exactly).
     """
 
     cutlass = "cutlass"
     decode = "decode"
+    promote = "promote"
 
 
 # Validity of the decode family's fields, in one place (csrc/machete/decode_kernel.cuh asserts
@@ -154,6 +158,20 @@ DECODE_WARPS = (4, 8, 16)
 DECODE_STAGES = range(2, 9)
 DECODE_K_CHUNKS = (16, 32, 64)
 _DECODE_SMEM_BUDGET = 200 * 1024  # bytes of shared memory a decode CTA may plan for
+# The promote kernel's fields (csrc/machete/promote_kernel.cuh asserts the same): 128 or 256
+# output features (one or two 64-row wgmma blocks per consumer warpgroup), 64 or 128 tokens (the
+# wgmma n), K tile 128, 2..8 stages within the 227 KB an SM90 CTA may use.
+PROMOTE_TILE_N = (128, 256)
+PROMOTE_TILE_M = (64, 128)
+PROMOTE_STAGES = range(2, 9)
+_PROMOTE_SMEM_LIMIT = 227 * 1024
+
+
+def promote_smem_bytes(tile_n: int, tile_m: int, stages: int) -> int:
+    """Shared memory of one promote CTA (the formula of promote::Config::kSmemBytes)."""
+    stage = tile_m * 128 + tile_n * 64 + 4 * tile_n  # activations, int4 weights, two scale rows
+    out = 2 * tile_m * (64 * (tile_n // 128) + 8) * 2  # the epilogue's f16 staging, both warpgroups
+    return stages * stage + out + 16 * stages + 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +208,9 @@ class ScheduleConfig:
         if self.kind is KernelKind.decode:
             self._check_decode()
             return
+        if self.kind is KernelKind.promote:
+            self._check_promote()
+            return
         if (self.warps, self.stages, self.k_chunk) != (0, 0, 0):
             raise ValueError(f"{self.name}: warps/stages/k_chunk are decode-schedule fields")
         if self.kernel_schedule is not KernelScheduleType.TmaWarpSpecializedCooperative:
@@ -224,15 +245,42 @@ class ScheduleConfig:
             raise ValueError(f"invalid {what}: {self.warps} warps x {self.stages} stages x k{self.k_chunk} needs more "
                              f"than {_DECODE_SMEM_BUDGET // 1024} KB of shared memory")
 
+    def _check_promote(self) -> None:
+        what = f"promote schedule {self.tile_n}x{self.tile_m}"
+        if self.tile_n not in PROMOTE_TILE_N:
+            raise ValueError(f"invalid {what}: N tile must be one of {PROMOTE_TILE_N}")
+        if self.tile_m not in PROMOTE_TILE_M:
+            raise ValueError(f"invalid {what}: M tile must be one of {PROMOTE_TILE_M}")
+        if self.stages not in PROMOTE_STAGES:
+            raise ValueError(f"invalid {what}: stages must be in 2..8, got {self.stages}")
+        if (self.warps, self.k_chunk) != (0, 0):
+            raise ValueError(f"invalid {what}: warps and k_chunk are decode-schedule fields")
+        if self.cluster != (1, 1, 1):
+            raise ValueError(f"invalid {what}: the promote kernel runs without clusters; leave it 1x1x1")
+        if (self.kernel_schedule, self.epilogue_schedule, self.tile_scheduler) != (
+                KernelScheduleType.TmaWarpSpecializedCooperative,
+                EpilogueScheduleType.TmaWarpSpecializedCooperative, TileSchedulerType.StreamK):
+            raise ValueError(f"invalid {what}: CUTLASS schedule fields do not apply to promote schedules")
+        need = promote_smem_bytes(self.tile_n, self.tile_m, self.stages)
+        if need > _PROMOTE_SMEM_LIMIT:
+            raise ValueError(f"invalid {what}: {self.stages} stages need {need // 1024} KB of shared memory, "
+                             f"more than {_PROMOTE_SMEM_LIMIT // 1024} KB")
+
     @property
     def is_decode(self) -> bool:
         return self.kind is KernelKind.decode
+
+    @property
+    def is_promote(self) -> bool:
+        return self.kind is KernelKind.promote
 
     @property
     def name(self) -> str:
         """The schedule's name (SPEC §3 spelling; :func:`parse_schedule_name` is its inverse)."""
         if self.is_decode:
             return f"{self.tile_n}x{self.tile_m}_w{self.warps}s{self.stages}k{self.k_chunk}{_DECODE_SUFFIX}"
+        if self.is_promote:
+            return f"{self.tile_n}x{self.tile_m}_s{self.stages}{_PROMOTE_SUFFIX}"
         suffix = _SCHEDULE_SUFFIX if self.tile_scheduler is TileSchedulerType.StreamK else _PERSISTENT_SUFFIX
         c0, c1, c2 = self.cluster
         return f"{self.tile_n}x{self.tile_m}_{c0}x{c1}x{c2}{suffix}"
@@ -250,16 +298,19 @@ _SCHEDULE_RE = re.compile(r"^(\d+)x(\d+)_(\d+)x(\d+)x(\d+)(_TmaMI__?TmaCoop_(?:s
 # decode family: {tileN}x{tileM}_w{warps}s{stages}k{k_chunk}_DecodeMma_clusterK
 _DECODE_SUFFIX = "_DecodeMma_clusterK"
 _DECODE_RE = re.compile(r"^(\d+)x(\d+)_w(\d+)s(\d+)k(\d+)" + _DECODE_SUFFIX + "$")
+# W4A8 promote kernel: {tileN}x{tileM}_s{stages}_PromoteWgmma
+_PROMOTE_SUFFIX = "_PromoteWgmma"
+_PROMOTE_RE = re.compile(r"^(\d+)x(\d+)_s(\d+)" + _PROMOTE_SUFFIX + "$")
 
 
 def canonical_schedule_name(name: str) -> str:
     """Accept the single-underscore alias; return the canonical spelling (or raise ValueError)."""
-    if _DECODE_RE.match(name):
+    if _DECODE_RE.match(name) or _PROMOTE_RE.match(name):
         return name
     m = _SCHEDULE_RE.match(name)
     if not m:
-        raise ValueError(f"malformed schedule name {name!r} (expected e.g. 128x16_1x1x1{_SCHEDULE_SUFFIX} "
-                         f"or 64x8_w8s6k64{_DECODE_SUFFIX})")
+        raise ValueError(f"malformed schedule name {name!r} (expected e.g. 128x16_1x1x1{_SCHEDULE_SUFFIX}, "
+                         f"64x8_w8s6k64{_DECODE_SUFFIX} or 256x128_s4{_PROMOTE_SUFFIX})")
     if m.group(6) == _SCHEDULE_SUFFIX_ALIAS:
         return name[: -len(_SCHEDULE_SUFFIX_ALIAS)] + _SCHEDULE_SUFFIX
     return name
@@ -279,6 +330,9 @@ def parse_schedule_name(name: str) -> ScheduleConfig:
     if d:
         return ScheduleConfig(tile_n=int(d.group(1)), tile_m=int(d.group(2)), kind=KernelKind.decode,
                               warps=int(d.group(3)), stages=int(d.group(4)), k_chunk=int(d.group(5)))
+    pr = _PROMOTE_RE.match(canon)
+    if pr:
+        return promote_schedule(f"{pr.group(1)}x{pr.group(2)}", stages=int(pr.group(3)))
     m = _SCHEDULE_RE.match(canon)
     assert m is not None
     sched = TileSchedulerType.StreamK if canon.endswith("streamK") else TileSchedulerType.Persistent
@@ -291,6 +345,12 @@ def schedule(tile: str, cluster: str) -> ScheduleConfig:
     """``schedule("128x16", "1x1x1")``."""
     tn, tm = (int(x) for x in tile.split("x"))
     return ScheduleConfig(tile_n=tn, tile_m=tm, cluster=tuple(int(x) for x in cluster.split("x")))
+
+
+def promote_schedule(tile: str, stages: int) -> ScheduleConfig:
+    """``promote_schedule("256x128", stages=4)``."""
+    tn, tm = (int(x) for x in tile.split("x"))
+    return ScheduleConfig(tile_n=tn, tile_m=tm, kind=KernelKind.promote, stages=stages)
 
 
 def decode_schedule(tile: str, warps: int, stages: int, k_chunk: int) -> ScheduleConfig:
@@ -387,17 +447,24 @@ class ImplConfig:
     def __attrs_post_init__(self) -> None:
         if not self.schedules:
             raise ValueError(f"{self.types}: no schedules to compile")
+        picked = self.schedules + tuple(s for h in self.heuristics for s in h.schedules)
         if self.types.a not in FLOAT16_TYPES:
             # 8-bit activations (W4A8): the decode family's 8-bit mma takes K in steps of 32; the
             # CUTLASS path takes only the types without group scales (it would round s * q to 8 bits)
-            picked = self.schedules + tuple(s for h in self.heuristics for s in h.schedules)
             cutlass_ok = _w4a8_cutlass_ok(self.types)
             bad = [s.name for s in dict.fromkeys(picked)
-                   if (s.is_decode and s.k_chunk < 32) or (not s.is_decode and not cutlass_ok)]
+                   if (s.is_decode and s.k_chunk < 32) or
+                   (s.kind is KernelKind.cutlass and not cutlass_ok)]
             if bad:
-                what = ("decode schedules with k_chunk 32 or 64, or CUTLASS ones" if cutlass_ok else
-                        "decode schedules with k_chunk 32 or 64 only (CUTLASS: s8 without group scales only)")
+                what = ("decode schedules with k_chunk 32 or 64, promote or CUTLASS ones" if cutlass_ok else
+                        "decode schedules with k_chunk 32 or 64 and promote ones (CUTLASS: s8 without group "
+                        "scales only)")
                 raise ValueError(f"{self.types}: this W4A8 type runs on {what}; got {', '.join(bad)}")
+        else:
+            bad = [s.name for s in dict.fromkeys(picked) if s.is_promote]
+            if bad:
+                raise ValueError(f"{self.types}: promote schedules are for 8-bit activations (W4A8); "
+                                 f"got {', '.join(bad)}")
         names = [self.heuristic.name] + [d.heuristic.name for d in self.device_heuristics]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.types}: heuristic names must differ, got {names}")
@@ -538,6 +605,22 @@ H100_HEURISTIC = Heuristic(name="h100", rules=H100_RULES)
 DEVICE_HEURISTICS: tuple["DeviceHeuristic", ...] = ()
 
 
+# The W4A8 promote kernel (KernelKind.promote) for the types CUTLASS cannot run exactly: 8-bit
+# activations with f16 group scales, and e4m3 (whose wgmma accumulation needs the fp32 promotion).
+# Dev-harness run, H100, CUDA graph (scripts/decode_dev/promote_dev.py; README "W4A8 on the H100"):
+# 8192x28672 M = 1024, s8 g128: 256x128 678-687 us, 128x128 783-817, 256x64 871-909 (the decode
+# family: 2526).
+PROMOTE_SCHEDULES: tuple[ScheduleConfig, ...] = (
+    promote_schedule("128x64", stages=6), promote_schedule("256x64", stages=6),
+    promote_schedule("128x128", stages=4), promote_schedule("256x128", stages=4),
+)
+_P = {f"{s.tile_n}x{s.tile_m}": s for s in PROMOTE_SCHEDULES}
+
+
+def _promote_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule:
+    return HeuristicRule(cond=cond, schedule=_P[tile], note=note)
+
+
 def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     """W4A8 runs on the decode family (csrc/machete/decode_kernel.cuh: s8 on the s8 mma, e4m3 on
     the f16 mma after an exact e4m3 -> f16 conversion). Chosen from the W4A8 dev-harness sweep on
@@ -548,7 +631,9 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
                      "4096x4096 M=1: 7.6 us vs 8.5 (128x8); M=16, s8 without group scales: 7.8 vs 9.1"),
         _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.le(M, 16), "128x16"),
-        _decode_rule(None, "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
+        _decode_rule(E.le(M, 32), "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
+        _promote_rule(E.le(M, 64), "256x64"),
+        _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 678 us vs 2526 (decode 128x32)"),
     )
 
 
@@ -572,7 +657,8 @@ def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
     --s8ch-schedules; README "W4A8 on the H100"): at M = 64 128 x 64 beats the decode 128 x 32 by
     1.3-1.7x on the large layers; at M >= 1024 256 x 128 beats 128 x 128 by 1.14-1.17x."""
     small = (E.le(N, 4096), E.le(K, 4096))
-    return tuple(r for r in _w4a8_rules() if r.cond is not None) + (
+    return tuple(r for r in _w4a8_rules() if r.cond is not None and not r.schedule.is_promote and
+                 r.schedule.tile_m < 32) + (
         _decode_rule(E.le(M, 32), "128x32"),
         _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 11.8 us vs 15.7 (128x64)"),
         _rule(E.le(M, 128), "128x64", "2x1x1", "8192x28672 M=64: 56.7 us vs 96.6 (decode 128x32)"),
@@ -615,8 +701,9 @@ SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
 SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES + DECODE_W16_SCHEDULES))
 # the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
-# the 16-warp ones are not measured on W4A8); the types without group scales also the CUTLASS ones
-W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES
+# the 16-warp ones are not measured on W4A8) and the promote kernel; the types without group scales
+# the decode and the CUTLASS ones (s8: CUTLASS's exact s32 wgmma is faster than the promote kernel)
+W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + PROMOTE_SCHEDULES
 W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_CUTLASS_SCHEDULES
 
 

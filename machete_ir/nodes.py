@@ -270,8 +270,8 @@ class ExplicitInstantiation:
 @attrs.frozen(kw_only=True)
 class KernelInstance:
     """One kernel entry point: the explicit instantiation and the extern "C++" function that
-    runs it. ``tile_n``/``tile_m`` and ``family`` (the schedule's KernelKind value: "cutlass" or
-    "decode") feed the shard pass's compile-cost model."""
+    runs it. ``tile_n``/``tile_m`` and ``family`` (the schedule's KernelKind value: "cutlass",
+    "decode" or "promote") feed the shard pass's compile-cost model."""
 
     instantiation: ExplicitInstantiation
     entry: FunctionDef

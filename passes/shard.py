@@ -32,6 +32,9 @@ class CostModel:
     # A decode-family kernel (plain CUDA, no CUTLASS collective): 21 of them compiled in ~9 s on the
     # 2-core dev machine (scripts/decode_dev/harness.cu), i.e. ~0.5 s each.
     decode_kernel_seconds: float = 0.5
+    # A W4A8 promote kernel (cute, no CUTLASS collective): 7 configurations in ~18 s on the 2-core
+    # dev machine (scripts/decode_dev/promote_harness.cu), i.e. ~2.6 s each.
+    promote_kernel_seconds: float = 2.6
 
     def tile(self, tile_n: int, tile_m: int) -> float:
         return self.kernel_seconds + self.per_tile_kilo_elem * (tile_n * tile_m) / 1024.0
@@ -39,6 +42,8 @@ class CostModel:
     def kernel(self, k: n.KernelInstance) -> float:
         if k.family == "decode":
             return self.decode_kernel_seconds
+        if k.family == "promote":
+            return self.promote_kernel_seconds
         return self.tile(k.tile_n, k.tile_m)
 
     def file(self, tiles: Sequence[tuple[int, int]]) -> float:

@@ -29,6 +29,7 @@ def test_headers_named_by_the_contract_exist():
 @pytest.mark.parametrize("name,pattern", [
     (C.TYPE_CONFIG_TEMPLATE, r"struct\s+{}\b"),
     (C.DECODE_MAINLOOP_TEMPLATE.split("::")[-1], r"template\s*<int Warps, int Stages, int KChunk>\s*struct\s+{}\b"),
+    (C.PROMOTE_MAINLOOP_TEMPLATE.split("::")[-1], r"template\s*<int Stages>\s*struct\s+{}\b"),
     (C.KERNEL_TEMPLATE, r"struct\s+{}\b"),
     (C.PREPACK_TEMPLATE, r"struct\s+{}\b"),
     (C.SCALAR_KIND, r"enum\s+class\s+{}\b"),

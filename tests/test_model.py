@@ -94,14 +94,19 @@ def test_reference_4069_is_kept():
 
 def test_w4a8_schedules_and_heuristics():
     h = M.W4A8_HEURISTIC
-    assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "128x16", "128x32"]
+    assert [r.schedule.name.split("_")[0] for r in h.rules] == ["64x8", "128x8", "128x16", "128x32", "256x64",
+                                                                 "256x128"]
     assert h.rules[-1].cond is None
-    assert all(s.is_decode and s.k_chunk >= 32 for s in M.W4A8_SCHEDULES + h.schedules)
+    assert all((s.is_decode and s.k_chunk >= 32) or s.is_promote for s in M.W4A8_SCHEDULES + h.schedules)
+    assert [s.name for s in M.PROMOTE_SCHEDULES] == [
+        "128x64_s6_PromoteWgmma", "256x64_s6_PromoteWgmma", "128x128_s4_PromoteWgmma", "256x128_s4_PromoteWgmma"]
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
     assert h.select(1, 4096, 4096).name.startswith("64x8") and h.select(8, 8192, 4096).name.startswith("128x8")
     assert h.select(16, 4096, 4096).name.startswith("64x8") and h.select(16, 8192, 4096).name.startswith("128x16")
-    assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(4096, 4096, 4096).name.startswith("128x32")
+    assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(32, 8192, 8192).is_decode
+    assert h.select(33, 8192, 8192).name == "256x64_s6_PromoteWgmma"
+    assert h.select(4096, 4096, 4096).name == "256x128_s4_PromoteWgmma"
     # s8 without group scales: decode to M = 32, then CUTLASS
     c = M.W4A8_CHANNEL_HEURISTIC
     assert c.select(1, 4096, 4096).is_decode and c.select(32, 8192, 8192).is_decode
@@ -114,8 +119,9 @@ def test_w4a8_schedules_and_heuristics():
     assert impls["s8u4b8voidvoidf32f32f16s32"].heuristic is c
     assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 7 + 3
     for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
-        assert impls[sig].heuristic is h and all(s.is_decode for s in impls[sig].schedules)
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 18 + 4 * 7 + 3
+        assert impls[sig].heuristic is h and all(s.is_decode or s.is_promote for s in impls[sig].schedules)
+        assert len(impls[sig].schedules) == 7 + 4
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 18 + 3 * (7 + 4) + 7 + 3
 
 
 def test_w4a8_types_refuse_unsupported_schedules():
@@ -124,7 +130,7 @@ def test_w4a8_types_refuse_unsupported_schedules():
     e4m3 = by_sig["e4m3u4b8voidvoidf32f32f16f32"]
     cutlass = M.schedule("128x16", "1x1x1")
     for t in (grouped, e4m3):
-        with pytest.raises(ValueError, match="decode schedules with k_chunk 32 or 64 only"):
+        with pytest.raises(ValueError, match="decode schedules with k_chunk 32 or 64 and promote ones"):
             M.ImplConfig(types=t, schedules=(cutlass,), heuristic=M.W4A8_HEURISTIC)
         with pytest.raises(ValueError, match="decode schedules"):  # a heuristic picking CUTLASS
             M.ImplConfig(types=t, schedules=M.W4A8_SCHEDULES, heuristic=M.H100_HEURISTIC)
@@ -132,6 +138,33 @@ def test_w4a8_types_refuse_unsupported_schedules():
     k16 = attrs.evolve(M.DECODE_SCHEDULES[0], k_chunk=16)
     with pytest.raises(ValueError, match="k_chunk 32 or 64"):
         M.ImplConfig(types=channel, schedules=M.W4A8_SCHEDULES + (k16,), heuristic=M.W4A8_HEURISTIC)
+    # 16-bit activations never get the promote kernel
+    with pytest.raises(ValueError, match="promote schedules are for 8-bit activations"):
+        M.ImplConfig(types=M.TYPE_CONFIGS[0], schedules=M.SCHEDULES + M.PROMOTE_SCHEDULES[:1],
+                     heuristic=M.H100_HEURISTIC)
+
+
+@pytest.mark.parametrize("tile,stages,match", [
+    ("64x128", 4, "N tile must be one of"),
+    ("256x32", 4, "M tile must be one of"),
+    ("128x128", 1, "stages must be in 2..8"),
+    ("256x128", 5, "more than 227 KB"),
+])
+def test_promote_schedule_validation(tile, stages, match):
+    with pytest.raises(ValueError, match=match):
+        M.promote_schedule(tile, stages=stages)
+
+
+def test_promote_schedule_fields_and_names():
+    s = M.promote_schedule("256x128", stages=4)
+    assert s.name == "256x128_s4_PromoteWgmma" and M.parse_schedule_name(s.name) == s
+    assert M.promote_smem_bytes(256, 128, 4) <= 227 * 1024 < M.promote_smem_bytes(256, 128, 5)
+    with pytest.raises(ValueError, match="decode-schedule fields"):
+        attrs.evolve(s, warps=8)
+    with pytest.raises(ValueError, match="without clusters"):
+        attrs.evolve(s, cluster=(2, 1, 1))
+    with pytest.raises(ValueError, match="malformed schedule name"):
+        M.parse_schedule_name("256x128_PromoteWgmma")
 
 
 # SPEC §7 shapes (K, N) x M -> what the reference heuristic picks (rules applied by hand).

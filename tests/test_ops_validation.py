@@ -694,7 +694,10 @@ def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
                        [s + CANON for s in ("128x64_2x1x1", "128x128_2x1x1", "256x128_2x1x1")])
     pick = ops.heuristic_schedule(4096, 4096, 4096, a_dtype, st.uint4b8, F16 if group_size else None, None,
                                   torch.float32, torch.float32, device_name="H100")
-    assert pick.endswith(CANON if cutlass else DECODE)
+    promote = [n for n in names if n.endswith("_PromoteWgmma")]
+    assert promote == ([] if cutlass else ["128x64_s6_PromoteWgmma", "256x64_s6_PromoteWgmma",
+                                           "128x128_s4_PromoteWgmma", "256x128_s4_PromoteWgmma"])
+    assert pick.endswith(CANON if cutlass else "_PromoteWgmma")
 
 
 def test_w4a8_argument_errors(w4a8_build, fake):

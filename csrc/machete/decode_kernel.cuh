@@ -74,9 +74,9 @@ struct Config {
   static constexpr int kAtomsN = kTileN / 16;
   static constexpr int kTokTiles = kTileM / 8;       // mma n = 8 tokens each
   static constexpr int kThreads = kWarps * 32;
-  // W4A8 without group scales reads the 16 x 32 atom of the 8-bit MMA (prepack_layout.cuh,
-  // QuantAtomMma8: 64 words, 2 per lane, 32-wide k slabs); everything else the 16 x 16 atom.
-  static constexpr bool kMma8 = kEight && !kGroupScales_;
+  // W4A8 reads the 16 x 32 atom of the 8-bit MMA (prepack_layout.cuh, QuantAtomMma8: 64 words, 2 per
+  // lane, 32-wide k slabs); W4A16 the 16 x 16 atom.
+  static constexpr bool kMma8 = kEight;
   static constexpr int kWordsPerLane = kMma8 ? 2 : kBits / 4;  // 32-bit words of one lane per atom
   static constexpr int kAtomWords = 32 * kWordsPerLane;
   static constexpr int kSlabs = kSlabs_;             // 16-wide k slabs per chunk

@@ -49,6 +49,7 @@
 #include "cutlass/numeric_types.h"
 
 #include "machete/decode_gemm.cuh"
+#include "machete/promote_gemm.cuh"
 #include "machete/mm_args.h"
 #include "machete/mm_validate.h"
 #include "machete/prepack_layout.cuh"
@@ -270,12 +271,15 @@ struct CutlassMixedGemm {
 
 // The kernel template the generated files instantiate: the schedule's KernelSchedule tag picks the
 // implementation -- machete::DecodeMainloop<...> the small-M decode kernel (decode_gemm.cuh),
-// anything else CUTLASS's collective. std::conditional_t names both without instantiating the one
+// machete::PromoteMainloop<...> the W4A8 promote kernel (promote_gemm.cuh), anything else
+// CUTLASS's collective. std::conditional_t names both without instantiating the one
 // not taken, so a decode instantiation never touches the CUTLASS builders and vice versa.
 template <class Types, class Schedule>
 struct MacheteKernel {
-  using Impl = std::conditional_t<IsDecodeMainloop<typename Schedule::KernelSchedule>::value,
-                                  DecodeGemm<Types, Schedule>, CutlassMixedGemm<Types, Schedule>>;
+  using Impl = std::conditional_t<
+      IsDecodeMainloop<typename Schedule::KernelSchedule>::value, DecodeGemm<Types, Schedule>,
+      std::conditional_t<IsPromoteMainloop<typename Schedule::KernelSchedule>::value, PromoteGemm<Types, Schedule>,
+                         CutlassMixedGemm<Types, Schedule>>>;
   static void run(MMArgs const& args) { Impl::run(args); }
 };
 

@@ -50,17 +50,16 @@ __global__ void prepack_b_kernel(const uint32_t* __restrict__ in, uint32_t* __re
 }
 
 // ElementA: the activation type; ElementConvert: the type B is converted to for the MMA (the
-// group-scale type, or A). A 16-bit ElementConvert gets the 16x16 atom (QuantAtom<Bits>): the
-// W4A16 kernels, and W4A8 with f16 group scales, which runs on the decode family only (it forms
-// its m16n8k32 operands from pairs of those atoms in registers, decode_kernel.cuh convert8). An
-// 8-bit ElementConvert (W4A8 without group scales: the weights go to the 8-bit MMA unscaled) gets
-// the 16x32 atom of the 8-bit MMA (QuantAtomMma8), which the CUTLASS kernels and the decode family
-// both read.
+// group-scale type, or A). 16-bit activations (W4A16) get the 16x16 atom (QuantAtom<Bits>). 8-bit
+// activations (W4A8, with or without group scales) get the 16x32 atom of the 8-bit MMA
+// (QuantAtomMma8): the weights reach the 8-bit MMA as exact integers in every W4A8 kernel (CUTLASS
+// for s8 without group scales, the promote kernel, the decode family), and a lane's fragment of
+// one 32-wide k slab is one 64-bit load.
 template <class ElementA, int Bits, class ElementConvert>
 struct PrepackB {
   static_assert(Bits == 4 || Bits == 8, "prepack: 4- or 8-bit weights only");
   static constexpr bool kW4A8 = cutlass::sizeof_bits<ElementA>::value == 8;
-  static constexpr bool kMma8 = cutlass::sizeof_bits<ElementConvert>::value == 8;
+  static constexpr bool kMma8 = kW4A8;
   static_assert(kW4A8 ? Bits == 4 : cutlass::sizeof_bits<ElementConvert>::value == 16,
                 "prepack layout: 16-bit MMA operands (f16/bf16), or 4-bit weights for 8-bit activations");
 

@@ -57,7 +57,7 @@ def vname(d):
     return f"{d['act']}{'-g' if d['gs'] else '-ch'} {d['tn']}x{d['tm']} w{d['warps']} s{d['stages']} k{16 * d['slabs']}"
 
 
-def make_problem(M, N, K, g, act, gs, seed, dev="cuda"):
+def make_problem(M, N, K, g, act, gs, seed, dev="cuda", mma8=None):
     """Activations quantized per token (absmax), weights per channel (f32) and, with group scales,
     per group (f16, relative to the channel scale); reference in fp64 of
     D = ts[m] * cs[n] * sum_k a_q[m,k] * q[k,n] * s[k // g, n]."""
@@ -85,7 +85,8 @@ def make_problem(M, N, K, g, act, gs, seed, dev="cuda"):
         wv = q.double()
     ref = (a_v @ wv) * cs.double()[None, :] * ts.double()[:, None]
     stored = (q + 8).to(torch.int64)
-    pre = PL.prepack(PL.pack_values(stored, 4), 4, 8, mma8=not gs)  # no group scales: the 8-bit-MMA atom
+    mma8 = True if mma8 is None else mma8  # every W4A8 type: the 8-bit-MMA atom
+    pre = PL.prepack(PL.pack_values(stored, 4), 4, 8, mma8=mma8)
     return dict(a=a_q.to(dev), b=pre.to(dev), s=None if s is None else s.to(dev), cs=cs.float().to(dev),
                 ts=ts.float().to(dev), g=g, ref=ref.to(dev), q=q, a_f=a, w=w)
 

@@ -88,20 +88,18 @@ def test_w4a8_group64_and_ragged(a_dtype):
 
 @pytest.mark.parametrize("a_dtype", A8, ids=("s8", "e4m3"))
 def test_w4a8_prepack_layouts(a_dtype):
-    """With f16 group scales W4A8 weights prepack bit for bit as f16 x u4b8 (the decode family builds
-    its 8-bit mma operands from that layout in registers); without, into the 16 x 32 atom of the
-    8-bit MMA (CUTLASS and the decode family read it). Both equal the torch model."""
+    """W4A8 weights prepack into the 16 x 32 atom of the 8-bit MMA, with or without group scales
+    (every W4A8 kernel reads it: CUTLASS, the promote kernel, the decode family): equal to the torch
+    model, and not the f16 x u4b8 layout."""
     _skip_unbuilt(a_dtype, True)
     from machete import prepack_layout as PL
     w = ref.quantize_w4a8(torch.randn(512, 384, device="cuda"), 128)
     packed = ref.pack(w.w_q, st.uint4b8)
     got = machete.prepack_B(packed, a_dtype, st.uint4b8, torch.float16)
-    assert torch.equal(got, machete.prepack_B(packed, torch.float16, st.uint4b8))
-    assert torch.equal(got.cpu(), PL.prepack_for_type(packed.cpu(), st.uint4b8.id))
+    assert torch.equal(got.cpu(), PL.prepack_for_type(packed.cpu(), st.uint4b8.id, mma8=True))
+    assert not torch.equal(got, machete.prepack_B(packed, torch.float16, st.uint4b8))
     if _built(a_dtype, False):
-        mma8 = machete.prepack_B(packed, a_dtype, st.uint4b8)
-        assert torch.equal(mma8.cpu(), PL.prepack_for_type(packed.cpu(), st.uint4b8.id, mma8=True))
-        assert not torch.equal(mma8, got)
+        assert torch.equal(machete.prepack_B(packed, a_dtype, st.uint4b8), got)
 
 
 def test_w4a8_cuda_graph():

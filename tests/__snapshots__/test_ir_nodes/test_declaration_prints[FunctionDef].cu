@@ -6,7 +6,11 @@ static char const* heuristic_w4a8(int64_t M, int64_t N, int64_t K)
     return "128x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 16) {
     return "128x16_w8s3k64_DecodeMma_clusterK";
-  } else {
+  } else if (M <= 32) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
+  } else if (M <= 64) {
+    return "256x64_s6_PromoteWgmma";
+  } else {
+    return "256x128_s4_PromoteWgmma";
   }
 }

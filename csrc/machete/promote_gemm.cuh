@@ -1,0 +1,77 @@
+// machete/promote_gemm.cuh -- MacheteKernel's W4A8 promote path: maps a TypeConfig and a promote
+// schedule (KernelSchedule = PromoteMainloop<Stages>) onto promote::Config, validates MMArgs and
+// launches (the kernel: promote_kernel.cuh).
+//
+// A promote schedule struct, as generated, holds
+//   using TileShapeNM    = cute::Shape<_TileN, _TileM>;   // output features x tokens per CTA
+//   using KernelSchedule = machete::PromoteMainloop<Stages>;
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "cute/layout.hpp"
+#include "cutlass/float8.h"
+#include "cutlass/numeric_types.h"
+#include "machete/mm_args.h"
+#include "machete/mm_validate.h"
+#include "machete/promote_kernel.cuh"
+#include "machete/scalar_tags.cuh"
+
+namespace machete {
+
+// Kernel-schedule tag of the W4A8 promote kernel: shared-memory pipeline stages.
+template <int Stages>
+struct PromoteMainloop {
+  static constexpr int kStages = Stages;
+};
+
+template <class T> struct IsPromoteMainloop : std::false_type {};
+template <int S> struct IsPromoteMainloop<PromoteMainloop<S>> : std::true_type {};
+
+template <class Types, class Schedule>
+struct PromoteGemm {
+  using ElementA = typename Types::A;
+  static constexpr bool kE4M3 = std::is_same_v<ElementA, cutlass::float_e4m3_t>;
+  static_assert(kE4M3 || std::is_same_v<ElementA, int8_t>, "promote kernel: int8 or float_e4m3 activations");
+  static_assert(std::is_same_v<typename Types::B, uint4b8_t> && std::is_same_v<typename Types::Out, cutlass::half_t> &&
+                    (std::is_void_v<typename Types::GroupScale> || std::is_same_v<typename Types::GroupScale, cutlass::half_t>) &&
+                    std::is_same_v<typename Types::ChannelScale, float> && std::is_same_v<typename Types::TokenScale, float> &&
+                    !Types::has_group_zeros,
+                "promote kernel: u4b8 weights, f16 or no group scales, f32 channel and token scales, f16 out");
+  static constexpr int kTileN = cute::size<0>(typename Schedule::TileShapeNM{});
+  static constexpr int kTileM = cute::size<1>(typename Schedule::TileShapeNM{});
+  using Cfg = promote::Config<kE4M3, Types::has_group_scales, kTileN, kTileM, Schedule::KernelSchedule::kStages>;
+
+  static void validate(MMArgs const& a) {
+    // A's row stride: 16 bytes of 8-bit activations (the TMA's global stride); D is f16
+    detail::validate_mm_args(a, Types::has_group_scales, false, true, 16, 8, 64);
+    if ((a.M + kTileM - 1) / kTileM > INT32_MAX) detail::fail_mm("M too large for a promote schedule");
+    if ((a.N + kTileN - 1) / kTileN > 65535) detail::fail_mm("N too large for a promote schedule (at most 65535 N tiles)");
+  }
+
+  static void run(MMArgs const& a) {
+    validate(a);
+    if (a.M == 0) return;
+    promote::Params p{};
+    p.B = static_cast<const uint8_t*>(a.B);
+    p.D = static_cast<__half*>(a.D);
+    p.S = static_cast<const __half*>(a.group_scales);
+    p.CS = static_cast<const float*>(a.channel_scales);
+    p.TS = static_cast<const float*>(a.token_scales);
+    p.M = int(a.M);
+    p.N = int(a.N);
+    p.K = int(a.K);
+    p.ldd = a.ldd;
+    p.lds = a.ld_group;
+    p.group_size = int(a.group_size <= 0 ? a.K : a.group_size);
+    cudaError_t err = promote::Launcher<Cfg>::launch(a.A, a.lda, p, a.stream);
+    if (err == cudaSuccess) err = cudaGetLastError();
+    if (err != cudaSuccess)
+      throw std::runtime_error(std::string("machete::mm: promote kernel launch failed: ") + cudaGetErrorString(err));
+  }
+};
+
+}  // namespace machete
