@@ -622,18 +622,26 @@ def _promote_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule
 
 
 def _w4a8_rules() -> tuple[HeuristicRule, ...]:
-    """W4A8 runs on the decode family (csrc/machete/decode_kernel.cuh: s8 on the s8 mma, e4m3 on
-    the f16 mma after an exact e4m3 -> f16 conversion). Chosen from the W4A8 dev-harness sweep on
-    an H100 (scripts/decode_dev/w4a8_dev.py; README "W4A8"): 64 x 8 on 4096x4096-sized layers up to
-    M = 16, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16; 128 x 32 beyond."""
+    """W4A8 types the CUTLASS path cannot run exactly (group scales, e4m3). M <= 32: the decode family
+    (csrc/machete/decode_kernel.cuh: s8 on the s8 mma, e4m3 on the f16 mma after an exact e4m3 -> f16
+    conversion), chosen from the W4A8 dev-harness sweep on an H100 (scripts/decode_dev/w4a8_dev.py):
+    64 x 8 on 4096x4096-sized layers up to M = 16, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16;
+    128 x 32 to M = 32 (M = 64 on 4096x4096-sized layers). Above: the promote kernel, from one H100
+    run timing every promote schedule for s8 g128, e4m3 g128 and e4m3 without group scales
+    (benchmarks/bench_w4a8.py --promote-schedules; benchmarks/results/h100_w4a8_promote.*)."""
+    small = (E.le(N, 4096), E.le(K, 4096))
     return (
-        _decode_rule(E.all_of(E.le(M, 16), E.le(N, 4096), E.le(K, 4096)), "64x8",
+        _decode_rule(E.all_of(E.le(M, 16), *small), "64x8",
                      "4096x4096 M=1: 7.6 us vs 8.5 (128x8); M=16, s8 without group scales: 7.8 vs 9.1"),
         _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.le(M, 16), "128x16"),
         _decode_rule(E.le(M, 32), "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
-        _promote_rule(E.le(M, 64), "256x64"),
-        _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 678 us vs 2526 (decode 128x32)"),
+        _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 16.9 us vs 23.2-25.3 (promote)"),
+        _promote_rule(E.all_of(E.le(M, 64), E.ge(N, 16384)), "256x64", "8192x28672 M=64: 65.2 us vs 178.6 (decode)"),
+        _promote_rule(E.all_of(E.le(M, 256), *small), "128x64", "4096x4096 M=256: 25.2 us vs 33.3 (128x128)"),
+        _promote_rule(E.le(M, 64), "128x64", "28672x8192 M=64: 150.1 us vs 210.8 (256x64)"),
+        _promote_rule(E.all_of(E.le(M, 256), E.le(N, 8192)), "128x128", "28672x8192 M=256: 197.1 us vs 323.3 (256x128)"),
+        _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 694 us vs 822 (128x128), 2526 (decode)"),
     )
 
 
