@@ -14,16 +14,21 @@
 // register-sourced wgmma operand (rows = output features n), the activations the shared-memory
 // operand (columns = tokens m).
 //
-// CTA: 128 output features x kTileM tokens (64 or 128), K tile 128; 3 warpgroups (384 threads):
+// CTA: 128 or 256 output features x kTileM tokens (64 or 128), K tile 128; 3 warpgroups (384
+// threads):
 //  * warpgroup 0, one thread: the producer. Per K tile it waits for a free stage, then loads the
 //    activations with TMA (128-byte swizzle, the canonical K-major wgmma layout; rows past M and
-//    columns past K are zero-filled) and the weights with four 2 KB bulk copies (the 8-bit-MMA
-//    prepacked atoms, QuantAtomMma8: one 32-wide k slab of the CTA's 8 atoms is contiguous), all
-//    completing on the stage's transaction barrier.
-//  * warpgroups 1 and 2: the consumers, 64 features each. A lane's 16 weights of one k32 slab are
-//    one 64-bit shared-memory load (its wgmma A fragment, in order); int4 -> s8 / e4m3 in registers;
-//    4 wgmma m64 n{kTileM} k32 per K tile into the group accumulator; then promotion. The next
-//    tile's weights are loaded and converted while this tile's wgmma run.
+//    columns past K are zero-filled), the weights with four bulk copies (the 8-bit-MMA prepacked
+//    atoms, QuantAtomMma8: one 32-wide k slab of the CTA's atoms is contiguous) and the tile's
+//    group-scale rows, all completing on the stage's transaction barrier.
+//  * warpgroups 1 and 2: the consumers, half the features each (one or two 64-row wgmma blocks).
+//    A lane's 16 weights of one k32 slab are one 64-bit shared-memory load (its wgmma A fragment,
+//    in order); int4 -> s8 / e4m3 in registers; 4 wgmma m64 n{kTileM} k32 per block and K tile
+//    into the group accumulator; then promotion. Weights are converted while earlier wgmma run.
+// Scheduling of the two consumer warpgroups (Config::kMode): with 256-feature tiles (two 64-row
+// blocks per warpgroup sharing one group accumulator) they take turns on the tensor cores, so one
+// promotes while the other's wgmma run; with 128-feature tiles each has two group accumulators and
+// queues its next wgmma batch before promoting the previous one.
 // The epilogue multiplies channel x token scales in fp32, converts to f16 and stores through
 // shared memory (16-byte row segments of D). Group sizes: a multiple of 128 (one promotion per K
 // tile), a multiple of 64 (two, one per half tile), or K (no group scales: e4m3 promotes every K
@@ -51,7 +56,7 @@
 namespace machete {
 namespace promote {
 
-template <bool kE4M3_, bool kGroupScales_, int kTileN_, int kTileM_, int kStages_>
+template <bool kE4M3_, bool kGroupScales_, int kTileN_, int kTileM_, int kStages_, int kMode_ = 0>
 struct Config {
   static constexpr bool kE4M3 = kE4M3_;                // activations e4m3 (else s8)
   static constexpr bool kGroupScales = kGroupScales_;  // f16 group scales (else: none)
@@ -69,10 +74,18 @@ struct Config {
   static constexpr int kOutBytes = 2 * kTileM * kOutPitch * 2;
   static constexpr int kSmemBytes = kStages * (kABytes + kWBytes + kSBytes) + kOutBytes + 2 * kStages * 8 + 1024;
   static constexpr int kAccRegs = kTileM / 2;  // per thread and 64-row block: 64 x kTileM / 128
+  // kMode (development switch): 0 = the consumer warpgroups take turns on the tensor cores;
+  // 1 = free-running; 2 = free-running with two group accumulators (one row block only: a
+  // warpgroup's next wgmma batch is queued while it promotes the previous one; group sizes that
+  // are multiples of 128 or K, else mode 1)
+  static constexpr int kMode = kMode_;
+  static constexpr bool kPingPong = kMode == 0;
+  static constexpr bool kDouble = kMode == 2;
 
   static_assert(kTileN == 128 || kTileN == 256, "promote kernel: 128 or 256 features per CTA");
   static_assert(kTileM == 64 || kTileM == 128, "promote kernel: 64 or 128 tokens per CTA");
   static_assert(kStages >= 2 && kStages <= 8, "promote kernel: 2..8 stages");
+  static_assert(kMode >= 0 && kMode <= 2 && (kMode != 2 || kRB == 1), "promote kernel: mode 0, 1, or 2 with 128 features");
   static_assert(kSmemBytes <= 227 * 1024, "promote kernel: shared memory");
 };
 
@@ -271,55 +284,88 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   for (int rb = 0; rb < kRB; ++rb)
 #pragma unroll
     for (int i = 0; i < Cfg::kAccRegs; ++i) acc[rb][i] = 0.f;
-  Reg part[Cfg::kAccRegs];
+  Reg part[Cfg::kAccRegs], part2[Cfg::kAccRegs];
 #pragma unroll
-  for (int i = 0; i < Cfg::kAccRegs; ++i) part[i] = Reg(0);
+  for (int i = 0; i < Cfg::kAccRegs; ++i) part[i] = part2[i] = Reg(0);
+  using Part = Reg[Cfg::kAccRegs];
 
   auto load_frag = [&](int s, int rb, Frag& q) {
     const uint8_t* w = sW + s * Cfg::kWBytes + (4 * kRB * cw + 4 * rb + warp) * 256 + lane * 8;
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) convert_frag<Cfg>(*reinterpret_cast<const uint2*>(w + kk * Cfg::kSlabBytes), q[kk]);
   };
-  // wgmma k32 slabs [kb, ke) of one row block into part (zeroed by the first), then commit
-  // The two consumer warpgroups take turns on the tensor cores: each issues a batch only after the
-  // other's previous batch completed, so one promotes (CUDA cores) while the other's wgmma run,
-  // instead of both promoting at once with the tensor cores idle. Named barriers 3 and 4: "your
-  // turn, warpgroup 0 / 1" (256 = the arrivals of one warpgroup plus the waits of the other).
+  // wgmma k32 slabs [kb, ke) of one row block into d (zeroed by the first), then commit.
+  // With kPingPong the two consumer warpgroups take turns on the tensor cores: each issues a batch
+  // only after the other's previous batch completed, so one promotes (CUDA cores) while the other's
+  // wgmma run. Named barriers 3 and 4: "your turn, warpgroup 0 / 1" (256 = the arrivals of one
+  // warpgroup plus the waits of the other).
   bool my_turn = cw == 0;  // warpgroup 0 starts
-  auto issue = [&](Frag& q, int s, int kb, int ke) {
-    if (!my_turn) cutlass::arch::NamedBarrier::sync(256, 3 + cw);
-    my_turn = false;
-    fence_regs<Cfg>(part);
+  auto issue_into = [&](Part& d, Frag& q, int s, int kb, int ke) {
+    if constexpr (Cfg::kPingPong) {
+      if (!my_turn) cutlass::arch::NamedBarrier::sync(256, 3 + cw);
+      my_turn = false;
+    }
+    fence_regs<Cfg>(d);
     fence_frags(q);
     cute::warpgroup_arrive();
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk)
-      if (kk >= kb && kk < ke) Wgmma<Cfg>::run(q[kk], desc_at(s, kk), part, kk == kb);
+      if (kk >= kb && kk < ke) Wgmma<Cfg>::run(q[kk], desc_at(s, kk), d, kk == kb);
     cute::warpgroup_commit_batch();
   };
+  auto issue = [&](Frag& q, int s, int kb, int ke) { issue_into(part, q, s, kb, ke); };
   auto finish = [&](Frag& q) {
     cute::warpgroup_wait<0>();
     fence_regs<Cfg>(part);
     fence_frags(q);  // q stays in its registers until the wgmma that read them are done
-    cutlass::arch::NamedBarrier::arrive(256, 3 + (1 - cw));
+    if constexpr (Cfg::kPingPong) cutlass::arch::NamedBarrier::arrive(256, 3 + (1 - cw));
   };
-  // acc[rb] += group scale (row h of stage s's scales) * part
-  auto promote_rb = [&](int s, int h, int rb) {
+  // acc[rb] += group scale (row h of stage s's scales) * d
+  auto promote_from = [&](Part& d, int s, int h, int rb) {
     float s0 = 1.f, s1 = 1.f;
     if constexpr (Cfg::kGroupScales) {
       const __half* sp = sS + (s * 2 + h) * Cfg::kTileN + f0 + 64 * rb;
       s0 = __half2float(sp[0]);
       s1 = __half2float(sp[8]);
     }
-    promote<Cfg>(acc[rb], part, s0, s1);
+    promote<Cfg>(acc[rb], d, s0, s1);
   };
+  auto promote_rb = [&](int s, int h, int rb) { promote_from(part, s, h, rb); };
   auto release = [&](int s) {
     __syncwarp();
     if (lane == 0) Barrier::arrive(&empty[s]);
   };
   auto wait_full = [&](int kt) { Barrier::wait(&full[kt % S], (kt / S) & 1); };
 
-  if constexpr (kRB == 1) {
+  if (Cfg::kDouble && !half) {
+    // two group accumulators: batch kt + 1 is issued (into the other accumulator) before batch kt
+    // is waited for and promoted, so the tensor cores always have this warpgroup's next batch
+    Frag qa, qb;
+    auto step = [&](int kt, Frag& q, Part& d, Frag& qn, Part& dn) {
+      // batch kt (q -> d) is in flight
+      if (kt + 1 < k_tiles) {
+        wait_full(kt + 1);
+        load_frag((kt + 1) % S, 0, qn);
+        issue_into(dn, qn, (kt + 1) % S, 0, 4);
+        cute::warpgroup_wait<1>();
+      } else {
+        cute::warpgroup_wait<0>();
+      }
+      fence_regs<Cfg>(d);
+      fence_frags(q);
+      promote_from(d, kt % S, 0, 0);
+      release(kt % S);
+    };
+    wait_full(0);
+    load_frag(0, 0, qa);
+    issue_into(part, qa, 0, 0, 4);
+    int kt = 0;
+    for (; kt + 1 < k_tiles; kt += 2) {
+      step(kt, qa, part, qb, part2);
+      step(kt + 1, qb, part2, qa, part);
+    }
+    if (kt < k_tiles) step(kt, qa, part, qb, part2);
+  } else if constexpr (kRB == 1) {
     // one row block: the next tile's weights are converted into qn while this tile's wgmma run
     Frag qa, qb;
     auto tile = [&](int kt, Frag& q, Frag& qn) {
@@ -379,7 +425,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   }
 
   // warpgroup 1's last "your turn" to warpgroup 0 has no batch left to wait for it: consume it
-  if (cw == 0) cutlass::arch::NamedBarrier::sync(256, 3);
+  if (Cfg::kPingPong && cw == 0) cutlass::arch::NamedBarrier::sync(256, 3);
 
   // ---- epilogue: D[m, n] = f16(ts[m] * cs[n] * acc) through shared memory ----
   if (!active) return;

@@ -27,8 +27,9 @@ class Lib:
             [ctypes.c_longlong] * 3 + [ctypes.c_int, ctypes.c_void_p]
         self.variants = []
         for v in range(self.lib.promote_num_variants()):
-            act, gs, tn, tm, st = self.lib.promote_variant_name(v).decode().split(",")
-            self.variants.append(dict(act=act.upper(), gs=gs == "true", tn=int(tn), tm=int(tm), stages=int(st)))
+            act, gs, tn, tm, st, mode = self.lib.promote_variant_name(v).decode().split(",")
+            self.variants.append(dict(act=act.upper(), gs=gs == "true", tn=int(tn), tm=int(tm), stages=int(st),
+                                      mode=int(mode)))
 
     def run(self, v, p, d):
         M, K = p["a"].shape
@@ -43,7 +44,7 @@ class Lib:
 
 
 def vname(d):
-    return f"{d['act'].lower()}{'-g' if d['gs'] else '-ch'} {d['tn']}x{d['tm']} s{d['stages']}"
+    return f"{d['act'].lower()}{'-g' if d['gs'] else '-ch'} {d['tn']}x{d['tm']} s{d['stages']} m{d['mode']}"
 
 
 def check(lib, only):

@@ -25,17 +25,18 @@ static int run_cfg(const void* A, const void* B, void* D, const void* S, const f
   return int(Launcher<Cfg>::launch(A, lda, p, st));
 }
 
-// act ("s8"/"e4m3"), group scales, tile n, tile m, stages
-#define VARIANTS(X)                               \
-  X(false, true, 128, 128, 4, "s8,true,128,128,4")      \
-  X(false, true, 256, 128, 4, "s8,true,256,128,4")      \
-  X(false, true, 256, 64, 6, "s8,true,256,64,6")        \
-  X(true, true, 128, 128, 4, "e4m3,true,128,128,4")     \
-  X(true, true, 256, 128, 4, "e4m3,true,256,128,4")     \
-  X(true, false, 256, 128, 4, "e4m3,false,256,128,4")   \
-  X(false, false, 256, 128, 4, "s8,false,256,128,4")
+// act ("s8"/"e4m3"), group scales, tile n, tile m, stages, mode (promote::Config::kMode)
+#define VARIANTS(X)                                       \
+  X(false, true, 256, 128, 4, 0, "s8,true,256,128,4,0")     \
+  X(false, true, 256, 128, 4, 1, "s8,true,256,128,4,1")     \
+  X(false, true, 128, 128, 4, 2, "s8,true,128,128,4,2")     \
+  X(true, true, 128, 128, 4, 2, "e4m3,true,128,128,4,2")    \
+  X(false, true, 128, 64, 6, 2, "s8,true,128,64,6,2")       \
+  X(false, true, 128, 128, 4, 1, "s8,true,128,128,4,1")     \
+  X(true, true, 256, 128, 4, 0, "e4m3,true,256,128,4,0")    \
+  X(false, true, 128, 64, 6, 0, "s8,true,128,64,6,0")
 
-#define NAME(e, g, tn, m, s, n) n,
+#define NAME(e, g, tn, m, s, mo, n) n,
 static const char* kNames[] = {VARIANTS(NAME)};
 
 extern "C" int promote_num_variants() { return int(sizeof(kNames) / sizeof(kNames[0])); }
@@ -46,8 +47,8 @@ extern "C" int promote_run(int v, const void* A, const void* B, void* D, const v
                            void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   int i = 0;
-#define CASE(e, gs, tn, m, s, n) \
-  if (v == i++) return run_cfg<Config<e, gs, tn, m, s>>(A, B, D, S, CS, TS, M, N, K, lda, ldd, lds, g, st);
+#define CASE(e, gs, tn, m, s, mo, n) \
+  if (v == i++) return run_cfg<Config<e, gs, tn, m, s, mo>>(A, B, D, S, CS, TS, M, N, K, lda, ldd, lds, g, st);
   VARIANTS(CASE)
 #undef CASE
   return -1;
