@@ -83,9 +83,11 @@ struct Config {
   static constexpr bool kDouble = kMode == 2;
 
   static_assert(kTileN == 128 || kTileN == 256, "promote kernel: 128 or 256 features per CTA");
-  static_assert(kTileM == 64 || kTileM == 128, "promote kernel: 64 or 128 tokens per CTA");
+  static_assert(kTileM == 64 || kTileM == 128 || (kTileM == 192 && kTileN == 128),
+                "promote kernel: 64 or 128 tokens per CTA (192 with 128 features)");
   static_assert(kStages >= 2 && kStages <= 8, "promote kernel: 2..8 stages");
-  static_assert(kMode >= 0 && kMode <= 2 && (kMode != 2 || kRB == 1), "promote kernel: mode 0, 1, or 2 with 128 features");
+  static_assert(kMode >= 0 && kMode <= 2 && (kMode != 2 || (kRB == 1 && kTileM <= 128)),
+                "promote kernel: mode 0, 1, or 2 with 128 features and at most 128 tokens");
   static_assert(kSmemBytes <= 227 * 1024, "promote kernel: shared memory");
 };
 
@@ -132,10 +134,12 @@ template <class Cfg>
 struct Wgmma {
   using Op = std::conditional_t<
       Cfg::kE4M3,
-      std::conditional_t<Cfg::kTileM == 128, cute::SM90::GMMA::MMA_64x128x32_F32E4M3E4M3_RS_TN<>,
-                         cute::SM90::GMMA::MMA_64x64x32_F32E4M3E4M3_RS_TN<>>,
-      std::conditional_t<Cfg::kTileM == 128, cute::SM90::GMMA::MMA_64x128x32_S32S8S8_RS_TN,
-                         cute::SM90::GMMA::MMA_64x64x32_S32S8S8_RS_TN>>;
+      std::conditional_t<Cfg::kTileM == 192, cute::SM90::GMMA::MMA_64x192x32_F32E4M3E4M3_RS_TN<>,
+                         std::conditional_t<Cfg::kTileM == 128, cute::SM90::GMMA::MMA_64x128x32_F32E4M3E4M3_RS_TN<>,
+                                            cute::SM90::GMMA::MMA_64x64x32_F32E4M3E4M3_RS_TN<>>>,
+      std::conditional_t<Cfg::kTileM == 192, cute::SM90::GMMA::MMA_64x192x32_S32S8S8_RS_TN,
+                         std::conditional_t<Cfg::kTileM == 128, cute::SM90::GMMA::MMA_64x128x32_S32S8S8_RS_TN,
+                                            cute::SM90::GMMA::MMA_64x64x32_S32S8S8_RS_TN>>>;
   using Reg = std::conditional_t<Cfg::kE4M3, float, uint32_t>;
 
   template <size_t... I>

@@ -28,13 +28,11 @@ static int run_cfg(const void* A, const void* B, void* D, const void* S, const f
 // act ("s8"/"e4m3"), group scales, tile n, tile m, stages, mode (promote::Config::kMode)
 #define VARIANTS(X)                                       \
   X(false, true, 256, 128, 4, 0, "s8,true,256,128,4,0")     \
-  X(false, true, 256, 128, 4, 1, "s8,true,256,128,4,1")     \
-  X(false, true, 128, 128, 4, 2, "s8,true,128,128,4,2")     \
-  X(true, true, 128, 128, 4, 2, "e4m3,true,128,128,4,2")    \
-  X(false, true, 128, 64, 6, 2, "s8,true,128,64,6,2")       \
-  X(false, true, 128, 128, 4, 1, "s8,true,128,128,4,1")     \
+  X(false, true, 128, 192, 4, 0, "s8,true,128,192,4,0")     \
+  X(false, true, 128, 192, 4, 1, "s8,true,128,192,4,1")     \
   X(true, true, 256, 128, 4, 0, "e4m3,true,256,128,4,0")    \
-  X(false, true, 128, 64, 6, 0, "s8,true,128,64,6,0")
+  X(true, true, 128, 192, 4, 0, "e4m3,true,128,192,4,0")    \
+  X(false, true, 128, 128, 4, 2, "s8,true,128,128,4,2")
 
 #define NAME(e, g, tn, m, s, mo, n) n,
 static const char* kNames[] = {VARIANTS(NAME)};
