@@ -340,6 +340,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
     if (lane == 0) Barrier::arrive(&empty[s]);
   };
   auto wait_full = [&](int kt) { Barrier::wait(&full[kt % S], (kt / S) & 1); };
+  // the second group of a K tile (group sizes that are odd multiples of 64): k32 slabs 2, 3
+  auto second_group = [&](Frag& q, int s, int rb) {
+    issue(q, s, 2, 4);
+    finish(q);
+    promote_rb(s, 1, rb);
+  };
 
   if (Cfg::kDouble && !half) {
     // two group accumulators: batch kt + 1 is issued (into the other accumulator) before batch kt
@@ -383,11 +389,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
       }
       finish(q);
       promote_rb(s, 0, 0);
-      if (second) {
-        issue(q, s, 2, 4);
-        finish(q);
-        promote_rb(s, 1, 0);
-      }
+      if (second) second_group(q, s, 0);
       release(s);  // after the last read of the stage's scales
     };
     wait_full(0);
@@ -411,19 +413,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
       load_frag(s, 1, q1);
       finish(q0);
       promote_rb(s, 0, 0);
-      if (second) {
-        issue(q0, s, 2, 4);
-        finish(q0);
-        promote_rb(s, 1, 0);
-      }
+      if (second) second_group(q0, s, 0);
       issue(q1, s, 0, half ? 2 : 4);
       finish(q1);
       promote_rb(s, 0, 1);
-      if (second) {
-        issue(q1, s, 2, 4);
-        finish(q1);
-        promote_rb(s, 1, 1);
-      }
+      if (second) second_group(q1, s, 1);
       release(s);
     }
   }

@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from w4a8_dev import graph_time, log, make_problem  # noqa: E402
+from w4a8_dev import err_ratio, graph_time, log, make_problem  # noqa: E402
 
 
 class Lib:
@@ -63,10 +63,7 @@ def check(lib, only):
             out = torch.full((M, N), float("nan"), dtype=torch.float16, device="cuda")
             lib.run(v, p, out)
             torch.cuda.synchronize()
-            ref = p["ref"]
-            err = (out.double() - ref).abs()
-            tol = 2 ** -10 * ref.abs() + 2 ** -12 * ref.abs().max()
-            ratio = (err / tol).max().item() if out.isfinite().all() else float("inf")
+            ratio = err_ratio(out, p["ref"])
             if not math.isfinite(ratio) or ratio > 1:
                 log(f"FAIL {vname(d)} M={M} N={N} K={K} g={g}: err/tol {ratio:.3g}")
                 bad += 1

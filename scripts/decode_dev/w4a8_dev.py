@@ -91,6 +91,15 @@ def make_problem(M, N, K, g, act, gs, seed, dev="cuda", mma8=None):
                 ts=ts.float().to(dev), g=g, ref=ref.to(dev), q=q, a_f=a, w=w)
 
 
+def err_ratio(out, ref):
+    """Worst elementwise error over the W4A8 tolerance |out - ref| <= 2^-10 |ref| + 2^-12 max|ref|
+    (f16 output rounding and fp32 accumulation order); inf if out has a non-finite value."""
+    if not out.isfinite().all():
+        return float("inf")
+    tol = 2 ** -10 * ref.abs() + 2 ** -12 * ref.abs().max()
+    return ((out.double() - ref).abs() / tol).max().item()
+
+
 def check(lib):
     shapes = [(1, 128, 128, 128), (5, 256, 1024, 64), (8, 4096, 4096, 128), (13, 1024, 4160, 64),
               (16, 512, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (70, 768, 1536, 64), (1, 4096, 512, 512)]
@@ -107,12 +116,7 @@ def check(lib):
                 out = torch.full((M, N), float("nan"), dtype=torch.float16, device="cuda")
                 lib.run(v, p, out, split)
                 torch.cuda.synchronize()
-                # elementwise: |out - ref| <= 2^-10 |ref| + 2^-12 * max|ref| (f16 output rounding
-                # and fp32 accumulation order)
-                ref = p["ref"]
-                err = (out.double() - ref).abs()
-                tol = 2 ** -10 * ref.abs() + 2 ** -12 * ref.abs().max()
-                ratio = (err / tol).max().item() if out.isfinite().all() else float("inf")
+                ratio = err_ratio(out, p["ref"])
                 if not math.isfinite(ratio) or ratio > 1:
                     log(f"FAIL {vname(d)} M={M} N={N} K={K} g={g} split={split}: err/tol {ratio:.3g}")
                     bad += 1
