@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--target-ms", type=float, default=8.0)
     ap.add_argument("--s8ch-schedules", default="", help="also time s8 without group scales on these schedules (comma list)")
     ap.add_argument("--promote-schedules", default="",
-                    help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these promote schedules (comma list)")
+                    help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these schedules (comma list; "
+                         "promote or decode)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     forced = [x for x in args.s8ch_schedules.split(",") if x]
     cols += [f"s8_ch@{x.split('_')[0]}{'D' if 'Decode' in x else ''}" for x in forced]
     promote = [x for x in args.promote_schedules.split(",") if x]
-    promote_cols = [(f"{tag}@{x.split('_')[0]}P", a_dtype, grouped, x) for x in promote
+    promote_cols = [(f"{tag}@{x.split('_')[0]}{'D' if 'Decode' in x else 'P'}", a_dtype, grouped, x) for x in promote
                     for tag, a_dtype, grouped in (("s8_g128", torch.int8, True), ("e4m3_g128", torch.float8_e4m3fn, True),
                                                   ("e4m3_ch", torch.float8_e4m3fn, False))]
     cols += [c[0] for c in promote_cols]
