@@ -628,8 +628,9 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     64 x 8 on 4096x4096-sized layers up to M = 16, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16;
     128 x 32 to M = 32 (M = 64 on 4096x4096-sized layers). Above: the promote kernel, from one H100
     run timing every promote schedule for s8 g128, e4m3 g128 and e4m3 without group scales
-    (benchmarks/bench_w4a8.py --promote-schedules; benchmarks/results/h100_w4a8_promote.*) and one
-    at M = 48 / 64 / 128 beside the decode 128 x 32 on four layers (h100_w4a8_promote_m48_128.*)."""
+    (benchmarks/bench_w4a8.py --promote-schedules; benchmarks/results/h100_w4a8_promote.*), one
+    at M = 48 / 64 / 128 beside the decode 128 x 32 on four layers (h100_w4a8_promote_m48_128.*) and
+    one after the promote kernel got split-K (h100_w4a8_promote_splitk.*)."""
     small = (E.le(N, 4096), E.le(K, 4096))
     return (
         _decode_rule(E.all_of(E.le(M, 16), *small), "64x8",
@@ -637,14 +638,14 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
         _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.le(M, 16), "128x16"),
         _decode_rule(E.le(M, 32), "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
-        _decode_rule(E.all_of(E.le(M, 64), E.le(N, 4096)), "128x32",
-                     "14336x4096 M=64: 41.6 us vs 71.2 (promote 128x64); 4096x4096: 16.9 vs 23.2-25.3"),
+        _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 18.3 us vs 24.2 (promote 128x64)"),
         _promote_rule(E.all_of(E.le(M, 64), E.ge(N, 16384)), "256x64", "8192x28672 M=64: 66.8 us vs 175.9 (decode)"),
-        _promote_rule(E.le(M, 64), "128x64", "28672x8192 M=64: 137.5 us vs 144.0 (decode), 211.4 (256x64)"),
+        _promote_rule(E.le(M, 64), "128x64", "split-K: 28672x8192 M=64 88.0 us vs 144.0 (decode); 14336x4096 36.7 vs 44.1"),
         _promote_rule(E.all_of(E.le(M, 256), *small), "128x64", "4096x4096 M=256: 25.2 us vs 33.3 (128x128)"),
-        _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 16384)), "256x128", "8192x28672 M=128: 100.0 us vs 114.9 (128x128)"),
-        _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 12288)), "128x128", "4096x14336 M=128: 32.9 us vs 53.9 (256x128)"),
-        _promote_rule(E.le(M, 128), "128x64", "28672x8192 M=128: 141.2 us vs 186.9 (128x128)"),
+        _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 16384)), "256x128", "8192x28672 M=128: 99.2 us vs 116.9 (128x128)"),
+        _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 8192)), "128x128",
+                      "split-K: 28672x8192 M=128 120.4 us vs 143.9 (128x64); 4096x14336 32.9 vs 53.9 (256x128)"),
+        _promote_rule(E.le(M, 128), "128x64", "14336x4096 M=128: 53.3 us vs 53.9 (128x128)"),
         _promote_rule(E.all_of(E.le(M, 256), E.le(N, 8192)), "128x128", "28672x8192 M=256: 197.1 us vs 323.3 (256x128)"),
         _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 694 us vs 822 (128x128), 2526 (decode)"),
     )

@@ -107,12 +107,13 @@ def test_w4a8_schedules_and_heuristics():
     assert h.select(16, 4096, 4096).name.startswith("64x8") and h.select(16, 8192, 4096).name.startswith("128x16")
     assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(32, 8192, 8192).is_decode
     # select(M, N, K)
-    assert h.select(64, 4096, 4096).is_decode and h.select(64, 4096, 14336).is_decode
+    assert h.select(64, 4096, 4096).is_decode and h.select(64, 4096, 14336).name == "128x64_s6_PromoteWgmma"
     assert h.select(64, 28672, 8192).name == "256x64_s6_PromoteWgmma"
-    assert h.select(33, 8192, 8192).name == h.select(128, 8192, 28672).name == "128x64_s6_PromoteWgmma"
+    assert h.select(33, 8192, 8192).name == h.select(128, 4096, 14336).name == "128x64_s6_PromoteWgmma"
     assert h.select(256, 4096, 4096).name == "128x64_s6_PromoteWgmma"
     assert h.select(128, 28672, 8192).name == "256x128_s4_PromoteWgmma"
-    assert h.select(128, 14336, 4096).name == h.select(256, 8192, 28672).name == "128x128_s4_PromoteWgmma"
+    assert h.select(128, 8192, 28672).name == h.select(128, 14336, 4096).name == "128x128_s4_PromoteWgmma"
+    assert h.select(256, 8192, 28672).name == "128x128_s4_PromoteWgmma"
     assert h.select(257, 8192, 28672).name == h.select(4096, 4096, 4096).name == "256x128_s4_PromoteWgmma"
     # s8 without group scales: decode to M = 32, then CUTLASS
     c = M.W4A8_CHANNEL_HEURISTIC

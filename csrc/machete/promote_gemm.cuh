@@ -71,6 +71,13 @@ struct PromoteGemm {
     p.ldd = a.ldd;
     p.lds = a.ld_group;
     p.group_size = int(a.group_size <= 0 ? a.K : a.group_size);
+    static const int cached_sms = detail::device_sm_count();
+    p.splits = promote::Launcher<Cfg>::splits_for(p.M, p.N, p.K, a.sm_count > 0 ? a.sm_count : cached_sms);
+    if (p.splits > 1) {  // fp32 partials of each split, summed by a second kernel (deterministic)
+      if (!a.workspace.allocate) throw std::runtime_error("machete::mm: workspace needed but no allocator given");
+      p.WS = static_cast<float*>(a.workspace.allocate(a.workspace.ctx, promote::Launcher<Cfg>::workspace_bytes(p.M, p.N, p.splits)));
+      if (!p.WS) throw std::runtime_error("machete::mm: workspace allocation failed");
+    }
     cudaError_t err = promote::Launcher<Cfg>::launch(a.A, a.lda, p, a.stream);
     if (err == cudaSuccess) err = cudaGetLastError();
     if (err != cudaSuccess)

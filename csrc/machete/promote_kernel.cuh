@@ -30,11 +30,15 @@
 // promotes while the other's wgmma run; with 128-feature tiles each has two group accumulators and
 // queues its next wgmma batch before promoting the previous one.
 // The epilogue multiplies channel x token scales in fp32, converts to f16 and stores through
-// shared memory (16-byte row segments of D). Group sizes: a multiple of 128 (one promotion per K
+// shared memory (16-byte row segments of D). When the output tiles leave SMs idle (small M on
+// layers with few N tiles), the launcher splits K over the grid's z extent: each split writes its
+// scaled fp32 share to a workspace and promote_reduce sums the splits in order (deterministic, no
+// atomics or counters: CUDA-graph safe). Group sizes: a multiple of 128 (one promotion per K
 // tile), a multiple of 64 (two, one per half tile), or K (no group scales: e4m3 promotes every K
 // tile with scale 1, which bounds the tensor core's accumulation error).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -100,6 +104,8 @@ struct Params {
   int M, N, K;
   int64_t ldd, lds;
   int group_size;     // K, or a multiple of 64 dividing K
+  int splits = 1;     // K split over the grid's z extent; > 1: fp32 partials to WS, then promote_reduce
+  float* WS = nullptr;  // [splits, N, M] fp32 partial results (splits > 1)
 };
 
 // ---- device helpers ----------------------------------------------------------------------------
@@ -221,7 +227,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
   const int m_blk = blockIdx.x, n0 = blockIdx.y * Cfg::kTileN;
   const int n_valid = min(Cfg::kTileN, p.N - n0);  // a multiple of 128
-  const int k_tiles = (p.K + Cfg::kTileK - 1) / Cfg::kTileK;
+  // split-K (p.splits > 1): CTA z of the grid's z extent takes K tiles [kt0, kt0 + k_tiles); all K
+  // tile indices below are local to that range except where kt0 is added
+  const int k_all = (p.K + Cfg::kTileK - 1) / Cfg::kTileK, z = blockIdx.z;
+  const int kt0 = int(int64_t(k_all) * z / p.splits);
+  const int k_tiles = int(int64_t(k_all) * (z + 1) / p.splits) - kt0;
   const int g = p.group_size;
   const bool half = Cfg::kGroupScales && (g % 128) != 0;  // a new group every 64 k
 
@@ -247,15 +257,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
       const int64_t slab_stride = int64_t(p.N) * 16;  // bytes per 32-wide k slab of all N
       const int wbytes = n_valid * 16, sbytes = n_valid * 2;
       for (int kt = 0; kt < k_tiles; ++kt) {
-        const int s = kt % S, k0 = kt * Cfg::kTileK;
+        const int s = kt % S, k0 = (kt0 + kt) * Cfg::kTileK;
         Barrier::wait(&empty[s], ((kt / S) & 1) ^ 1);
         const int slabs = min(4, (p.K - k0) / 32);
         const bool second = half && k0 + 64 < p.K;
         Barrier::arrive_and_expect_tx(&full[s], Cfg::kABytes + slabs * wbytes +
                                                     (Cfg::kGroupScales ? (second ? 2 : 1) * sbytes : 0));
-        copy(tma.with(full[s]), tAgA(_, kt), tAsA(_, s));
+        copy(tma.with(full[s]), tAgA(_, kt0 + kt), tAsA(_, s));
         for (int j = 0; j < slabs; ++j)
-          SM90_BULK_COPY_G2S::copy(wbase + (int64_t(kt) * 4 + j) * slab_stride, &full[s],
+          SM90_BULK_COPY_G2S::copy(wbase + (int64_t(kt0 + kt) * 4 + j) * slab_stride, &full[s],
                                    sW + s * Cfg::kWBytes + j * Cfg::kSlabBytes, wbytes);
         if constexpr (Cfg::kGroupScales) {
           __half* dst = sS + s * 2 * Cfg::kTileN;
@@ -381,7 +391,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
     auto tile = [&](int kt, Frag& q, Frag& qn) {
       const int s = kt % S;
       const bool next = kt + 1 < k_tiles;
-      const bool second = half && kt * Cfg::kTileK + 64 < p.K;  // a second group in this tile
+      const bool second = half && (kt0 + kt) * Cfg::kTileK + 64 < p.K;  // a second group in this tile
       issue(q, s, 0, half ? 2 : 4);
       if (next) {
         wait_full(kt + 1);
@@ -405,7 +415,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
     // wgmma run
     for (int kt = 0; kt < k_tiles; ++kt) {
       const int s = kt % S;
-      const bool second = half && kt * Cfg::kTileK + 64 < p.K;  // a second group in this tile
+      const bool second = half && (kt0 + kt) * Cfg::kTileK + 64 < p.K;  // a second group in this tile
       wait_full(kt);
       Frag q0, q1;
       load_frag(s, 0, q0);
@@ -429,6 +439,27 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   if (!active) return;
   __half* out = sOut + cw * Cfg::kTileM * Cfg::kOutPitch;
   const int m0 = m_blk * Cfg::kTileM, c = lane % 4, r = 16 * warp + lane / 4;
+  if (p.splits > 1) {  // this split's share, scaled, in fp32: WS[z][n][m]
+#pragma unroll
+    for (int rb = 0; rb < kRB; ++rb) {
+      const int n = n0 + f0 + 64 * rb;
+      const float cs0 = p.CS[n], cs1 = p.CS[n + 8];
+      float* w0 = p.WS + (int64_t(z) * p.N + n) * p.M;
+      float* w1 = w0 + int64_t(8) * p.M;
+#pragma unroll
+      for (int j = 0; j < Cfg::kTileM / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int m = m0 + 8 * j + 2 * c + e;
+          if (m < p.M) {
+            const float ts = p.TS[m];
+            w0[m] = acc[rb][4 * j + e] * cs0 * ts;
+            w1[m] = acc[rb][4 * j + 2 + e] * cs1 * ts;
+          }
+        }
+    }
+    return;
+  }
 #pragma unroll
   for (int rb = 0; rb < kRB; ++rb) {
     const float cs0 = p.CS[n0 + f0 + 64 * rb], cs1 = p.CS[n0 + f0 + 64 * rb + 8];
@@ -453,18 +484,52 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   }
 }
 
+// D[m, n] = f16(sum over the splits of WS[z][n][m]), in split order (deterministic). A template only
+// so that every translation unit including this header may define it.
+template <class = void>
+__global__ void promote_reduce(const float* __restrict__ ws, __half* __restrict__ d, int M, int N, int splits,
+                               int64_t ldd) {
+  const int64_t total = int64_t(M) * N;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int n = int(i % N), m = int(i / N);
+    float v = 0.f;
+    for (int z = 0; z < splits; ++z) v += ws[(int64_t(z) * N + n) * M + m];
+    d[int64_t(m) * ldd + n] = __float2half_rn(v);
+  }
+}
+
 // ---- host side -------------------------------------------------------------------------------------
 
 template <class Cfg>
 struct Launcher {
+  // Split-K when the output tiles leave SMs idle: as many splits as fit the SMs beside the tiles,
+  // each with at least 8 K tiles, at most 16. 1: no split (no workspace).
+  static int splits_for(int M, int N, int K, int sm_count) {
+    const int64_t tiles = int64_t((M + Cfg::kTileM - 1) / Cfg::kTileM) * ((N + Cfg::kTileN - 1) / Cfg::kTileN);
+    const int k_tiles = (K + Cfg::kTileK - 1) / Cfg::kTileK;
+    int64_t s = tiles > 0 ? sm_count / tiles : 1;
+    s = std::min<int64_t>(s, std::min(k_tiles / 8, 16));
+    return int(std::max<int64_t>(s, 1));
+  }
+  static size_t workspace_bytes(int M, int N, int splits) {
+    return splits > 1 ? size_t(splits) * size_t(N) * size_t(M) * sizeof(float) : 0;
+  }
+
   // Returns a CUDA error; argument validation is the caller's (the op layer and PromoteGemm).
+  // p.splits > 1 needs p.WS of workspace_bytes().
   static cudaError_t launch(const void* A, int64_t lda, Params const& p, cudaStream_t stream) {
     static const cudaError_t attr = cudaFuncSetAttribute(promote_mm_kernel<Cfg>,
                                                          cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
     if (attr != cudaSuccess) return attr;
     const TmaA<Cfg> tma = make_tma_a<Cfg>(A, p.M, p.K, lda);
-    const dim3 grid(unsigned((p.M + Cfg::kTileM - 1) / Cfg::kTileM), unsigned((p.N + Cfg::kTileN - 1) / Cfg::kTileN));
+    const dim3 grid(unsigned((p.M + Cfg::kTileM - 1) / Cfg::kTileM), unsigned((p.N + Cfg::kTileN - 1) / Cfg::kTileN),
+                    unsigned(p.splits));
     promote_mm_kernel<Cfg><<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess || p.splits <= 1) return err;
+    const int64_t total = int64_t(p.M) * p.N;
+    const unsigned blocks = unsigned(std::min<int64_t>((total + 255) / 256, 65535));
+    promote_reduce<><<<blocks, 256, 0, stream>>>(p.WS, p.D, p.M, p.N, p.splits, p.ldd);
     return cudaGetLastError();
   }
 };

@@ -8,7 +8,7 @@ static char const* heuristic_w4a8(int64_t M, int64_t N, int64_t K)
     return "128x16_w8s3k64_DecodeMma_clusterK";
   } else if (M <= 32) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
-  } else if (M <= 64 && N <= 4096) {
+  } else if (M <= 64 && N <= 4096 && K <= 4096) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
   } else if (M <= 64 && N >= 16384) {
     return "256x64_s6_PromoteWgmma";
@@ -18,7 +18,7 @@ static char const* heuristic_w4a8(int64_t M, int64_t N, int64_t K)
     return "128x64_s6_PromoteWgmma";
   } else if (M <= 128 && N >= 16384) {
     return "256x128_s4_PromoteWgmma";
-  } else if (M <= 128 && N >= 12288) {
+  } else if (M <= 128 && N >= 8192) {
     return "128x128_s4_PromoteWgmma";
   } else if (M <= 128) {
     return "128x64_s6_PromoteWgmma";
