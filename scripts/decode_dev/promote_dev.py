@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from w4a8_dev import err_ratio, graph_time, log, make_problem  # noqa: E402
+from w4a8_dev import err_ratio, graph_time, log, make_problem, rotated_variant_time  # noqa: E402
 
 
 class Lib:
@@ -92,12 +92,9 @@ def bench(lib, ms, shapes, only):
                 if only and v not in only:
                     continue
                 p = make_problem(M, N, K, 128 if d["gs"] else K, d["act"], d["gs"], seed=v, mma8=True)
-                bs = [p["b"]] + [p["b"].clone() for _ in range(copies - 1)]
-                out = torch.empty((M, N), dtype=torch.float16, device="cuda")
-                t = graph_time([lambda b=b: lib.run(v, dict(p, b=b), out) for b in bs])
+                t = rotated_variant_time(lib, v, p, copies)
                 log(f"{K:>5}x{N:<6} {M:>5} {vname(d):24s} {t:8.1f} {2 * M * N * K / t / 1e6:6.0f} {t_int:8.1f} "
                     f"{t_fp8:9.1f} {t_h:8.1f}")
-                del bs
             torch.cuda.empty_cache()
 
 

@@ -130,6 +130,14 @@ def graph_time(fn_list):
     return _TIMER.graph(lambda i: fn_list[i % len(fn_list)](), len(fn_list))
 
 
+def rotated_variant_time(lib, v, p, copies):
+    """Graph time of variant v on problem p, rotating over `copies` copies of its weights."""
+    M, N = p["a"].shape[0], p["cs"].shape[0]
+    bs = [p["b"]] + [p["b"].clone() for _ in range(copies - 1)]
+    out = torch.empty((M, N), dtype=torch.float16, device="cuda")
+    return graph_time([lambda b=b: lib.run(v, dict(p, b=b), out) for b in bs])
+
+
 def bench(lib, ms, shapes, bw):
     log(f"{'shape':>12} {'M':>4} {'variant':30s} {'us':>8} {'floor':>7} {'x floor':>7} {'int_mm':>8} {'scaled_mm':>9}")
     for (K, N) in shapes:
@@ -158,12 +166,8 @@ def bench(lib, ms, shapes, bw):
                 if N % d["tn"]:
                     continue
                 p = make_problem(M, N, K, 128, d["act"], d["gs"], seed=v)
-                bs = [p["b"]] + [p["b"].clone() for _ in range(copies - 1)]
-                out = torch.empty((M, N), dtype=torch.float16, device="cuda")
-                fns = [lambda b=b: lib.run(v, dict(p, b=b), out) for b in bs]
-                t = graph_time(fns)
+                t = rotated_variant_time(lib, v, p, copies)
                 log(f"{K:>5}x{N:<6} {M:>4} {vname(d):30s} {t:8.1f} {floor:7.1f} {t / floor:7.2f} {t_int:8.1f} {t_fp8:9.1f}")
-                del bs
             torch.cuda.empty_cache()
 
 
