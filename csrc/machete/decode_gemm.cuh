@@ -100,9 +100,7 @@ struct DecodeGemm {
     p.TS = static_cast<const float*>(a.token_scales);
     // sm_count <= 0: every SM of the current device (the launcher's per-device cluster capacity)
     cudaError_t err = decode::Launcher<Cfg>::launch(p, a.sm_count, 0, a.stream);
-    if (err == cudaSuccess) err = cudaGetLastError();
-    if (err != cudaSuccess)
-      throw std::runtime_error(std::string("machete::mm: decode kernel launch failed: ") + cudaGetErrorString(err));
+    detail::check_launch(err, "decode kernel");
   }
 };
 

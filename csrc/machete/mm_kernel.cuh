@@ -238,10 +238,7 @@ struct CutlassMixedGemm {
   static void run(MMArgs const& a) {
     validate(a);
     if (a.M == 0) return;  // empty output, nothing to launch
-    static const int cached_sms = detail::device_sm_count();
-    const int sm_count = a.sm_count > 0 ? a.sm_count : cached_sms;
-
-    typename Gemm::Arguments args = make_arguments(a, sm_count);
+    typename Gemm::Arguments args = make_arguments(a, detail::sm_count_for(a));
     Gemm gemm;
     cutlass::Status st = gemm.can_implement(args);
     if (st != cutlass::Status::kSuccess) {
@@ -249,13 +246,7 @@ struct CutlassMixedGemm {
            "): M=" + std::to_string(a.M) + " N=" + std::to_string(a.N) + " K=" + std::to_string(a.K) +
            " group_size=" + std::to_string(a.group_size));
     }
-    size_t ws_bytes = Gemm::get_workspace_size(args);
-    void* ws = nullptr;
-    if (ws_bytes > 0) {
-      if (!a.workspace.allocate) throw std::runtime_error("machete::mm: workspace needed but no allocator given");
-      ws = a.workspace.allocate(a.workspace.ctx, ws_bytes);
-      if (!ws) throw std::runtime_error("machete::mm: workspace allocation failed");
-    }
+    void* ws = detail::allocate_workspace(a, Gemm::get_workspace_size(args));
     // initialize() zeroes the stream-K lock counters on a.stream: must run before every launch.
     st = gemm.initialize(args, ws, a.stream);
     if (st != cutlass::Status::kSuccess)

@@ -1,6 +1,6 @@
-// machete/mm_validate.h -- the MMArgs checks both kernel families run before a launch
-// (MacheteKernel's CUTLASS path and DecodeGemm), and the small host helpers they share: one copy of
-// each rule and of its message. Host-only; no CUTLASS.
+// machete/mm_validate.h -- the MMArgs checks every kernel family runs before a launch
+// (MacheteKernel's CUTLASS path, DecodeGemm, PromoteGemm), and the small host helpers they share:
+// one copy of each rule and of its message. Host-only; no CUTLASS.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,28 @@ inline int device_sm_count() {
   int sms = 0;
   if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
   return sms;
+}
+
+// The SMs a kernel may plan for: MMArgs::sm_count if set, else those of the device (cached).
+inline int sm_count_for(MMArgs const& a) {
+  static const int cached = device_sm_count();
+  return a.sm_count > 0 ? a.sm_count : cached;
+}
+
+// `bytes` of workspace from the caller's stream-ordered allocator (null for 0 bytes).
+inline void* allocate_workspace(MMArgs const& a, size_t bytes) {
+  if (bytes == 0) return nullptr;
+  if (!a.workspace.allocate) throw std::runtime_error("machete::mm: workspace needed but no allocator given");
+  void* ws = a.workspace.allocate(a.workspace.ctx, bytes);
+  if (!ws) throw std::runtime_error("machete::mm: workspace allocation failed");
+  return ws;
+}
+
+// Throws for a failed launch of one of machete's own kernels (`err`, else the last CUDA error).
+inline void check_launch(cudaError_t err, char const* what) {
+  if (err == cudaSuccess) err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("machete::mm: ") + what + " launch failed: " + cudaGetErrorString(err));
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

@@ -52,7 +52,6 @@ struct PromoteGemm {
   static void validate(MMArgs const& a) {
     // A's row stride: 16 bytes of 8-bit activations (the TMA's global stride); D is f16
     detail::validate_mm_args(a, Types::has_group_scales, false, true, 16, 8, 64);
-    if ((a.M + kTileM - 1) / kTileM > INT32_MAX) detail::fail_mm("M too large for a promote schedule");
     if ((a.N + kTileN - 1) / kTileN > 65535) detail::fail_mm("N too large for a promote schedule (at most 65535 N tiles)");
   }
 
@@ -71,17 +70,10 @@ struct PromoteGemm {
     p.ldd = a.ldd;
     p.lds = a.ld_group;
     p.group_size = int(a.group_size <= 0 ? a.K : a.group_size);
-    static const int cached_sms = detail::device_sm_count();
-    p.splits = promote::Launcher<Cfg>::splits_for(p.M, p.N, p.K, a.sm_count > 0 ? a.sm_count : cached_sms);
-    if (p.splits > 1) {  // fp32 partials of each split, summed by a second kernel (deterministic)
-      if (!a.workspace.allocate) throw std::runtime_error("machete::mm: workspace needed but no allocator given");
-      p.WS = static_cast<float*>(a.workspace.allocate(a.workspace.ctx, promote::Launcher<Cfg>::workspace_bytes(p.M, p.N, p.splits)));
-      if (!p.WS) throw std::runtime_error("machete::mm: workspace allocation failed");
-    }
-    cudaError_t err = promote::Launcher<Cfg>::launch(a.A, a.lda, p, a.stream);
-    if (err == cudaSuccess) err = cudaGetLastError();
-    if (err != cudaSuccess)
-      throw std::runtime_error(std::string("machete::mm: promote kernel launch failed: ") + cudaGetErrorString(err));
+    p.splits = promote::Launcher<Cfg>::splits_for(p.M, p.N, p.K, detail::sm_count_for(a));
+    // split-K: fp32 partials of each split, summed by a second kernel (deterministic)
+    p.WS = static_cast<float*>(detail::allocate_workspace(a, promote::Launcher<Cfg>::workspace_bytes(p.M, p.N, p.splits)));
+    detail::check_launch(promote::Launcher<Cfg>::launch(a.A, a.lda, p, a.stream), "promote kernel");
   }
 };
 

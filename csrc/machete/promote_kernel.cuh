@@ -502,10 +502,16 @@ __global__ void promote_reduce(const float* __restrict__ ws, __half* __restrict_
 
 template <class Cfg>
 struct Launcher {
+  // (token tiles, feature tiles, splits)
+  static dim3 grid(int M, int N, int splits) {
+    return dim3(unsigned((M + Cfg::kTileM - 1) / Cfg::kTileM), unsigned((N + Cfg::kTileN - 1) / Cfg::kTileN),
+                unsigned(splits));
+  }
   // Split-K when the output tiles leave SMs idle: as many splits as fit the SMs beside the tiles,
   // each with at least 8 K tiles, at most 16. 1: no split (no workspace).
   static int splits_for(int M, int N, int K, int sm_count) {
-    const int64_t tiles = int64_t((M + Cfg::kTileM - 1) / Cfg::kTileM) * ((N + Cfg::kTileN - 1) / Cfg::kTileN);
+    const dim3 g = grid(M, N, 1);
+    const int64_t tiles = int64_t(g.x) * g.y;
     const int k_tiles = (K + Cfg::kTileK - 1) / Cfg::kTileK;
     int64_t s = tiles > 0 ? sm_count / tiles : 1;
     s = std::min<int64_t>(s, std::min(k_tiles / 8, 16));
@@ -522,9 +528,7 @@ struct Launcher {
                                                          cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
     if (attr != cudaSuccess) return attr;
     const TmaA<Cfg> tma = make_tma_a<Cfg>(A, p.M, p.K, lda);
-    const dim3 grid(unsigned((p.M + Cfg::kTileM - 1) / Cfg::kTileM), unsigned((p.N + Cfg::kTileN - 1) / Cfg::kTileN),
-                    unsigned(p.splits));
-    promote_mm_kernel<Cfg><<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
+    promote_mm_kernel<Cfg><<<grid(p.M, p.N, p.splits), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess || p.splits <= 1) return err;
     const int64_t total = int64_t(p.M) * p.N;
