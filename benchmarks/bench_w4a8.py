@@ -23,6 +23,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 from machete_bench.problem import SPEC_SHAPES  # noqa: E402
+from machete_bench.targets import geomean  # noqa: E402
 from machete_bench.timing import Timer, n_copies, rotation_target_bytes  # noqa: E402
 
 
@@ -37,7 +38,15 @@ def main(argv=None) -> int:
     ap.add_argument("--promote-schedules", default="",
                     help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these schedules (comma list; "
                          "promote or decode)")
+    ap.add_argument("--promote-types", default="s8_g128,e4m3_g128,e4m3_ch",
+                    help="which of s8_g128, e4m3_g128, e4m3_ch --promote-schedules times (comma list)")
     args = ap.parse_args(argv)
+    ptypes = [x for x in args.promote_types.split(",") if x]
+    bad = [x for x in ptypes if x not in ("s8_g128", "e4m3_g128", "e4m3_ch")]
+    if bad:
+        print(f"bench_w4a8: --promote-types: unknown {', '.join(bad)} (choose from s8_g128, e4m3_g128, e4m3_ch)",
+              file=sys.stderr)
+        return 2
     try:
         import torch
     except ImportError:
@@ -66,9 +75,10 @@ def main(argv=None) -> int:
     forced = [x for x in args.s8ch_schedules.split(",") if x]
     cols += [f"s8_ch@{x.split('_')[0]}{'D' if 'Decode' in x else ''}" for x in forced]
     promote = [x for x in args.promote_schedules.split(",") if x]
-    promote_cols = [(f"{tag}@{x.split('_')[0]}{'D' if 'Decode' in x else 'P'}", a_dtype, grouped, x) for x in promote
-                    for tag, a_dtype, grouped in (("s8_g128", torch.int8, True), ("e4m3_g128", torch.float8_e4m3fn, True),
-                                                  ("e4m3_ch", torch.float8_e4m3fn, False))]
+    kinds = {"s8_g128": (torch.int8, True), "e4m3_g128": (torch.float8_e4m3fn, True),
+             "e4m3_ch": (torch.float8_e4m3fn, False)}
+    promote_cols = [(f"{tag}@{x.split('_')[0]}{'D' if 'Decode' in x else 'P'}", *kinds[tag], x) for x in promote
+                    for tag in ptypes]
     cols += [c[0] for c in promote_cols]
     rows = []
     one = torch.ones((), device="cuda")
@@ -147,6 +157,20 @@ def main(argv=None) -> int:
         lines.append(f"M={M}: geomean x floor s8 {math.exp(sum(math.log(r['s8_g128'] / r['floor_us']) for r in sel) / len(sel)):.2f}; "
                      f"speedup of s8 g128 over _int_mm {gm('s8_g128', 'int_mm'):.2f}x, over _scaled_mm {gm('s8_g128', 'scaled_mm'):.2f}x, "
                      f"of e4m3 g128 over _scaled_mm {gm('e4m3_g128', 'scaled_mm'):.2f}x, of s8 g128 over W4A16 {gm('s8_g128', 'w4a16_f16'):.2f}x")
+    # the heuristic's pick against the best of the forced schedules (a check of the W4A8 rules on
+    # whatever shapes were run, e.g. held-out ones): its time / the fastest forced time, per type
+    for tag in ptypes if promote else []:
+        fcols = [c[0] for c in promote_cols if c[0].startswith(tag + "@")]
+        ratios = []
+        for r in rows:
+            best = min((r[c] for c in fcols if math.isfinite(r[c])), default=float("nan"))
+            if math.isfinite(best) and math.isfinite(r[tag]):
+                ratios.append((r[tag] / best, r))
+        if ratios:
+            worst, wr = max(ratios, key=lambda x: x[0])
+            lines.append(f"{tag}: heuristic pick / best forced schedule, geomean {geomean([x for x, _ in ratios]):.3f} over "
+                         f"{len(ratios)} points, worst {worst:.3f} ({wr['K']}x{wr['N']} M={wr['M']}), "
+                         f"{sum(x > 1.03 for x, _ in ratios)} points > 1.03")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out_dir, "w4a8.md"), "w") as f:
         f.write(text)

@@ -859,3 +859,15 @@ def test_bench_w4a8_without_gpu_exits_2_with_one_line():
     h = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), "--help"],
                        capture_output=True, text=True, timeout=300)
     assert h.returncode == 0 and "--s8ch-schedules" in h.stdout
+
+
+def test_bench_w4a8_unknown_promote_type_is_one_line_before_any_gpu_work():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), "--promote-types", "s8_g128,u4x"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == "bench_w4a8: --promote-types: unknown u4x (choose from s8_g128, e4m3_g128, e4m3_ch)\n"
