@@ -871,3 +871,24 @@ def test_bench_w4a8_unknown_promote_type_is_one_line_before_any_gpu_work():
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stderr
     assert r.stderr == "bench_w4a8: --promote-types: unknown u4x (choose from s8_g128, e4m3_g128, e4m3_ch)\n"
+
+
+def test_run_for_warms_up_for_the_time_asked_and_at_least_min_steps():
+    from machete_bench.timing import run_for
+
+    now = [0.0]
+    calls = []
+
+    def step():
+        calls.append("step")
+        now[0] += 0.004  # each step "takes" 4 ms
+
+    def sync():
+        calls.append("sync")
+
+    n = run_for(step, sync, 0.03, clock=lambda: now[0])
+    assert n == 8 and calls == ["step", "sync"] * 8  # 8 x 4 ms >= 30 ms; synchronized after each
+    now[0], calls[:] = 0.0, []
+    assert run_for(step, sync, 0.0, min_steps=3, clock=lambda: now[0]) == 3  # min_steps even with no time asked
+    now[0] = 0.0
+    assert run_for(step, sync, 10.0, max_steps=5, clock=lambda: now[0]) == 5  # bounded

@@ -2,7 +2,24 @@
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any, Callable
+
+
+def run_for(step: Callable[[], Any], sync: Callable[[], Any], seconds: float, min_steps: int = 2,
+            max_steps: int = 10_000, clock: Callable[[], float] = time.perf_counter) -> int:
+    """Run step() (synchronizing after each) until `seconds` have passed and at least min_steps
+    ran; returns the number of steps. The warm-up before a measurement: after the host-side setup of
+    a new shape (quantizing, prepacking, building the rotated copies) the GPU has idled and its
+    clocks are low, and a fixed two or three calls are not enough to bring them back (the first
+    point timed per shape, M = 1, read 14-21% slower in geomean than the same schedule timed right
+    after it, on H100s and an H200: benchmarks/results/*sweep.events.jsonl)."""
+    t0, n = clock(), 0
+    while n < max_steps and (n < min_steps or clock() - t0 < seconds):
+        step()
+        sync()
+        n += 1
+    return n
 
 
 def rotation_target_bytes(l2_bytes: int | None, override_mb: float | None = None) -> int:
@@ -21,8 +38,10 @@ def n_copies(per_copy_bytes: int, target_bytes: int) -> int:
 class Timer:
     """Median per-call CUDA-event time and CUDA-graph time of fn(i) (i selects the rotated copy)."""
 
-    def __init__(self, target_ms: float, min_reps: int = 5, max_reps: int = 200, warmup: int = 3) -> None:
+    def __init__(self, target_ms: float, min_reps: int = 5, max_reps: int = 200, warmup: int = 3,
+                 warm_s: float = 0.05) -> None:
         self.target_ms, self.min_reps, self.max_reps, self.warmup = target_ms, min_reps, max_reps, warmup
+        self.warm_s = warm_s  # GPU-busy time before each graph measurement (see run_for)
 
     def events(self, fn: Callable[[int], Any]) -> float:
         import torch
@@ -59,9 +78,7 @@ class Timer:
         with torch.cuda.graph(g):
             for i in range(calls):
                 fn(i)
-        g.replay()
-        g.replay()
-        torch.cuda.synchronize()
+        run_for(g.replay, torch.cuda.synchronize, self.warm_s)
         times = []
         for _ in range(replays):
             s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
