@@ -26,6 +26,9 @@ from machete_bench.problem import SPEC_SHAPES  # noqa: E402
 from machete_bench.targets import geomean  # noqa: E402
 from machete_bench.timing import Timer, n_copies, rotation_target_bytes  # noqa: E402
 
+# the W4A8 types --promote-schedules can time on each forced schedule
+PROMOTE_TYPES = ("s8_g128", "e4m3_g128", "e4m3_ch")
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,13 +41,13 @@ def main(argv=None) -> int:
     ap.add_argument("--promote-schedules", default="",
                     help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these schedules (comma list; "
                          "promote or decode)")
-    ap.add_argument("--promote-types", default="s8_g128,e4m3_g128,e4m3_ch",
-                    help="which of s8_g128, e4m3_g128, e4m3_ch --promote-schedules times (comma list)")
+    ap.add_argument("--promote-types", default=",".join(PROMOTE_TYPES),
+                    help=f"which of {', '.join(PROMOTE_TYPES)} --promote-schedules times (comma list)")
     args = ap.parse_args(argv)
     ptypes = [x for x in args.promote_types.split(",") if x]
-    bad = [x for x in ptypes if x not in ("s8_g128", "e4m3_g128", "e4m3_ch")]
+    bad = [x for x in ptypes if x not in PROMOTE_TYPES]
     if bad:
-        print(f"bench_w4a8: --promote-types: unknown {', '.join(bad)} (choose from s8_g128, e4m3_g128, e4m3_ch)",
+        print(f"bench_w4a8: --promote-types: unknown {', '.join(bad)} (choose from {', '.join(PROMOTE_TYPES)})",
               file=sys.stderr)
         return 2
     try:
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
     forced = [x for x in args.s8ch_schedules.split(",") if x]
     cols += [f"s8_ch@{x.split('_')[0]}{'D' if 'Decode' in x else ''}" for x in forced]
     promote = [x for x in args.promote_schedules.split(",") if x]
-    kinds = {"s8_g128": (torch.int8, True), "e4m3_g128": (torch.float8_e4m3fn, True),
+    kinds = {"s8_g128": (torch.int8, True), "e4m3_g128": (torch.float8_e4m3fn, True),  # keys: PROMOTE_TYPES
              "e4m3_ch": (torch.float8_e4m3fn, False)}
     promote_cols = [(f"{tag}@{x.split('_')[0]}{'D' if 'Decode' in x else 'P'}", *kinds[tag], x) for x in promote
                     for tag in ptypes]

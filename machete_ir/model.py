@@ -220,6 +220,13 @@ class ScheduleConfig:
         if self.tile_scheduler not in (TileSchedulerType.StreamK, TileSchedulerType.Persistent):
             raise ValueError(f"{self.name}: tile scheduler must be StreamK or Persistent")
 
+    def _check_default_cutlass_fields(self, what: str, kind: str) -> None:
+        """The decode and promote kernels are not CUTLASS's: their CUTLASS fields keep the defaults."""
+        if (self.kernel_schedule, self.epilogue_schedule, self.tile_scheduler) != (
+                KernelScheduleType.TmaWarpSpecializedCooperative,
+                EpilogueScheduleType.TmaWarpSpecializedCooperative, TileSchedulerType.StreamK):
+            raise ValueError(f"invalid {what}: CUTLASS schedule fields do not apply to {kind} schedules")
+
     def _check_decode(self) -> None:
         what = f"decode schedule {self.tile_n}x{self.tile_m}"
         if self.tile_m not in DECODE_TILE_M:
@@ -234,10 +241,7 @@ class ScheduleConfig:
             raise ValueError(f"invalid {what}: k_chunk must be one of {DECODE_K_CHUNKS}, got {self.k_chunk}")
         if self.cluster != (1, 1, 1):
             raise ValueError(f"invalid {what}: the cluster of a decode schedule is chosen at run time; leave it 1x1x1")
-        if (self.kernel_schedule, self.epilogue_schedule, self.tile_scheduler) != (
-                KernelScheduleType.TmaWarpSpecializedCooperative,
-                EpilogueScheduleType.TmaWarpSpecializedCooperative, TileSchedulerType.StreamK):
-            raise ValueError(f"invalid {what}: CUTLASS schedule fields do not apply to decode schedules")
+        self._check_default_cutlass_fields(what, "decode")
         # the 4-bit stage budget (8-bit kernels halve their stages in csrc to fit)
         stage = self.k_chunk // 16 * (self.tile_n // 16) * 128 + self.tile_m * (2 * self.k_chunk + 16) + 2 * self.tile_n
         reduce = self.warps * self.tile_m * (self.tile_n + 4) * 4
@@ -257,10 +261,7 @@ class ScheduleConfig:
             raise ValueError(f"invalid {what}: warps and k_chunk are decode-schedule fields")
         if self.cluster != (1, 1, 1):
             raise ValueError(f"invalid {what}: the promote kernel runs without clusters; leave it 1x1x1")
-        if (self.kernel_schedule, self.epilogue_schedule, self.tile_scheduler) != (
-                KernelScheduleType.TmaWarpSpecializedCooperative,
-                EpilogueScheduleType.TmaWarpSpecializedCooperative, TileSchedulerType.StreamK):
-            raise ValueError(f"invalid {what}: CUTLASS schedule fields do not apply to promote schedules")
+        self._check_default_cutlass_fields(what, "promote")
         need = promote_smem_bytes(self.tile_n, self.tile_m, self.stages)
         if need > _PROMOTE_SMEM_LIMIT:
             raise ValueError(f"invalid {what}: {self.stages} stages need {need // 1024} KB of shared memory, "

@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from w4a8_dev import err_ratio, graph_time, log, make_problem, rotated_variant_time  # noqa: E402
+from w4a8_dev import checked_ratio, graph_time, log, make_problem, rotated_variant_time  # noqa: E402
 
 
 class Lib:
@@ -60,14 +60,10 @@ def check(lib, only):
             if not d["gs"]:
                 g = K
             p = make_problem(M, N, K, g, d["act"], d["gs"], seed=v * 100 + M, mma8=True)
-            out = torch.full((M, N), float("nan"), dtype=torch.float16, device="cuda")
-            lib.run(v, p, out)
-            torch.cuda.synchronize()
-            ratio = err_ratio(out, p["ref"])
-            if not math.isfinite(ratio) or ratio > 1:
-                log(f"FAIL {vname(d)} M={M} N={N} K={K} g={g}: err/tol {ratio:.3g}")
-                bad += 1
-            worst = max(worst, ratio if math.isfinite(ratio) else 1e9)
+            ratio, failed = checked_ratio(lambda out: lib.run(v, p, out), M, N, p["ref"],
+                                          f"{vname(d)} M={M} N={N} K={K} g={g}")
+            bad += failed
+            worst = max(worst, ratio)
         log(f"check {v:2d} {vname(d):24s} worst err/tol {worst:.3f}")
     return bad
 

@@ -100,6 +100,19 @@ def err_ratio(out, ref):
     return ((out.double() - ref).abs() / tol).max().item()
 
 
+def checked_ratio(run, M, N, ref, label):
+    """run(out) into a NaN-poisoned [M, N] f16 output; its error / tolerance against ref (a FAIL line
+    when over 1 or not finite) and whether it failed. The ratio is 1e9 when not finite (for a worst)."""
+    out = torch.full((M, N), float("nan"), dtype=torch.float16, device="cuda")
+    run(out)
+    torch.cuda.synchronize()
+    ratio = err_ratio(out, ref)
+    failed = not math.isfinite(ratio) or ratio > 1
+    if failed:
+        log(f"FAIL {label}: err/tol {ratio:.3g}")
+    return (ratio if math.isfinite(ratio) else 1e9), failed
+
+
 def check(lib):
     shapes = [(1, 128, 128, 128), (5, 256, 1024, 64), (8, 4096, 4096, 128), (13, 1024, 4160, 64),
               (16, 512, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (70, 768, 1536, 64), (1, 4096, 512, 512)]
@@ -113,14 +126,10 @@ def check(lib):
             for split in (0, 1, 2, 3, 5, 8):
                 if K // (16 * d["slabs"]) < split:
                     continue
-                out = torch.full((M, N), float("nan"), dtype=torch.float16, device="cuda")
-                lib.run(v, p, out, split)
-                torch.cuda.synchronize()
-                ratio = err_ratio(out, p["ref"])
-                if not math.isfinite(ratio) or ratio > 1:
-                    log(f"FAIL {vname(d)} M={M} N={N} K={K} g={g} split={split}: err/tol {ratio:.3g}")
-                    bad += 1
-                worst = max(worst, ratio if math.isfinite(ratio) else 1e9)
+                ratio, failed = checked_ratio(lambda out: lib.run(v, p, out, split), M, N, p["ref"],
+                                              f"{vname(d)} M={M} N={N} K={K} g={g} split={split}")
+                bad += failed
+                worst = max(worst, ratio)
         log(f"check {v:2d} {vname(d):30s} worst err/tol {worst:.3f}")
     return bad
 
