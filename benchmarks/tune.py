@@ -20,6 +20,7 @@ point is treated as infinitely slow there.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -30,8 +31,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from machete_ir.heuristic_table import dump_heuristic, load_heuristic  # noqa: E402
-from machete_ir.model import H100_HEURISTIC, sanitize_heuristic_name  # noqa: E402
-from machete_ir.tuning import geomean_speedup, tune_heuristic  # noqa: E402
+from machete_ir.model import (H100_HEURISTIC, W4A8_CHANNEL_HEURISTIC, W4A8_CHANNEL_SCHEDULES,  # noqa: E402
+                              W4A8_HEURISTIC, W4A8_SCHEDULES, sanitize_heuristic_name)
+from machete_ir.tuning import geomean_speedup, pick_over_best, tune_heuristic  # noqa: E402
 
 
 def read_times(events_path: Path, bench_type: str) -> dict[tuple[int, int, int], dict[str, float]]:
@@ -55,32 +57,95 @@ def read_times(events_path: Path, bench_type: str) -> dict[tuple[int, int, int],
     return {p: row for p, row in times.items() if any(math.isfinite(v) for v in row.values())}
 
 
+# bench_w4a8.py's per-type columns: "<type>@<tile><kind>" (kind D: decode, P: promote, none: CUTLASS)
+W4A8_TYPES = {"s8_g128": W4A8_HEURISTIC, "e4m3_g128": W4A8_HEURISTIC, "e4m3_ch": W4A8_HEURISTIC,
+              "s8_ch": W4A8_CHANNEL_HEURISTIC}
+
+
+def _w4a8_schedule(label: str, schedules) -> str | None:
+    """'128x64P' -> 128x64_s6_PromoteWgmma (the schedule of that tile and kind among `schedules`)."""
+    kind = {"D": "is_decode", "P": "is_promote"}.get(label[-1:])
+    tile = label[:-1] if kind else label
+    hits = [s.name for s in dict.fromkeys(schedules) if s.name.split("_")[0] == tile and
+            (getattr(s, kind) if kind else not (s.is_decode or s.is_promote))]
+    return hits[0] if len(hits) == 1 else None
+
+
+def read_w4a8_times(csv_paths, w4a8_type: str) -> dict[tuple[int, int, int], dict[str, float]]:
+    """{(M, N, K): {schedule: us}} from bench_w4a8.py CSVs (their forced-schedule columns for one
+    type); a later file's figure for a point and schedule replaces an earlier one's."""
+    schedules = W4A8_SCHEDULES + W4A8_CHANNEL_SCHEDULES
+    times: dict[tuple[int, int, int], dict[str, float]] = {}
+    for path in csv_paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                point = (int(row["M"]), int(row["N"]), int(row["K"]))
+                for col, value in row.items():
+                    if not col.startswith(w4a8_type + "@"):
+                        continue
+                    name = _w4a8_schedule(col.split("@", 1)[1], schedules)
+                    if name is None:
+                        raise ValueError(f"{path}: column {col!r} names no single W4A8 schedule")
+                    try:
+                        us = float(value)
+                    except (TypeError, ValueError):
+                        us = math.nan
+                    times.setdefault(point, {})[name] = us if math.isfinite(us) and us > 0 else math.inf
+    return {p: row for p, row in times.items() if any(math.isfinite(v) for v in row.values())}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tune.py", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     fit = sub.add_parser("fit", help="fit a heuristic to measured times and write the table")
-    fit.add_argument("--events", type=Path, required=True, action="append")
+    fit.add_argument("--events", type=Path, action="append", help="bench_mm.py events.jsonl (repeatable)")
     fit.add_argument("--type", default="u4b8-g128-f16", help="bench type whose sweep to use")
+    fit.add_argument("--w4a8-csv", type=Path, action="append",
+                     help="bench_w4a8.py CSV with forced-schedule columns, instead of --events (repeatable; "
+                          "later files win)")
+    fit.add_argument("--w4a8-type", choices=sorted(W4A8_TYPES), default="s8_g128",
+                     help="with --w4a8-csv: whose columns to use")
     fit.add_argument("--out", type=Path, required=True)
     fit.add_argument("--name", default="h100_tuned",
                      help="table name; other characters than letters, digits and '_' become '_'")
     score = sub.add_parser("score", help="geomean speedup of a table over a baseline (default: the built-in h100 heuristic)")
-    score.add_argument("--events", type=Path, required=True, action="append")
+    score.add_argument("--events", type=Path, action="append", help="bench_mm.py events.jsonl (repeatable)")
     score.add_argument("--type", default="u4b8-g128-f16")
+    score.add_argument("--w4a8-csv", type=Path, action="append",
+                       help="bench_w4a8.py CSV with forced-schedule columns, instead of --events (repeatable; "
+                            "later files win); the default baseline is then the built-in W4A8 table of the type")
+    score.add_argument("--w4a8-type", choices=sorted(W4A8_TYPES), default="s8_g128")
     score.add_argument("--table", type=Path, required=True)
     score.add_argument("--baseline", type=Path, default=None,
                        help="a table to compare against (default: the built-in h100 heuristic)")
     args = p.parse_args(argv)
 
+    if bool(args.events) == bool(args.w4a8_csv):
+        print("tune.py: error: give --events (bench_mm.py) or --w4a8-csv (bench_w4a8.py), not both or neither",
+              file=sys.stderr)
+        return 2
+    sources = args.events or args.w4a8_csv
+    missing = [e for e in sources if not e.is_file()]
+    if missing:
+        print(f"tune.py: error: no such {'events' if args.events else 'CSV'} file: {missing[0]}", file=sys.stderr)
+        return 2
     times: dict = {}
-    for e in args.events:
-        if not e.is_file():
-            print(f"tune.py: error: no such events file: {e}", file=sys.stderr)
+    if args.events:
+        for e in args.events:
+            times.update(read_times(e, args.type))
+        default = H100_HEURISTIC
+        what = args.type
+    else:
+        try:
+            times = read_w4a8_times(args.w4a8_csv, args.w4a8_type)
+        except (ValueError, KeyError) as e:
+            print(f"tune.py: error: {e}", file=sys.stderr)
             return 2
-        times.update(read_times(e, args.type))
+        default = W4A8_TYPES[args.w4a8_type]
+        what = args.w4a8_type
     if not times:
-        print(f"tune.py: error: no checked per-schedule times for type {args.type} in "
-              f"{', '.join(map(str, args.events))}", file=sys.stderr)
+        print(f"tune.py: error: no checked per-schedule times for type {what} in "
+              f"{', '.join(map(str, sources))}", file=sys.stderr)
         return 2
     if args.cmd == "fit":
         name = sanitize_heuristic_name(args.name)  # it becomes part of a C++ identifier
@@ -91,13 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(dump_heuristic(h))
         print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "
-              f"geomean speedup over the built-in h100 heuristic on the tuning points: "
-              f"{geomean_speedup(times, H100_HEURISTIC, h):.3f}x")
+              f"geomean speedup over the built-in {default.name} heuristic on the tuning points: "
+              f"{geomean_speedup(times, default, h):.3f}x")
     else:
         h = load_heuristic(args.table)
-        base = load_heuristic(args.baseline) if args.baseline else H100_HEURISTIC
+        base = load_heuristic(args.baseline) if args.baseline else default
         print(f"tune.py: {args.table.name} vs {base.name} on {len(times)} points: "
               f"geomean speedup {geomean_speedup(times, base, h):.3f}x")
+        for label, table in (("baseline", base), ("table", h)):
+            g, worst, point, n = pick_over_best(times, table)
+            m, nn, k = point
+            print(f"  {label} {table.name}: pick / best measured {g:.3f} over {n} points, worst {worst:.2f} "
+                  f"at {k}x{nn} M={m}")
     return 0
 
 

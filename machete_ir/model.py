@@ -633,8 +633,11 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     128 x 32 to M = 32 (M = 64 on 4096x4096-sized layers). Above: the promote kernel, from one H100
     run timing every promote schedule for s8 g128, e4m3 g128 and e4m3 without group scales
     (benchmarks/bench_w4a8.py --promote-schedules; benchmarks/results/h100_w4a8_promote.*), one
-    at M = 48 / 64 / 128 beside the decode 128 x 32 on four layers (h100_w4a8_promote_m48_128.*) and
-    one after the promote kernel got split-K (h100_w4a8_promote_splitk.*)."""
+    at M = 48 / 64 / 128 beside the decode 128 x 32 on four layers (h100_w4a8_promote_m48_128.*),
+    one after the promote kernel got split-K (h100_w4a8_promote_splitk.*), then checked on held-out
+    Llama-2-13B / Qwen2.5-32B layers (h100_w4a8_heldout.*: pick / best 1.047-1.074 in geomean, worst
+    1.59x at 27648x5120 M = 128), which moved M = 128 on 4096 < N < 8192 from 128 x 64 to 128 x 128.
+    `benchmarks/tune.py score --w4a8-csv ... --w4a8-type ...` scores a table on those CSVs."""
     small = (E.le(N, 4096), E.le(K, 4096))
     return (
         _decode_rule(E.all_of(E.le(M, 16), *small), "64x8",
@@ -647,9 +650,9 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
         _promote_rule(E.le(M, 64), "128x64", "split-K: 28672x8192 M=64 88.0 us vs 144.0 (decode); 14336x4096 36.7 vs 44.1"),
         _promote_rule(E.all_of(E.le(M, 256), *small), "128x64", "4096x4096 M=256: 25.2 us vs 33.3 (128x128)"),
         _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 16384)), "256x128", "8192x28672 M=128: 99.2 us vs 116.9 (128x128)"),
-        _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 8192)), "128x128",
-                      "split-K: 28672x8192 M=128 120.4 us vs 143.9 (128x64); 4096x14336 32.9 vs 53.9 (256x128)"),
-        _promote_rule(E.le(M, 128), "128x64", "14336x4096 M=128: 53.3 us vs 53.9 (128x128)"),
+        _promote_rule(E.all_of(E.le(M, 128), E.le(N, 4096)), "128x64", "14336x4096 M=128: 53.3 us vs 53.9 (128x128)"),
+        _promote_rule(E.le(M, 128), "128x128",
+                      "split-K: 28672x8192 M=128 120.4 us vs 143.9 (128x64); held-out 27648x5120 87.5 vs 138.9"),
         _promote_rule(E.all_of(E.le(M, 256), E.le(N, 8192)), "128x128", "28672x8192 M=256: 197.1 us vs 323.3 (256x128)"),
         _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 694 us vs 822 (128x128), 2526 (decode)"),
     )
@@ -670,19 +673,24 @@ W4A8_CUTLASS_SCHEDULES: tuple[ScheduleConfig, ...] = (
 
 def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
     """The decode rules up to M = 32 (M = 64 on 4096x4096-sized layers), then CUTLASS: 128 x 64 to
-    M = 128 (M = 256 on 4096x4096-sized layers), 128 x 128 to M = 512, 256 x 128 above -- from an
-    H100 run timing every schedule (benchmarks/bench_w4a8.py
+    M = 64 (M = 256 on 4096x4096-sized layers), 128 x 128 to M = 128 (256 x 128 on N >= 16384),
+    256 x 128 above -- from an H100 run timing every schedule (benchmarks/bench_w4a8.py
     --s8ch-schedules; README "W4A8 on the H100"): at M = 64 128 x 64 beats the decode 128 x 32 by
-    1.3-1.7x on the large layers; at M >= 1024 256 x 128 beats 128 x 128 by 1.14-1.17x."""
+    1.3-1.7x on the large layers; at M >= 1024 256 x 128 beats 128 x 128 by 1.14-1.17x. M = 128 and
+    256 were re-fitted on the held-out run (h100_w4a8_heldout.*), where the old 128 x 64 to M = 128
+    and 128 x 128 to M = 512 picked 1.155x the best in geomean (1.74x at 27648x5120 M = 128)."""
     small = (E.le(N, 4096), E.le(K, 4096))
     return tuple(r for r in _w4a8_rules() if r.cond is not None and not r.schedule.is_promote and
                  r.schedule.tile_m < 32) + (
         _decode_rule(E.le(M, 32), "128x32"),
         _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 11.8 us vs 15.7 (128x64)"),
-        _rule(E.le(M, 128), "128x64", "2x1x1", "8192x28672 M=64: 56.7 us vs 96.6 (decode 128x32)"),
+        _rule(E.le(M, 64), "128x64", "2x1x1", "8192x28672 M=64: 56.7 us vs 96.6 (decode 128x32)"),
         _rule(E.all_of(E.le(M, 256), *small), "128x64", "2x1x1", "4096x4096 M=256: 16.2 us vs 19.7 (128x128)"),
-        _rule(E.le(M, 512), "128x128", "2x1x1"),
-        _rule(None, "256x128", "2x1x1", "8192x28672 M=1024: 400 us vs 465 (128x128)"),
+        _rule(E.all_of(E.le(M, 128), E.ge(N, 16384)), "256x128", "2x1x1",
+              "held-out 5120x27648 M=128: 39.8 us vs 44.7 (128x128), 62.3 (128x64)"),
+        _rule(E.le(M, 128), "128x128", "2x1x1", "held-out 27648x5120 M=128: 46.2 us vs 80.6 (128x64)"),
+        _rule(None, "256x128", "2x1x1",
+              "8192x28672 M=1024: 400 us vs 465 (128x128); held-out M=256: 5-31% ahead of 128x128"),
     )
 
 

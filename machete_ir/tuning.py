@@ -90,3 +90,18 @@ def geomean_speedup(times: Times, baseline: Heuristic, candidate: Heuristic) -> 
     if not logs:
         raise ValueError("no shape has times for both heuristics' picks")
     return math.exp(sum(logs) / len(logs))
+
+
+def pick_over_best(times: Times, h: Heuristic) -> tuple[float, float, tuple[int, int, int], int]:
+    """How far a heuristic's picks are from the fastest measured schedule: (geomean of t(pick) /
+    t(best), the worst such ratio, its point (M, N, K), the number of points), over the points
+    where the pick was measured."""
+    ratios = []
+    for (m, n, k), row in sorted(times.items()):
+        t = row.get(h.select(m, n, k).name)
+        if t and math.isfinite(t):
+            ratios.append((t / min(v for v in row.values() if math.isfinite(v)), (m, n, k)))
+    if not ratios:
+        raise ValueError(f"no measured point has a time for {h.name}'s pick")
+    worst = max(ratios)
+    return math.exp(sum(math.log(r) for r, _ in ratios) / len(ratios)), worst[0], worst[1], len(ratios)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_fit_and_score(tmp_path):
         assert h.select(m, n, 4096).name == best
     r = subprocess.run(TUNE + ["score", "--events", str(ev), "--table", str(table)], capture_output=True, text=True)
     assert r.returncode == 0 and "geomean speedup" in r.stdout
-    speedup = float(r.stdout.split("geomean speedup ")[1].rstrip("x\n"))
+    speedup = float(r.stdout.split("geomean speedup ")[1].split("x\n")[0])
+    assert "table h100_tuned: pick / best measured 1.000 over 4 points" in r.stdout  # the fit picks the fastest everywhere
     assert speedup > 1.0  # SPEC picks 128x16 / 128x64 etc. at 30 us here
 
 
@@ -59,6 +61,43 @@ def test_graph_time_is_preferred_over_eager(tmp_path):
     ev.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     times = tune.read_times(ev, "u4b8-g128-f16")
     assert times == {(1, 4096, 4096): {S["128x16"]: 15.0, S["256x16"]: 25.0}}
+
+
+def _w4a8_csv(path: Path, rows: list[dict]) -> None:
+    cols = ["K", "N", "M", "floor_us", "s8_g128", "s8_g128@128x64P", "s8_g128@128x128P", "s8_g128@128x32D",
+            "s8_ch@128x128"]
+    path.write_text(",".join(cols) + "\n" + "".join(",".join(str(r.get(c, "")) for c in cols) + "\n" for r in rows))
+
+
+def test_score_w4a8_csv(tmp_path):
+    """bench_w4a8.py's forced-schedule columns score a W4A8 table against the built-in one."""
+    csv1, csv2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    # (K, N) = 27648 x 5120 at M = 128: the built-in rules pick 128 x 128; make 128 x 64 twice as fast
+    _w4a8_csv(csv1, [dict(K=27648, N=5120, M=128, **{"s8_g128@128x64P": 50.0, "s8_g128@128x128P": 100.0,
+                                                       "s8_g128@128x32D": 400.0})])
+    # a later file's figure replaces an earlier one's (same point and schedule); nan counts as failed
+    _w4a8_csv(csv2, [dict(K=27648, N=5120, M=128, **{"s8_g128@128x64P": 40.0, "s8_g128@128x128P": 80.0,
+                                                       "s8_g128@128x32D": "nan"})])
+    table = tmp_path / "t.json"
+    table.write_text(json.dumps({"name": "w4a8_t", "rules": [
+        {"when": [], "schedule": "128x64_s6_PromoteWgmma"}]}))
+    r = subprocess.run(TUNE + ["score", "--w4a8-csv", str(csv1), "--w4a8-csv", str(csv2), "--w4a8-type", "s8_g128",
+                               "--table", str(table)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "t.json vs w4a8 on 1 points: geomean speedup 2.000x" in r.stdout
+    assert "baseline w4a8: pick / best measured 2.000 over 1 points, worst 2.00 at 27648x5120 M=128" in r.stdout
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import tune
+    times = tune.read_w4a8_times([csv1, csv2], "s8_g128")
+    assert times == {(128, 5120, 27648): {"128x64_s6_PromoteWgmma": 40.0, "128x128_s4_PromoteWgmma": 80.0,
+                                           "128x32_w8s3k32_DecodeMma_clusterK": math.inf}}
+    assert tune.read_w4a8_times([csv1], "s8_ch") == {}  # no s8_ch figure in the row
+    # a label that names no schedule, both sources, neither: one line each
+    bad = tmp_path / "bad.csv"
+    bad.write_text("K,N,M,s8_g128@96x64P\n4096,4096,64,1.0\n")
+    for argv in (["--w4a8-csv", str(bad)], ["--w4a8-csv", str(csv1), "--events", str(csv1)], []):
+        r = subprocess.run(TUNE + ["score", *argv, "--table", str(table)], capture_output=True, text=True)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_errors_are_one_line(tmp_path):
@@ -89,8 +128,8 @@ def test_fit_sanitises_the_table_name(tmp_path):
 
 @pytest.mark.parametrize("argv,usage", [
     (["benchmarks/tune.py", "--help"], "usage: tune.py [-h] {fit,score}"),
-    (["benchmarks/tune.py", "fit", "--help"], "usage: tune.py fit [-h] --events EVENTS"),
-    (["benchmarks/tune.py", "score", "--help"], "usage: tune.py score [-h] --events EVENTS"),
+    (["benchmarks/tune.py", "fit", "--help"], "usage: tune.py fit [-h] [--events EVENTS]"),
+    (["benchmarks/tune.py", "score", "--help"], "usage: tune.py score [-h] [--events EVENTS]"),
     (["benchmarks/fit_shard_cost.py", "--help"], "usage: fit_shard_cost.py [-h] --build"),
     (["generate_machete.py", "--help"], "usage: generate_machete.py [-h]"),
 ])

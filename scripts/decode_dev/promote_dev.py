@@ -4,11 +4,13 @@ W4A8 tolerance), then CUDA-graph timings with weights rotated past L2 beside tor
 8-bit weights and cuBLAS fp16. Development tool.
 
     python3 scripts/decode_dev/promote_dev.py .devbuild/libpromote.so [--ms 256,1024,4096]
+        [--splits 1,2,3,4,6,8 --out sweep.jsonl]   # forced K splits (0: the launcher's choice)
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import math
 import os
 import sys
@@ -24,21 +26,31 @@ class Lib:
         self.lib = ctypes.CDLL(path)
         self.lib.promote_variant_name.restype = ctypes.c_char_p
         self.lib.promote_run.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_int] * 3 + \
-            [ctypes.c_longlong] * 3 + [ctypes.c_int, ctypes.c_void_p]
+            [ctypes.c_longlong] * 3 + [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.promote_auto_splits.argtypes = [ctypes.c_int] * 5
+        self.sms = torch.cuda.get_device_properties(0).multi_processor_count
+        self.ws = torch.empty(0, dtype=torch.float32, device="cuda")
         self.variants = []
         for v in range(self.lib.promote_num_variants()):
             act, gs, tn, tm, st, mode = self.lib.promote_variant_name(v).decode().split(",")
             self.variants.append(dict(act=act.upper(), gs=gs == "true", tn=int(tn), tm=int(tm), stages=int(st),
                                       mode=int(mode)))
 
-    def run(self, v, p, d):
+    def auto_splits(self, v, M, N, K):
+        return self.lib.promote_auto_splits(v, M, N, K, self.sms)
+
+    def run(self, v, p, d, splits=0):
         M, K = p["a"].shape
         N = d.shape[1]
         s = p["s"]
+        eff = splits or self.auto_splits(v, M, N, K)
+        if eff > 1 and self.ws.numel() < eff * N * M:  # grown outside graph capture (the check runs first)
+            self.ws = torch.empty(eff * N * M, dtype=torch.float32, device="cuda")
         rc = self.lib.promote_run(v, p["a"].data_ptr(), p["b"].data_ptr(), d.data_ptr(),
                                   s.data_ptr() if s is not None else None, p["cs"].data_ptr(), p["ts"].data_ptr(),
                                   M, N, K, p["a"].stride(0), d.stride(0), s.stride(0) if s is not None else N,
-                                  p["g"], torch.cuda.current_stream().cuda_stream)
+                                  p["g"], splits, self.ws.data_ptr() if eff > 1 else None,
+                                  torch.cuda.current_stream().cuda_stream)
         if rc != 0:
             raise RuntimeError(f"promote_run variant {v}: CUDA error {rc}")
 
@@ -47,7 +59,7 @@ def vname(d):
     return f"{d['act'].lower()}{'-g' if d['gs'] else '-ch'} {d['tn']}x{d['tm']} s{d['stages']} m{d['mode']}"
 
 
-def check(lib, only):
+def check(lib, only, splits=(0,)):
     shapes = [(1, 128, 128, 128), (130, 256, 1024, 64), (256, 4096, 4096, 128), (77, 1024, 4160, 64),
               (300, 512, 8192, 128), (1024, 2048, 2048, 128), (64, 1024, 1024, 512), (200, 384, 192, 64),
               (129, 640, 4096, 4096), (100, 384, 1024, 128), (520, 1152, 2048, 128)]
@@ -60,10 +72,13 @@ def check(lib, only):
             if not d["gs"]:
                 g = K
             p = make_problem(M, N, K, g, d["act"], d["gs"], seed=v * 100 + M, mma8=True)
-            ratio, failed = checked_ratio(lambda out: lib.run(v, p, out), M, N, p["ref"],
-                                          f"{vname(d)} M={M} N={N} K={K} g={g}")
-            bad += failed
-            worst = max(worst, ratio)
+            for sp in splits:
+                if sp > max(1, K // 128):
+                    continue
+                ratio, failed = checked_ratio(lambda out: lib.run(v, p, out, sp), M, N, p["ref"],
+                                              f"{vname(d)} M={M} N={N} K={K} g={g} splits={sp}")
+                bad += failed
+                worst = max(worst, ratio)
         log(f"check {v:2d} {vname(d):24s} worst err/tol {worst:.3f}")
     return bad
 
@@ -94,6 +109,32 @@ def bench(lib, ms, shapes, only):
             torch.cuda.empty_cache()
 
 
+def sweep(lib, ms, shapes, only, splits, out):
+    """Every variant at every forced split (and the launcher's choice, 0) per point; JSON lines to out."""
+    log(f"{'shape':>12} {'M':>5} {'variant':24s} " + " ".join(f"{'s' + str(s) if s else 'auto':>7}" for s in splits))
+    with open(out, "a") as f:
+        for (K, N) in shapes:
+            copies = max(2, int(math.ceil(160e6 / (K * N / 2))))
+            for M in ms:
+                for v, d in enumerate(lib.variants):
+                    if only and v not in only:
+                        continue
+                    p = make_problem(M, N, K, 128 if d["gs"] else K, d["act"], d["gs"], seed=v, mma8=True)
+                    row = {}
+                    bs = [p["b"]] + [p["b"].clone() for _ in range(copies - 1)]
+                    for sp in splits:
+                        eff = sp or lib.auto_splits(v, M, N, K)
+                        out_t = torch.empty((M, N), dtype=torch.float16, device="cuda")
+                        lib.run(v, p, out_t, sp)  # sizes the workspace outside the graph
+                        row[sp] = graph_time([lambda b=b: lib.run(v, dict(p, b=b), out_t, sp) for b in bs])
+                        f.write(json.dumps(dict(K=K, N=N, M=M, variant=vname(d), tn=d["tn"], tm=d["tm"], splits=eff,
+                                                forced=bool(sp), us=row[sp], sms=lib.sms)) + "\n")
+                    log(f"{K:>5}x{N:<6} {M:>5} {vname(d):24s} " + " ".join(f"{row[s]:7.1f}" for s in splits) +
+                        f"  (auto = {lib.auto_splits(v, M, N, K)})")
+                    del bs
+                torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib")
@@ -101,14 +142,20 @@ def main():
     ap.add_argument("--shapes", default="4096x4096,8192x28672,28672x8192")
     ap.add_argument("--only", default="")
     ap.add_argument("--no-bench", action="store_true")
+    ap.add_argument("--splits", default="", help="sweep these forced K splits (0: the launcher's choice) instead "
+                                                 "of the benchmark; checks run at splits 0, 1 and 3 then")
+    ap.add_argument("--out", default="promote_split_sweep.jsonl")
     args = ap.parse_args()
     lib = Lib(args.lib)
     only = {int(x) for x in args.only.split(",")} if args.only else set()
+    splits = [int(x) for x in args.splits.split(",")] if args.splits else []
     log(torch.cuda.get_device_name(0))
-    bad = check(lib, only)
+    bad = check(lib, only, (0, 1, 3) if splits else (0,))
     log(f"checks: {bad} FAIL")
-    if not args.no_bench:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    if splits:
+        sweep(lib, [int(m) for m in args.ms.split(",")], shapes, only, splits, args.out)
+    elif not args.no_bench:
         bench(lib, [int(m) for m in args.ms.split(",")], shapes, only)
     sys.exit(1 if bad else 0)
 

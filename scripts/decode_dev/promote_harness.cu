@@ -9,8 +9,16 @@ using namespace machete::promote;
 
 template <class Cfg>
 static int run_cfg(const void* A, const void* B, void* D, const void* S, const float* CS, const float* TS, int M,
-                   int N, int K, long long lda, long long ldd, long long lds, int g, cudaStream_t st) {
+                   int N, int K, long long lda, long long ldd, long long lds, int g, int splits, float* ws,
+                   cudaStream_t st) {
   Params p{};
+  // splits: > 0 forces the K split (ws: splits * N * M floats when > 1), 0 takes the launcher's choice
+  // (ws must then hold Launcher::workspace_bytes of it)
+  int dev = 0, sms = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  p.splits = splits > 0 ? splits : Launcher<Cfg>::splits_for(M, N, K, sms);
+  p.WS = ws;
   p.B = static_cast<const uint8_t*>(B);
   p.D = static_cast<__half*>(D);
   p.S = static_cast<const __half*>(S);
@@ -25,14 +33,13 @@ static int run_cfg(const void* A, const void* B, void* D, const void* S, const f
   return int(Launcher<Cfg>::launch(A, lda, p, st));
 }
 
-// act ("s8"/"e4m3"), group scales, tile n, tile m, stages, mode (promote::Config::kMode)
+// act ("s8"/"e4m3"), group scales, tile n, tile m, stages, mode (promote::Config::kMode): the
+// product's four s8 g128 schedules (promote_gemm.cuh: mode 0 for 256 features, 2 for 128)
 #define VARIANTS(X)                                       \
-  X(false, true, 256, 128, 4, 0, "s8,true,256,128,4,0")     \
-  X(false, true, 128, 192, 4, 0, "s8,true,128,192,4,0")     \
-  X(false, true, 128, 192, 4, 1, "s8,true,128,192,4,1")     \
-  X(true, true, 256, 128, 4, 0, "e4m3,true,256,128,4,0")    \
-  X(true, true, 128, 192, 4, 0, "e4m3,true,128,192,4,0")    \
-  X(false, true, 128, 128, 4, 2, "s8,true,128,128,4,2")
+  X(false, true, 128, 64, 6, 2, "s8,true,128,64,6,2")       \
+  X(false, true, 256, 64, 6, 0, "s8,true,256,64,6,0")       \
+  X(false, true, 128, 128, 4, 2, "s8,true,128,128,4,2")     \
+  X(false, true, 256, 128, 4, 0, "s8,true,256,128,4,0")
 
 #define NAME(e, g, tn, m, s, mo, n) n,
 static const char* kNames[] = {VARIANTS(NAME)};
@@ -42,12 +49,23 @@ extern "C" const char* promote_variant_name(int v) { return kNames[v]; }
 
 extern "C" int promote_run(int v, const void* A, const void* B, void* D, const void* S, const float* CS,
                            const float* TS, int M, int N, int K, long long lda, long long ldd, long long lds, int g,
-                           void* stream) {
+                           int splits, float* ws, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   int i = 0;
-#define CASE(e, gs, tn, m, s, mo, n) \
-  if (v == i++) return run_cfg<Config<e, gs, tn, m, s, mo>>(A, B, D, S, CS, TS, M, N, K, lda, ldd, lds, g, st);
+#define CASE(e, gs, tn, m, s, mo, n)                                                                         \
+  if (v == i++)                                                                                              \
+    return run_cfg<Config<e, gs, tn, m, s, mo>>(A, B, D, S, CS, TS, M, N, K, lda, ldd, lds, g, splits, ws, st);
   VARIANTS(CASE)
 #undef CASE
+  return -1;
+}
+
+// the launcher's split choice for variant v (what splits = 0 runs)
+extern "C" int promote_auto_splits(int v, int M, int N, int K, int sms) {
+  int i = 0;
+#define SPLITS(e, gs, tn, m, s, mo, n) \
+  if (v == i++) return Launcher<Config<e, gs, tn, m, s, mo>>::splits_for(M, N, K, sms);
+  VARIANTS(SPLITS)
+#undef SPLITS
   return -1;
 }
