@@ -201,7 +201,7 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "64x16_w8s4k64_DecodeMma_clusterK";
   } else if (N <= 8192) {
     return "64x16_w16s2k64_DecodeMma_clusterK";
-  } else if (N <= 12288) {
+  } else if (N <= 16384) {
     return "256x16_w4s3k32_DecodeMma_clusterK";
   } else {
     return "256x16_1x1x1_TmaMI__TmaCoop_streamK";
