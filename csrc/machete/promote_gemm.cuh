@@ -52,7 +52,9 @@ struct PromoteGemm {
   static void validate(MMArgs const& a) {
     // A's row stride: 16 bytes of 8-bit activations (the TMA's global stride); D is f16
     detail::validate_mm_args(a, Types::has_group_scales, false, true, 16, 8, 64);
-    if ((a.N + kTileN - 1) / kTileN > 65535) detail::fail_mm("N too large for a promote schedule (at most 65535 N tiles)");
+    // the launch grids are one-dimensional over the output tiles
+    if (promote::Launcher<Cfg>::tiles(int(a.M), int(a.N)) > 0x7FFFFFFF)
+      detail::fail_mm("M x N too large for a promote schedule (more than 2^31 - 1 output tiles)");
   }
 
   static void run(MMArgs const& a) {
@@ -70,10 +72,11 @@ struct PromoteGemm {
     p.ldd = a.ldd;
     p.lds = a.ld_group;
     p.group_size = int(a.group_size <= 0 ? a.K : a.group_size);
-    p.splits = promote::Launcher<Cfg>::splits_for(p.M, p.N, p.K, detail::sm_count_for(a));
-    // split-K: fp32 partials of each split, summed by a second kernel (deterministic)
-    p.WS = static_cast<float*>(detail::allocate_workspace(a, promote::Launcher<Cfg>::workspace_bytes(p.M, p.N, p.splits)));
-    detail::check_launch(promote::Launcher<Cfg>::launch(a.A, a.lda, p, a.stream), "promote kernel");
+    // whole waves of tiles, then the partial last wave split over K: fp32 partials of each split,
+    // summed by a second kernel (deterministic)
+    const promote::Plan plan = promote::Launcher<Cfg>::plan(p.M, p.N, p.K, detail::sm_count_for(a));
+    float* ws = static_cast<float*>(detail::allocate_workspace(a, promote::Launcher<Cfg>::workspace_bytes(plan)));
+    detail::check_launch(promote::Launcher<Cfg>::launch(a.A, a.lda, p, plan, ws, a.stream), "promote kernel");
   }
 };
 

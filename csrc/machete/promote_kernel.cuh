@@ -31,9 +31,10 @@
 // queues its next wgmma batch before promoting the previous one.
 // The epilogue multiplies channel x token scales in fp32, converts to f16 and stores through
 // shared memory (16-byte row segments of D). When the output tiles leave SMs idle (small M on
-// layers with few N tiles), the launcher splits K over the grid's z extent: each split writes its
-// scaled fp32 share to a workspace and promote_reduce sums the splits in order (deterministic, no
-// atomics or counters: CUDA-graph safe). Group sizes: a multiple of 128 (one promotion per K
+// layers with few N tiles) or the last wave of CTAs would be partial, the launcher runs the whole
+// waves as they are and splits K for the remaining tiles (Plan): each split writes its scaled fp32
+// share to a workspace and promote_reduce sums the splits in order (deterministic, no atomics or
+// counters: CUDA-graph safe). Group sizes: a multiple of 128 (one promotion per K
 // tile), a multiple of 64 (two, one per half tile), or K (no group scales: e4m3 promotes every K
 // tile with scale 1, which bounds the tensor core's accumulation error).
 #pragma once
@@ -104,8 +105,11 @@ struct Params {
   int M, N, K;
   int64_t ldd, lds;
   int group_size;     // K, or a multiple of 64 dividing K
-  int splits = 1;     // K split over the grid's z extent; > 1: fp32 partials to WS, then promote_reduce
-  float* WS = nullptr;  // [splits, N, M] fp32 partial results (splits > 1)
+  // The launch's tiles: linear tiles [tile0, tile0 + gridDim.x) of the (token tile fastest) order
+  // t = n_tile * m_tiles + m_tile, each split over gridDim.z = splits K ranges.
+  int tile0 = 0;
+  int splits = 1;     // > 1: fp32 partials to WS, then promote_reduce
+  float* WS = nullptr;  // [splits][gridDim.x][kTileM][kTileN] fp32 partial tiles (splits > 1)
 };
 
 // ---- device helpers ----------------------------------------------------------------------------
@@ -225,7 +229,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   uint64_t* empty = full + S;
 
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-  const int m_blk = blockIdx.x, n0 = blockIdx.y * Cfg::kTileN;
+  const int m_tiles = (p.M + Cfg::kTileM - 1) / Cfg::kTileM, tile = p.tile0 + int(blockIdx.x);
+  const int m_blk = tile % m_tiles, n0 = (tile / m_tiles) * Cfg::kTileN;
   const int n_valid = min(Cfg::kTileN, p.N - n0);  // a multiple of 128
   // split-K (p.splits > 1): CTA z of the grid's z extent takes K tiles [kt0, kt0 + k_tiles); all K
   // tile indices below are local to that range except where kt0 is added
@@ -439,23 +444,20 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   if (!active) return;
   __half* out = sOut + cw * Cfg::kTileM * Cfg::kOutPitch;
   const int m0 = m_blk * Cfg::kTileM, c = lane % 4, r = 16 * warp + lane / 4;
-  if (p.splits > 1) {  // this split's share, scaled, in fp32: WS[z][n][m]
+  if (p.splits > 1) {  // this split's share of the tile, scaled, in fp32: WS[z][tile][m][n]
+    float* wt = p.WS + (int64_t(z) * gridDim.x + blockIdx.x) * (Cfg::kTileM * Cfg::kTileN);
 #pragma unroll
     for (int rb = 0; rb < kRB; ++rb) {
-      const int n = n0 + f0 + 64 * rb;
-      const float cs0 = p.CS[n], cs1 = p.CS[n + 8];
-      float* w0 = p.WS + (int64_t(z) * p.N + n) * p.M;
-      float* w1 = w0 + int64_t(8) * p.M;
+      const int n = f0 + 64 * rb;  // within the tile
+      const float cs0 = p.CS[n0 + n], cs1 = p.CS[n0 + n + 8];
 #pragma unroll
       for (int j = 0; j < Cfg::kTileM / 8; ++j)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const int m = m0 + 8 * j + 2 * c + e;
-          if (m < p.M) {
-            const float ts = p.TS[m];
-            w0[m] = acc[rb][4 * j + e] * cs0 * ts;
-            w1[m] = acc[rb][4 * j + 2 + e] * cs1 * ts;
-          }
+          const int tok = 8 * j + 2 * c + e;
+          const float ts = m0 + tok < p.M ? p.TS[m0 + tok] : 0.f;
+          wt[tok * Cfg::kTileN + n] = acc[rb][4 * j + e] * cs0 * ts;
+          wt[tok * Cfg::kTileN + n + 8] = acc[rb][4 * j + 2 + e] * cs1 * ts;
         }
     }
     return;
@@ -484,56 +486,87 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) promote_mm_kernel(const __gr
   }
 }
 
-// D[m, n] = f16(sum over the splits of WS[z][n][m]), in split order (deterministic). A template only
-// so that every translation unit including this header may define it.
-template <class = void>
+// D[m, n] = f16(sum over the splits of WS[z][tile][m][n]), in split order (deterministic), for the
+// `count` tiles from linear tile tile0 (Params). A template only so that every translation unit
+// including this header may define it.
+template <int kTileN, int kTileM>
 __global__ void promote_reduce(const float* __restrict__ ws, __half* __restrict__ d, int M, int N, int splits,
-                               int64_t ldd) {
-  const int64_t total = int64_t(M) * N;
+                               int tile0, int count, int64_t ldd) {
+  constexpr int kElems = kTileN * kTileM;
+  const int m_tiles = (M + kTileM - 1) / kTileM;
+  const int64_t total = int64_t(count) * kElems;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int n = int(i % N), m = int(i / N);
+    const int tl = int(i / kElems), e = int(i % kElems), tile = tile0 + tl;
+    const int m = (tile % m_tiles) * kTileM + e / kTileN, n = (tile / m_tiles) * kTileN + e % kTileN;
+    if (m >= M || n >= N) continue;
     float v = 0.f;
-    for (int z = 0; z < splits; ++z) v += ws[(int64_t(z) * N + n) * M + m];
+    for (int z = 0; z < splits; ++z) v += ws[(int64_t(z) * count + tl) * kElems + e];
     d[int64_t(m) * ldd + n] = __float2half_rn(v);
   }
 }
 
 // ---- host side -------------------------------------------------------------------------------------
 
+// How a problem's output tiles are run: the first `whole` tiles (whole waves of CTAs, one per SM)
+// each by one CTA over the whole K, the remaining `tail` tiles each split over `splits` K ranges
+// (fp32 partials, then promote_reduce), so the last, partial wave is spread over the SMs instead of
+// leaving most of them idle. With fewer tiles than SMs every tile is in the tail.
+struct Plan {
+  int64_t whole = 0, tail = 0;
+  int splits = 1;
+};
+
 template <class Cfg>
 struct Launcher {
-  // (token tiles, feature tiles, splits)
-  static dim3 grid(int M, int N, int splits) {
-    return dim3(unsigned((M + Cfg::kTileM - 1) / Cfg::kTileM), unsigned((N + Cfg::kTileN - 1) / Cfg::kTileN),
-                unsigned(splits));
+  static int64_t tiles(int M, int N) {
+    return int64_t((M + Cfg::kTileM - 1) / Cfg::kTileM) * ((N + Cfg::kTileN - 1) / Cfg::kTileN);
   }
-  // Split-K when the output tiles leave SMs idle: as many splits as fit the SMs beside the tiles,
-  // each with at least 8 K tiles, at most 16. 1: no split (no workspace).
-  static int splits_for(int M, int N, int K, int sm_count) {
-    const dim3 g = grid(M, N, 1);
-    const int64_t tiles = int64_t(g.x) * g.y;
+  // The tail: as many splits as fit the SMs beside its tiles, each with at least 8 K tiles, at most
+  // 16; none (whole = all tiles) when that is 1.
+  static Plan plan(int M, int N, int K, int sm_count) {
+    Plan pl;
+    const int64_t t = tiles(M, N), sms = std::max(sm_count, 1);
     const int k_tiles = (K + Cfg::kTileK - 1) / Cfg::kTileK;
-    int64_t s = tiles > 0 ? sm_count / tiles : 1;
-    s = std::min<int64_t>(s, std::min(k_tiles / 8, 16));
-    return int(std::max<int64_t>(s, 1));
+    pl.whole = t / sms * sms;
+    pl.tail = t - pl.whole;
+    const int64_t s = pl.tail > 0 ? std::min<int64_t>(sms / pl.tail, std::min(k_tiles / 8, 16)) : 1;
+    if (s <= 1) return Plan{t, 0, 1};
+    pl.splits = int(s);
+    return pl;
   }
-  static size_t workspace_bytes(int M, int N, int splits) {
-    return splits > 1 ? size_t(splits) * size_t(N) * size_t(M) * sizeof(float) : 0;
+  // Every tile split `splits` ways (a forced split: the development harness)
+  static Plan forced(int M, int N, int splits) {
+    return splits > 1 ? Plan{0, tiles(M, N), splits} : Plan{tiles(M, N), 0, 1};
+  }
+  static size_t workspace_bytes(Plan const& pl) {
+    return pl.splits > 1 ? size_t(pl.splits) * size_t(pl.tail) * Cfg::kTileM * Cfg::kTileN * sizeof(float) : 0;
   }
 
   // Returns a CUDA error; argument validation is the caller's (the op layer and PromoteGemm).
-  // p.splits > 1 needs p.WS of workspace_bytes().
-  static cudaError_t launch(const void* A, int64_t lda, Params const& p, cudaStream_t stream) {
+  // A plan with a tail needs ws of workspace_bytes(plan). p.tile0 / p.splits / p.WS are set here.
+  static cudaError_t launch(const void* A, int64_t lda, Params p, Plan const& pl, float* ws, cudaStream_t stream) {
     static const cudaError_t attr = cudaFuncSetAttribute(promote_mm_kernel<Cfg>,
                                                          cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
     if (attr != cudaSuccess) return attr;
     const TmaA<Cfg> tma = make_tma_a<Cfg>(A, p.M, p.K, lda);
-    promote_mm_kernel<Cfg><<<grid(p.M, p.N, p.splits), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
+    if (pl.whole > 0) {
+      p.tile0 = 0;
+      p.splits = 1;
+      promote_mm_kernel<Cfg><<<dim3(unsigned(pl.whole), 1, 1), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
+      const cudaError_t err = cudaGetLastError();
+      if (err != cudaSuccess) return err;
+    }
+    if (pl.tail == 0) return cudaSuccess;
+    p.tile0 = int(pl.whole);
+    p.splits = pl.splits;
+    p.WS = ws;
+    promote_mm_kernel<Cfg><<<dim3(unsigned(pl.tail), 1, unsigned(pl.splits)), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(p, tma);
     cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess || p.splits <= 1) return err;
-    const int64_t total = int64_t(p.M) * p.N;
+    if (err != cudaSuccess) return err;
+    const int64_t total = pl.tail * Cfg::kTileM * Cfg::kTileN;
     const unsigned blocks = unsigned(std::min<int64_t>((total + 255) / 256, 65535));
-    promote_reduce<><<<blocks, 256, 0, stream>>>(p.WS, p.D, p.M, p.N, p.splits, p.ldd);
+    promote_reduce<Cfg::kTileN, Cfg::kTileM><<<blocks, 256, 0, stream>>>(ws, p.D, p.M, p.N, pl.splits, int(pl.whole),
+                                                                         int(pl.tail), p.ldd);
     return cudaGetLastError();
   }
 };

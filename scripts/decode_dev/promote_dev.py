@@ -28,6 +28,8 @@ class Lib:
         self.lib.promote_run.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_int] * 3 + \
             [ctypes.c_longlong] * 3 + [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
         self.lib.promote_auto_splits.argtypes = [ctypes.c_int] * 5
+        self.lib.promote_workspace_floats.argtypes = [ctypes.c_int] * 5
+        self.lib.promote_workspace_floats.restype = ctypes.c_longlong
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
         self.ws = torch.empty(0, dtype=torch.float32, device="cuda")
         self.variants = []
@@ -43,13 +45,13 @@ class Lib:
         M, K = p["a"].shape
         N = d.shape[1]
         s = p["s"]
-        eff = splits or self.auto_splits(v, M, N, K)
-        if eff > 1 and self.ws.numel() < eff * N * M:  # grown outside graph capture (the check runs first)
-            self.ws = torch.empty(eff * N * M, dtype=torch.float32, device="cuda")
+        need = self.lib.promote_workspace_floats(v, M, N, K, splits)
+        if self.ws.numel() < need:  # grown outside graph capture (the check and sweep run it first)
+            self.ws = torch.empty(need, dtype=torch.float32, device="cuda")
         rc = self.lib.promote_run(v, p["a"].data_ptr(), p["b"].data_ptr(), d.data_ptr(),
                                   s.data_ptr() if s is not None else None, p["cs"].data_ptr(), p["ts"].data_ptr(),
                                   M, N, K, p["a"].stride(0), d.stride(0), s.stride(0) if s is not None else N,
-                                  p["g"], splits, self.ws.data_ptr() if eff > 1 else None,
+                                  p["g"], splits, self.ws.data_ptr() if need > 0 else None,
                                   torch.cuda.current_stream().cuda_stream)
         if rc != 0:
             raise RuntimeError(f"promote_run variant {v}: CUDA error {rc}")
@@ -62,7 +64,9 @@ def vname(d):
 def check(lib, only, splits=(0,)):
     shapes = [(1, 128, 128, 128), (130, 256, 1024, 64), (256, 4096, 4096, 128), (77, 1024, 4160, 64),
               (300, 512, 8192, 128), (1024, 2048, 2048, 128), (64, 1024, 1024, 512), (200, 384, 192, 64),
-              (129, 640, 4096, 4096), (100, 384, 1024, 128), (520, 1152, 2048, 128)]
+              (129, 640, 4096, 4096), (100, 384, 1024, 128), (520, 1152, 2048, 128),
+              # more tiles than SMs with a partial last wave: whole tiles, then a split tail
+              (1200, 4096, 4096, 128), (1200, 1024, 4096, 128)]
     bad = 0
     for v, d in enumerate(lib.variants):
         if only and v not in only:

@@ -7,18 +7,21 @@
 
 using namespace machete::promote;
 
+static int sm_count() {
+  int dev = 0, sms = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return sms;
+}
+
 template <class Cfg>
 static int run_cfg(const void* A, const void* B, void* D, const void* S, const float* CS, const float* TS, int M,
                    int N, int K, long long lda, long long ldd, long long lds, int g, int splits, float* ws,
                    cudaStream_t st) {
   Params p{};
-  // splits: > 0 forces the K split (ws: splits * N * M floats when > 1), 0 takes the launcher's choice
-  // (ws must then hold Launcher::workspace_bytes of it)
-  int dev = 0, sms = 0;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  p.splits = splits > 0 ? splits : Launcher<Cfg>::splits_for(M, N, K, sms);
-  p.WS = ws;
+  // splits: > 0 splits every tile that many ways, 0 takes the launcher's plan; ws must hold
+  // promote_workspace_floats of the same arguments
+  const Plan plan = splits > 0 ? Launcher<Cfg>::forced(M, N, splits) : Launcher<Cfg>::plan(M, N, K, sm_count());
   p.B = static_cast<const uint8_t*>(B);
   p.D = static_cast<__half*>(D);
   p.S = static_cast<const __half*>(S);
@@ -30,7 +33,7 @@ static int run_cfg(const void* A, const void* B, void* D, const void* S, const f
   p.ldd = ldd;
   p.lds = lds;
   p.group_size = g;
-  return int(Launcher<Cfg>::launch(A, lda, p, st));
+  return int(Launcher<Cfg>::launch(A, lda, p, plan, ws, st));
 }
 
 // act ("s8"/"e4m3"), group scales, tile n, tile m, stages, mode (promote::Config::kMode): the
@@ -60,12 +63,25 @@ extern "C" int promote_run(int v, const void* A, const void* B, void* D, const v
   return -1;
 }
 
-// the launcher's split choice for variant v (what splits = 0 runs)
+// the launcher's plan for variant v (what splits = 0 runs): its tail's split (1: none), and the
+// workspace floats a run with `splits` needs
 extern "C" int promote_auto_splits(int v, int M, int N, int K, int sms) {
   int i = 0;
 #define SPLITS(e, gs, tn, m, s, mo, n) \
-  if (v == i++) return Launcher<Config<e, gs, tn, m, s, mo>>::splits_for(M, N, K, sms);
+  if (v == i++) return Launcher<Config<e, gs, tn, m, s, mo>>::plan(M, N, K, sms).splits;
   VARIANTS(SPLITS)
 #undef SPLITS
+  return -1;
+}
+
+extern "C" long long promote_workspace_floats(int v, int M, int N, int K, int splits) {
+  int i = 0;
+#define WS(e, gs, tn, m, s, mo, n)                                                                        \
+  if (v == i++) {                                                                                         \
+    using L = Launcher<Config<e, gs, tn, m, s, mo>>;                                                      \
+    return (long long)(L::workspace_bytes(splits > 0 ? L::forced(M, N, splits) : L::plan(M, N, K, sm_count())) / 4); \
+  }
+  VARIANTS(WS)
+#undef WS
   return -1;
 }

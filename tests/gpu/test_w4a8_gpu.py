@@ -87,6 +87,26 @@ def test_w4a8_group64_and_ragged(a_dtype):
 
 
 @pytest.mark.parametrize("a_dtype", A8, ids=("s8", "e4m3"))
+def test_w4a8_promote_partial_last_wave(a_dtype):
+    """More output tiles than SMs with a partial last wave: the promote launcher runs the whole waves,
+    then splits K for the remaining tiles (promote::Plan); the M per schedule makes that tail 1..n_tiles
+    tiles (so it is split), with a ragged last token tile."""
+    _skip_unbuilt(a_dtype, True)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    N, K = 2048, 4096
+    for s in _built(a_dtype, True):
+        if "Promote" not in s:
+            continue
+        tn, tm = (int(x) for x in s.split("_")[0].split("x"))
+        n_tiles = N // tn
+        M = tm * (sms // n_tiles + 1) - 5
+        tiles = -(-M // tm) * n_tiles
+        assert sms < tiles and 0 < tiles % sms <= sms // 2  # a tail the launcher splits
+        p = W4A8Problem(M, N, K, a_dtype, 128, seed=M)
+        p.check(p.run(schedule=s), what=f"M={M} N={N} K={K} {s}: {tiles} tiles on {sms} SMs")
+
+
+@pytest.mark.parametrize("a_dtype", A8, ids=("s8", "e4m3"))
 def test_w4a8_prepack_layouts(a_dtype):
     """W4A8 weights prepack into the 16 x 32 atom of the 8-bit MMA, with or without group scales
     (every W4A8 kernel reads it: CUTLASS, the promote kernel, the decode family): equal to the torch
