@@ -638,6 +638,10 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     one after the promote kernel got split-K (h100_w4a8_promote_splitk.*), then checked on held-out
     Llama-2-13B / Qwen2.5-32B layers (h100_w4a8_heldout.*: pick / best 1.047-1.074 in geomean, worst
     1.59x at 27648x5120 M = 128), which moved M = 128 on 4096 < N < 8192 from 128 x 64 to 128 x 128.
+    The split last wave (promote::Plan, with a coalesced reduce) then made split-K cheap and moved
+    M = 128..512 again, from one H100 run of every promote tile on seven layers
+    (h100_w4a8_tail_tiles.*): 128 x 128 at M <= 128 (256 x 128 on N >= 16384), 256 x 128 to M = 256,
+    128 x 128 to M = 512 on N <= 6144, 256 x 128 above.
     `benchmarks/tune.py score --w4a8-csv ... --w4a8-type ...` scores a table on those CSVs."""
     small = (E.le(N, 4096), E.le(K, 4096))
     return (
@@ -651,10 +655,11 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
         _promote_rule(E.le(M, 64), "128x64", "split-K: 28672x8192 M=64 88.0 us vs 144.0 (decode); 14336x4096 36.7 vs 44.1"),
         _promote_rule(E.all_of(E.le(M, 256), *small), "128x64", "4096x4096 M=256: 25.2 us vs 33.3 (128x128)"),
         _promote_rule(E.all_of(E.le(M, 128), E.ge(N, 16384)), "256x128", "8192x28672 M=128: 99.2 us vs 116.9 (128x128)"),
-        _promote_rule(E.all_of(E.le(M, 128), E.le(N, 4096)), "128x64", "14336x4096 M=128: 53.3 us vs 53.9 (128x128)"),
         _promote_rule(E.le(M, 128), "128x128",
-                      "split-K: 28672x8192 M=128 120.4 us vs 143.9 (128x64); held-out 27648x5120 87.5 vs 138.9"),
-        _promote_rule(E.all_of(E.le(M, 256), E.le(N, 8192)), "128x128", "28672x8192 M=256: 197.1 us vs 323.3 (256x128)"),
+                      "14336x4096 M=128: 34.2 us vs 44.5 (128x64); held-out 27648x5120 69.7 vs 142 (128x64)"),
+        _promote_rule(E.le(M, 256), "256x128", "held-out 27648x5120 M=256: 122.0 us vs 180.3 (128x128)"),
+        _promote_rule(E.all_of(E.le(M, 512), E.le(N, 6144)), "128x128",
+                      "held-out 27648x5120 M=512: 234.5 us vs 319.3 (256x128: 80 tiles, no split)"),
         _promote_rule(None, "256x128", "8192x28672 M=1024, s8 g128: 694 us vs 822 (128x128), 2526 (decode)"),
     )
 

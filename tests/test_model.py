@@ -95,7 +95,7 @@ def test_reference_4069_is_kept():
 def test_w4a8_schedules_and_heuristics():
     h = M.W4A8_HEURISTIC
     assert [r.schedule.name.split("_")[0] for r in h.rules] == [
-        "64x8", "128x8", "128x16", "128x32", "128x32", "256x64", "128x64", "128x64", "256x128", "128x64", "128x128",
+        "64x8", "128x8", "128x16", "128x32", "128x32", "256x64", "128x64", "128x64", "256x128", "128x128", "256x128",
         "128x128", "256x128"]
     assert h.rules[-1].cond is None
     assert all((s.is_decode and s.k_chunk >= 32) or s.is_promote for s in M.W4A8_SCHEDULES + h.schedules)
@@ -109,15 +109,17 @@ def test_w4a8_schedules_and_heuristics():
     # select(M, N, K)
     assert h.select(64, 4096, 4096).is_decode and h.select(64, 4096, 14336).name == "128x64_s6_PromoteWgmma"
     assert h.select(64, 28672, 8192).name == "256x64_s6_PromoteWgmma"
-    assert h.select(33, 8192, 8192).name == h.select(128, 4096, 14336).name == "128x64_s6_PromoteWgmma"
+    assert h.select(33, 8192, 8192).name == "128x64_s6_PromoteWgmma"
     assert h.select(256, 4096, 4096).name == "128x64_s6_PromoteWgmma"
     assert h.select(128, 28672, 8192).name == "256x128_s4_PromoteWgmma"
     assert h.select(128, 8192, 28672).name == h.select(128, 14336, 4096).name == "128x128_s4_PromoteWgmma"
-    # held-out re-fit: M = 128 on 4096 < N < 8192 takes 128 x 128 (27648x5120: 87.5 us vs 138.9 for 128 x 64)
-    assert h.select(128, 5120, 27648).name == h.select(128, 5120, 13824).name == "128x128_s4_PromoteWgmma"
-    assert h.select(129, 5120, 27648).name == "128x128_s4_PromoteWgmma"
-    assert h.select(256, 8192, 28672).name == "128x128_s4_PromoteWgmma"
-    assert h.select(257, 8192, 28672).name == h.select(4096, 4096, 4096).name == "256x128_s4_PromoteWgmma"
+    # held-out re-fit, then the split last wave: 128 x 128 to M = 128 (4096x14336 too), 256 x 128 to
+    # M = 256, 128 x 128 to M = 512 on N <= 6144 (a 256 x 128 grid there is 80 tiles: 0.6 of a wave)
+    assert h.select(128, 5120, 27648).name == h.select(128, 4096, 14336).name == "128x128_s4_PromoteWgmma"
+    assert h.select(129, 5120, 27648).name == h.select(256, 8192, 28672).name == "256x128_s4_PromoteWgmma"
+    assert h.select(257, 5120, 27648).name == h.select(512, 6144, 8192).name == "128x128_s4_PromoteWgmma"
+    assert h.select(512, 8192, 28672).name == h.select(513, 5120, 27648).name == "256x128_s4_PromoteWgmma"
+    assert h.select(4096, 4096, 4096).name == "256x128_s4_PromoteWgmma"
     # s8 without group scales: decode to M = 32, then CUTLASS
     c = M.W4A8_CHANNEL_HEURISTIC
     assert c.select(1, 4096, 4096).is_decode and c.select(32, 8192, 8192).is_decode

@@ -18,11 +18,11 @@ static char const* heuristic_w4a8(int64_t M, int64_t N, int64_t K)
     return "128x64_s6_PromoteWgmma";
   } else if (M <= 128 && N >= 16384) {
     return "256x128_s4_PromoteWgmma";
-  } else if (M <= 128 && N <= 4096) {
-    return "128x64_s6_PromoteWgmma";
   } else if (M <= 128) {
     return "128x128_s4_PromoteWgmma";
-  } else if (M <= 256 && N <= 8192) {
+  } else if (M <= 256) {
+    return "256x128_s4_PromoteWgmma";
+  } else if (M <= 512 && N <= 6144) {
     return "128x128_s4_PromoteWgmma";
   } else {
     return "256x128_s4_PromoteWgmma";
