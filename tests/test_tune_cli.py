@@ -92,6 +92,13 @@ def test_score_w4a8_csv(tmp_path):
     assert times == {(128, 5120, 27648): {"128x64_s6_PromoteWgmma": 40.0, "128x128_s4_PromoteWgmma": 80.0,
                                            "128x32_w8s3k32_DecodeMma_clusterK": math.inf}}
     assert tune.read_w4a8_times([csv1], "s8_ch") == {}  # no s8_ch figure in the row
+    # fit on the CSV: the fastest schedule of the one point becomes the table's pick
+    fitted = tmp_path / "fit.json"
+    r = subprocess.run(TUNE + ["fit", "--w4a8-csv", str(csv2), "--out", str(fitted), "--name", "w4a8_fit"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "over the built-in w4a8 heuristic on the tuning points: 2.000x" in r.stdout
+    assert load_heuristic(fitted).select(128, 5120, 27648).name == "128x64_s6_PromoteWgmma"
     # a label that names no schedule, both sources, neither: one line each
     bad = tmp_path / "bad.csv"
     bad.write_text("K,N,M,s8_g128@96x64P\n4096,4096,64,1.0\n")
