@@ -78,16 +78,19 @@ def read_w4a8_times(csv_paths, w4a8_type: str) -> dict[tuple[int, int, int], dic
     times: dict[tuple[int, int, int], dict[str, float]] = {}
     for path in csv_paths:
         with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                point = (int(row["M"]), int(row["N"]), int(row["K"]))
-                for col, value in row.items():
-                    if not col.startswith(w4a8_type + "@"):
-                        continue
-                    name = _w4a8_schedule(col.split("@", 1)[1], schedules)
-                    if name is None:
+            reader = csv.DictReader(f)
+            # the type's columns and their schedules, resolved once per file
+            names = {}
+            for col in reader.fieldnames or ():
+                if col.startswith(w4a8_type + "@"):
+                    names[col] = _w4a8_schedule(col.split("@", 1)[1], schedules)
+                    if names[col] is None:
                         raise ValueError(f"{path}: column {col!r} names no single W4A8 schedule")
+            for row in reader:
+                point = (int(row["M"]), int(row["N"]), int(row["K"]))
+                for col, name in names.items():
                     try:
-                        us = float(value)
+                        us = float(row[col])
                     except (TypeError, ValueError):
                         us = math.nan
                     times.setdefault(point, {})[name] = us if math.isfinite(us) and us > 0 else math.inf

@@ -21,6 +21,11 @@ from .model import Heuristic, HeuristicRule, parse_schedule_name
 Times = Mapping[tuple[int, int, int], Mapping[str, float]]
 
 
+def _fastest(row: Mapping[str, float]) -> float:
+    """The lowest finite time of one shape's row."""
+    return min(v for v in row.values() if math.isfinite(v))
+
+
 def _loss(shapes: Sequence[tuple[int, int, int]], times: Times, sched: str) -> float:
     """Sum of log(t_sched / t_best) over shapes (inf if a shape lacks the schedule)."""
     total = 0.0
@@ -28,7 +33,7 @@ def _loss(shapes: Sequence[tuple[int, int, int]], times: Times, sched: str) -> f
         row = times[p]
         if sched not in row or not math.isfinite(row[sched]):
             return math.inf
-        total += math.log(row[sched] / min(v for v in row.values() if math.isfinite(v)))
+        total += math.log(row[sched] / _fastest(row))
     return total
 
 
@@ -100,7 +105,7 @@ def pick_over_best(times: Times, h: Heuristic) -> tuple[float, float, tuple[int,
     for (m, n, k), row in sorted(times.items()):
         t = row.get(h.select(m, n, k).name)
         if t and math.isfinite(t):
-            ratios.append((t / min(v for v in row.values() if math.isfinite(v)), (m, n, k)))
+            ratios.append((t / _fastest(row), (m, n, k)))
     if not ratios:
         raise ValueError(f"no measured point has a time for {h.name}'s pick")
     worst = max(ratios)

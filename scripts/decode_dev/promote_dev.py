@@ -126,15 +126,16 @@ def sweep(lib, ms, shapes, only, splits, out):
                     p = make_problem(M, N, K, 128 if d["gs"] else K, d["act"], d["gs"], seed=v, mma8=True)
                     row = {}
                     bs = [p["b"]] + [p["b"].clone() for _ in range(copies - 1)]
+                    auto = lib.auto_splits(v, M, N, K)
+                    out_t = torch.empty((M, N), dtype=torch.float16, device="cuda")
                     for sp in splits:
-                        eff = sp or lib.auto_splits(v, M, N, K)
-                        out_t = torch.empty((M, N), dtype=torch.float16, device="cuda")
+                        eff = sp or auto
                         lib.run(v, p, out_t, sp)  # sizes the workspace outside the graph
                         row[sp] = graph_time([lambda b=b: lib.run(v, dict(p, b=b), out_t, sp) for b in bs])
                         f.write(json.dumps(dict(K=K, N=N, M=M, variant=vname(d), tn=d["tn"], tm=d["tm"], splits=eff,
                                                 forced=bool(sp), us=row[sp], sms=lib.sms)) + "\n")
                     log(f"{K:>5}x{N:<6} {M:>5} {vname(d):24s} " + " ".join(f"{row[s]:7.1f}" for s in splits) +
-                        f"  (auto = {lib.auto_splits(v, M, N, K)})")
+                        f"  (auto = {auto})")
                     del bs
                 torch.cuda.empty_cache()
 

@@ -3,15 +3,16 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "machete/mm_validate.h"  // detail::device_sm_count
 #include "machete/promote_kernel.cuh"
 
 using namespace machete::promote;
 
-static int sm_count() {
-  int dev = 0, sms = 0;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  return sms;
+// splits: > 0 splits every tile that many ways (a forced split), 0 takes the launcher's plan
+template <class Cfg>
+static Plan plan_for(int M, int N, int K, int splits) {
+  return splits > 0 ? Launcher<Cfg>::forced(M, N, splits)
+                    : Launcher<Cfg>::plan(M, N, K, machete::detail::device_sm_count());
 }
 
 template <class Cfg>
@@ -19,9 +20,8 @@ static int run_cfg(const void* A, const void* B, void* D, const void* S, const f
                    int N, int K, long long lda, long long ldd, long long lds, int g, int splits, float* ws,
                    cudaStream_t st) {
   Params p{};
-  // splits: > 0 splits every tile that many ways, 0 takes the launcher's plan; ws must hold
-  // promote_workspace_floats of the same arguments
-  const Plan plan = splits > 0 ? Launcher<Cfg>::forced(M, N, splits) : Launcher<Cfg>::plan(M, N, K, sm_count());
+  // ws must hold promote_workspace_floats of the same arguments
+  const Plan plan = plan_for<Cfg>(M, N, K, splits);
   p.B = static_cast<const uint8_t*>(B);
   p.D = static_cast<__half*>(D);
   p.S = static_cast<const __half*>(S);
@@ -78,8 +78,8 @@ extern "C" long long promote_workspace_floats(int v, int M, int N, int K, int sp
   int i = 0;
 #define WS(e, gs, tn, m, s, mo, n)                                                                        \
   if (v == i++) {                                                                                         \
-    using L = Launcher<Config<e, gs, tn, m, s, mo>>;                                                      \
-    return (long long)(L::workspace_bytes(splits > 0 ? L::forced(M, N, splits) : L::plan(M, N, K, sm_count())) / 4); \
+    using C = Config<e, gs, tn, m, s, mo>;                                                                \
+    return (long long)(Launcher<C>::workspace_bytes(plan_for<C>(M, N, K, splits)) / 4);                  \
   }
   VARIANTS(WS)
 #undef WS
