@@ -132,6 +132,14 @@ def _pow2_in(lo: int, hi: int, what: str):
     return check
 
 
+def _check_tile_n(inst, attribute, value) -> None:
+    """N tiles: a power of two in 64..256 (CUTLASS and promote schedules); decode schedules also
+    take the multiples of 16 in between (``_check_decode``), so the field admits those here."""
+    if not isinstance(value, int) or not (DECODE_TILE_N_MIN <= value <= 256) or value % 16:
+        raise ValueError(f"invalid N tile {value}: must be a power of two in [64, 256] "
+                         f"(decode schedules: a multiple of 16 in [{DECODE_TILE_N_MIN}, 256])")
+
+
 class KernelKind(enum.Enum):
     """Which mainloop implements a schedule.
 
@@ -151,8 +159,10 @@ class KernelKind(enum.Enum):
 
 
 # Validity of the decode family's fields, in one place (csrc/machete/decode_kernel.cuh asserts
-# the same). Tiles: N a power of two in 64..256 (a CTA streams tile_n/16 contiguous 128-byte
-# atoms per 16-wide k slab), M one, two or four 8-token mma tiles.
+# the same). Tiles: N a multiple of 16 in 32..256 (a CTA streams tile_n/16 contiguous 128-byte
+# atoms per 16-wide k slab; widths that are not powers of two, e.g. 48 or 80, let N / tile_n
+# match the SM count, and the last tile may be partial), M one, two or four 8-token mma tiles.
+DECODE_TILE_N_MIN = 32
 DECODE_TILE_M = (8, 16, 32)
 DECODE_WARPS = (4, 8, 16)
 DECODE_STAGES = range(2, 9)
@@ -184,7 +194,7 @@ class ScheduleConfig:
     ``k_chunk`` (threads per CTA / 32, shared-memory stages per warp, K per stage) to ``decode``
     schedules, whose cluster is chosen at run time and must be left at 1x1x1."""
 
-    tile_n: int = attrs.field(validator=_pow2_in(64, 256, "N tile"))
+    tile_n: int = attrs.field(validator=_check_tile_n)
     tile_m: int = attrs.field(validator=_pow2_in(8, 256, "M tile"))
     cluster: tuple[int, int, int] = attrs.field(converter=tuple, default=(1, 1, 1))
     kernel_schedule: KernelScheduleType = KernelScheduleType.TmaWarpSpecializedCooperative
@@ -208,6 +218,7 @@ class ScheduleConfig:
         if self.kind is KernelKind.decode:
             self._check_decode()
             return
+        _pow2_in(64, 256, "N tile")(self, None, self.tile_n)
         if self.kind is KernelKind.promote:
             self._check_promote()
             return
@@ -231,8 +242,7 @@ class ScheduleConfig:
         what = f"decode schedule {self.tile_n}x{self.tile_m}"
         if self.tile_m not in DECODE_TILE_M:
             raise ValueError(f"invalid {what}: M tile must be one of {DECODE_TILE_M}")
-        if self.tile_n not in (64, 128, 256):
-            raise ValueError(f"invalid {what}: N tile must be 64, 128 or 256")
+        # (the field's validator has checked: a multiple of 16 in [DECODE_TILE_N_MIN, 256])
         if self.warps not in DECODE_WARPS:
             raise ValueError(f"invalid {what}: warps must be one of {DECODE_WARPS}, got {self.warps}")
         if self.stages not in DECODE_STAGES:
@@ -542,9 +552,23 @@ DECODE_W16_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("64x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("64x16", warps=16, stages=2, k_chunk=64),
 )
+# Balanced widths: the same 16-warp CTAs with 48 or 80 output features, so that N / tile_n (times
+# the run-time cluster split) fills the 132 SMs of an H100 / H200 in one wave where no power of two
+# does: N = 10240 is 40 / 80 / 160 tiles of 256 / 128 / 64 but 128 of 80; N = 6144 is 128 of 48;
+# N = 5120 is 64 of 80 (split 2: 128 CTAs). Dev-harness sweep on an H100 (CUDA graph, us, vs the
+# previous pick; benchmarks/results/h100_decode_balanced.log): 8192x10240 M = 1 19.4 vs 22.6
+# (128x8), M = 16 22.2 vs 28.0 (256x16; Marlin 23.3); 4096x6144 M = 1 8.3 vs 9.4, M = 16 9.6 vs 10.4;
+# 27648x5120 M = 16 36.3 vs 47.7, 13824x5120 21.3 vs 26.0.
+DECODE_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (
+    decode_schedule("48x8", warps=16, stages=3, k_chunk=64),
+    decode_schedule("48x16", warps=16, stages=2, k_chunk=64),
+    decode_schedule("80x8", warps=16, stages=3, k_chunk=64),
+    decode_schedule("80x16", warps=16, stages=2, k_chunk=64),
+)
 # a decode schedule by its tile (the first seven: "64x8") or its name without the family suffix
 _D = {f"{s.tile_n}x{s.tile_m}": s for s in DECODE_SCHEDULES}
-_D.update({s.name.removesuffix(_DECODE_SUFFIX): s for s in DECODE_SCHEDULES + DECODE_W16_SCHEDULES})
+_D.update({s.name.removesuffix(_DECODE_SUFFIX): s
+           for s in DECODE_SCHEDULES + DECODE_W16_SCHEDULES + DECODE_BALANCED_SCHEDULES})
 
 
 def _decode_rule(cond: Cond | None, schedule: str, note: str = "") -> HeuristicRule:
@@ -587,14 +611,23 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.gt(M, 16), "128x32", "2x1x1"),
     # M <= 16: the decode family, except CUTLASS 256x16 (stream-K) at wide N for 8 < M <= 16
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 5120)), "80x8_w16s3k64",
+                 "N = 5120: 64 tiles, split 2; held-out 27648x5120 M=1 31.7 us vs 37.4 (128x8)"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 6144)), "48x8_w16s3k64", "4096x6144 M=1: 8.3 us vs 9.4 (64x8 w16)"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 8192), E.le(K, 8192)), "64x8_w16s3k64",
                  "4096x6144 M=1: 9.7 us vs 13.6 (128x8); held-out 5120x5120: 10.4 vs 11.0"),
+    _decode_rule(E.all_of(E.le(M, 8), E.gt(N, 8192), E.le(N, 10240)), "80x8_w16s3k64",
+                 "8192x10240 M=1: 19.4 us vs 22.6 (128x8): 128 tiles"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8",
                  "K > 8192: held-out 27648x5120 M=1 36.4 us vs 42.4 (64x8 w16)"),
     _decode_rule(E.le(M, 8), "256x8"),
     _decode_rule(E.all_of(E.le(N, 4096), E.le(K, 4096)), "64x16", "4096x4096 M=16: 8.6 us vs 9.2 (64x16 w16)"),
+    _decode_rule(E.all_of(E.gt(N, 4096), E.le(N, 5120)), "80x16_w16s2k64",
+                 "held-out 27648x5120 M=16: 36.3 us vs 47.7 (64x16 w16), 13824x5120 21.3 vs 26.0"),
+    _decode_rule(E.all_of(E.gt(N, 4096), E.le(N, 6144)), "48x16_w16s2k64", "4096x6144 M=16: 9.6 us vs 10.4 (64x16 w16)"),
     _decode_rule(E.le(N, 8192), "64x16_w16s2k64",
                  "28672x8192 M=16: 52.0 us vs 59.1 (128x16); held-out 27648x5120: 47.6 vs 52.9"),
+    _decode_rule(E.le(N, 10240), "80x16_w16s2k64", "8192x10240 M=16: 22.2 us vs 28.0 (256x16; Marlin 23.3)"),
     _decode_rule(E.le(N, 16384), "256x16", "8192x10240 M=16: 28.8 us vs 31.9 (CUTLASS 256x16); "
                  "held-out 5120x15360: 23.5 vs 30.4"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 28672: 1-13% ahead of 256x16 decode"),
@@ -731,7 +764,8 @@ TYPE_CONFIGS: tuple[TypeConfig, ...] = _gptq_awq_types()
 W4A8_TYPE_CONFIGS: tuple[TypeConfig, ...] = _w4a8_types()
 SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
-SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES + DECODE_W16_SCHEDULES))
+SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES + DECODE_W16_SCHEDULES
+                                                         + DECODE_BALANCED_SCHEDULES))
 # the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
 # the 16-warp ones are not measured on W4A8) and the promote kernel; the types without group scales
 # the decode and the CUTLASS ones (s8: CUTLASS's exact s32 wgmma is faster than the promote kernel)

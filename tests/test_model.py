@@ -30,8 +30,8 @@ def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     # the built set: the 9 SPEC schedules, then the 7 + 2 (16-warp) decode schedules, for each of the
     # 8 types
     assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES
-    assert M.SCHEDULES[9:] == M.DECODE_SCHEDULES + M.DECODE_W16_SCHEDULES
-    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 18
+    assert M.SCHEDULES[9:] == M.DECODE_SCHEDULES + M.DECODE_W16_SCHEDULES + M.DECODE_BALANCED_SCHEDULES
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 22
 
 
 def test_default_heuristic_is_the_h100_refit():
@@ -52,16 +52,33 @@ def test_default_heuristic_is_the_h100_refit():
     # 16-warp CTAs at M <= 8 on N <= 8192 except 4096x4096-sized layers, 128 x 8 up to N = 12288
     assert M.select_schedule(t, 1, 4096, 4096).name == "64x8_w8s6k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 8, 8192, 8192).name == "64x8_w16s3k64_DecodeMma_clusterK"
-    assert M.select_schedule(t, 1, 10240, 8192).name == "128x8_w8s4k64_DecodeMma_clusterK"
-    assert M.select_schedule(t, 16, 10240, 8192).name == "256x16_w4s3k32_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 12288, 8192).name == "128x8_w8s4k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 15360, 5120).name == "256x16_w4s3k32_DecodeMma_clusterK"
+    # balanced widths where no power of two fills the SMs: 128 tiles of 80 at N = 10240, of 48 at
+    # N = 6144, 64 of 80 (split 2) at N = 5120
+    for m, w in ((1, "80x8_w16s3k64"), (16, "80x16_w16s2k64")):
+        assert M.select_schedule(t, m, 10240, 8192).name == w + "_DecodeMma_clusterK"
+        assert M.select_schedule(t, m, 5120, 27648).name == w + "_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 6144, 4096).name == "48x8_w16s3k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 16, 6144, 4096).name == "48x16_w16s2k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 57344, 8192).name == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
     # small layers stay on the decode family up to M = 64
     assert M.select_schedule(t, 64, 4096, 4096).name == "128x32_w8s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 64, 57344, 8192).name == "256x64_2x1x1_TmaMI__TmaCoop_streamK"
 
 
+def test_non_power_of_two_n_tiles_are_decode_only():
+    assert ScheduleConfig(tile_n=80, tile_m=8, kind=M.KernelKind.decode, warps=16, stages=3, k_chunk=64).tile_n == 80
+    with pytest.raises(ValueError, match="power of two in"):
+        M.schedule("80x16", "1x1x1")
+    with pytest.raises(ValueError, match="power of two in"):
+        M.parse_schedule_name("96x64_1x1x1_TmaMI__TmaCoop_streamK")
+    with pytest.raises(ValueError, match="power of two in"):
+        M.promote_schedule("192x128", stages=3)
+
+
 def test_decode_schedule_names_round_trip():
-    for s in M.DECODE_SCHEDULES:
+    for s in M.DECODE_SCHEDULES + M.DECODE_W16_SCHEDULES + M.DECODE_BALANCED_SCHEDULES:
         assert M.parse_schedule_name(s.name) == s
         assert M.canonical_schedule_name(s.name) == s.name
     assert M.DECODE_SCHEDULES[0].name == "64x8_w8s6k64_DecodeMma_clusterK"
@@ -74,6 +91,9 @@ def test_decode_schedule_names_round_trip():
     (dict(k_chunk=128), "k_chunk must be one of"),
     (dict(cluster=(2, 1, 1)), "chosen at run time"),
     (dict(tile_n=256, tile_m=32, warps=8, stages=8, k_chunk=64), "shared memory"),
+    (dict(tile_n=72), "multiple of 16 in"),
+    (dict(tile_n=16), "multiple of 16 in"),
+    (dict(tile_n=272), "multiple of 16 in"),
 ])
 def test_decode_schedule_validation(kwargs, match):
     base = dict(tile_n=128, tile_m=16, kind=M.KernelKind.decode, warps=8, stages=3, k_chunk=64)
@@ -135,7 +155,7 @@ def test_w4a8_schedules_and_heuristics():
     for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
         assert impls[sig].heuristic is h and all(s.is_decode or s.is_promote for s in impls[sig].schedules)
         assert len(impls[sig].schedules) == 7 + 4
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 18 + 3 * (7 + 4) + 7 + 3
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 22 + 3 * (7 + 4) + 7 + 3
 
 
 def test_w4a8_types_refuse_unsupported_schedules():

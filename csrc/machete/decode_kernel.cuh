@@ -91,7 +91,7 @@ struct Config {
   using Acc = std::conditional_t<kAct == Act::S8 && !kGroupScales, int32_t, float>;
 
   static_assert(kBits == 4 || kBits == 8, "decode kernel: 4- or 8-bit weights");
-  static_assert(kTileN >= 16 && kTileN <= 256 && (kTileN & (kTileN - 1)) == 0, "decode kernel: N tile a power of two in 16..256");
+  static_assert(kTileN >= 16 && kTileN <= 256 && kTileN % 16 == 0, "decode kernel: N tile a multiple of 16 in 16..256");
   static_assert(kSlabs == 1 || kSlabs == 2 || kSlabs == 4, "decode kernel: 1, 2 or 4 slabs per chunk");
   static_assert(kTileM == 8 || kTileM == 16 || kTileM == 32, "decode kernel: M tile 8, 16 or 32");
   static_assert(kWarps >= 1 && kWarps <= 16, "decode kernel: 1..16 warps");

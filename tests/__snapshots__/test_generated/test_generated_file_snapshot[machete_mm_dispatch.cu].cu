@@ -26,6 +26,10 @@ extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_cl
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -44,6 +48,10 @@ extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -62,6 +70,10 @@ extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -80,6 +92,10 @@ extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeM
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -98,6 +114,10 @@ extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clust
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -116,6 +136,10 @@ extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_c
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -134,6 +158,10 @@ extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_256x16_w4s3k32_DecodeMma_clust
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -152,6 +180,10 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_c
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x32_w8s3k32_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
@@ -191,16 +223,28 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M <= 8 && N <= 4096) {
     return "64x8_w8s6k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N <= 5120) {
+    return "80x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N <= 6144) {
+    return "48x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 8192 && K <= 8192) {
     return "64x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N > 8192 && N <= 10240) {
+    return "80x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 12288) {
     return "128x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8) {
     return "256x8_w8s3k32_DecodeMma_clusterK";
   } else if (N <= 4096 && K <= 4096) {
     return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (N > 4096 && N <= 5120) {
+    return "80x16_w16s2k64_DecodeMma_clusterK";
+  } else if (N > 4096 && N <= 6144) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
   } else if (N <= 8192) {
     return "64x16_w16s2k64_DecodeMma_clusterK";
+  } else if (N <= 10240) {
+    return "80x16_w16s2k64_DecodeMma_clusterK";
   } else if (N <= 16384) {
     return "256x16_w4s3k32_DecodeMma_clusterK";
   } else {
@@ -267,8 +311,20 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -330,8 +386,20 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -393,8 +461,20 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -456,8 +536,20 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -519,8 +611,20 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -582,8 +686,20 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -645,8 +761,20 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -708,8 +836,20 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "64x16_w16s2k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "48x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "48x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
 }
 
 void mm_dispatch(MMArgs const& args, char const* schedule)
@@ -767,21 +907,21 @@ std::string heuristic_schedule(MMArgs const& args)
 std::vector<std::string> supported_schedules(ScalarKind a_type, ScalarKind b_type, ScalarKind group_scales_type, ScalarKind group_zeros_type, ScalarKind channel_scales_type, ScalarKind token_scales_type, ScalarKind out_type)
 {
   if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
   }
   return {};
 }
