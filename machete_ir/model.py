@@ -174,7 +174,8 @@ _DECODE_SMEM_BUDGET = 200 * 1024  # bytes of shared memory a decode CTA may plan
 PROMOTE_TILE_N = (128, 256)
 PROMOTE_TILE_M = (64, 128)
 PROMOTE_STAGES = range(2, 9)
-_PROMOTE_SMEM_LIMIT = 227 * 1024
+_SM90_SMEM_LIMIT = 227 * 1024  # dynamic shared memory one SM90 CTA may use
+_PROMOTE_SMEM_LIMIT = _SM90_SMEM_LIMIT
 
 
 def promote_smem_bytes(tile_n: int, tile_m: int, stages: int) -> int:
@@ -258,6 +259,14 @@ class ScheduleConfig:
         if max(self.warps * self.stages * stage, reduce) > _DECODE_SMEM_BUDGET:
             raise ValueError(f"invalid {what}: {self.warps} warps x {self.stages} stages x k{self.k_chunk} needs more "
                              f"than {_DECODE_SMEM_BUDGET // 1024} KB of shared memory")
+        # every decode schedule is built for the 8-bit-weight types too, whose stages csrc reduces to
+        # fit the budget but never below 2 (RingLayout): 8-bit weights with group zeros must fit then
+        stage8 = stage + self.k_chunk // 16 * (self.tile_n // 16) * 128 + 2 * self.tile_n
+        stages8 = self.stages if self.warps * self.stages * stage8 <= _DECODE_SMEM_BUDGET else max(
+            2, _DECODE_SMEM_BUDGET // (self.warps * stage8))
+        if max(self.warps * stages8 * stage8, reduce) > _SM90_SMEM_LIMIT:
+            raise ValueError(f"invalid {what}: {self.warps} warps x k{self.k_chunk} with 8-bit weights need more than "
+                             f"{_SM90_SMEM_LIMIT // 1024} KB of shared memory even at 2 stages")
 
     def _check_promote(self) -> None:
         what = f"promote schedule {self.tile_n}x{self.tile_m}"
@@ -552,18 +561,20 @@ DECODE_W16_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("64x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("64x16", warps=16, stages=2, k_chunk=64),
 )
-# Balanced widths: the same 16-warp CTAs with 48 or 80 output features, so that N / tile_n (times
+# Balanced widths: decode CTAs with 48 or 80 output features, so that N / tile_n (times
 # the run-time cluster split) fills the 132 SMs of an H100 / H200 in one wave where no power of two
 # does: N = 10240 is 40 / 80 / 160 tiles of 256 / 128 / 64 but 128 of 80; N = 6144 is 128 of 48;
 # N = 5120 is 64 of 80 (split 2: 128 CTAs). Dev-harness sweep on an H100 (CUDA graph, us, vs the
 # previous pick; benchmarks/results/h100_decode_balanced.log): 8192x10240 M = 1 19.4 vs 22.6
-# (128x8), M = 16 22.2 vs 28.0 (256x16; Marlin 23.3); 4096x6144 M = 1 8.3 vs 9.4, M = 16 9.6 vs 10.4;
-# 27648x5120 M = 16 36.3 vs 47.7, 13824x5120 21.3 vs 26.0.
+# (128x8), M = 16 22.3 vs 28.0 (256x16; Marlin 23.3); 4096x6144 M = 1 8.3 vs 9.4, M = 16 9.6 vs 10.4;
+# 27648x5120 M = 16 38.6 vs 47.7, 13824x5120 21.0 vs 26.0. 80x16 has 8 warps and 4 stages: with
+# 16 warps (2 stages; 36.3 us on 27648x5120, even elsewhere) the 8-bit-weight types would need
+# 242 KB of shared memory.
 DECODE_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("48x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("48x16", warps=16, stages=2, k_chunk=64),
     decode_schedule("80x8", warps=16, stages=3, k_chunk=64),
-    decode_schedule("80x16", warps=16, stages=2, k_chunk=64),
+    decode_schedule("80x16", warps=8, stages=4, k_chunk=64),
 )
 # a decode schedule by its tile (the first seven: "64x8") or its name without the family suffix
 _D = {f"{s.tile_n}x{s.tile_m}": s for s in DECODE_SCHEDULES}
@@ -622,12 +633,12 @@ H100_RULES: tuple[HeuristicRule, ...] = (
                  "K > 8192: held-out 27648x5120 M=1 36.4 us vs 42.4 (64x8 w16)"),
     _decode_rule(E.le(M, 8), "256x8"),
     _decode_rule(E.all_of(E.le(N, 4096), E.le(K, 4096)), "64x16", "4096x4096 M=16: 8.6 us vs 9.2 (64x16 w16)"),
-    _decode_rule(E.all_of(E.gt(N, 4096), E.le(N, 5120)), "80x16_w16s2k64",
-                 "held-out 27648x5120 M=16: 36.3 us vs 47.7 (64x16 w16), 13824x5120 21.3 vs 26.0"),
+    _decode_rule(E.all_of(E.gt(N, 4096), E.le(N, 5120)), "80x16_w8s4k64",
+                 "held-out 27648x5120 M=16: 38.6 us vs 47.7 (64x16 w16), 13824x5120 21.0 vs 26.0"),
     _decode_rule(E.all_of(E.gt(N, 4096), E.le(N, 6144)), "48x16_w16s2k64", "4096x6144 M=16: 9.6 us vs 10.4 (64x16 w16)"),
     _decode_rule(E.le(N, 8192), "64x16_w16s2k64",
                  "28672x8192 M=16: 52.0 us vs 59.1 (128x16); held-out 27648x5120: 47.6 vs 52.9"),
-    _decode_rule(E.le(N, 10240), "80x16_w16s2k64", "8192x10240 M=16: 22.2 us vs 28.0 (256x16; Marlin 23.3)"),
+    _decode_rule(E.le(N, 10240), "80x16_w8s4k64", "8192x10240 M=16: 22.3 us vs 28.0 (256x16; Marlin 23.3)"),
     _decode_rule(E.le(N, 16384), "256x16", "8192x10240 M=16: 28.8 us vs 31.9 (CUTLASS 256x16); "
                  "held-out 5120x15360: 23.5 vs 30.4"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 28672: 1-13% ahead of 256x16 decode"),

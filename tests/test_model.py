@@ -56,7 +56,7 @@ def test_default_heuristic_is_the_h100_refit():
     assert M.select_schedule(t, 16, 15360, 5120).name == "256x16_w4s3k32_DecodeMma_clusterK"
     # balanced widths where no power of two fills the SMs: 128 tiles of 80 at N = 10240, of 48 at
     # N = 6144, 64 of 80 (split 2) at N = 5120
-    for m, w in ((1, "80x8_w16s3k64"), (16, "80x16_w16s2k64")):
+    for m, w in ((1, "80x8_w16s3k64"), (16, "80x16_w8s4k64")):
         assert M.select_schedule(t, m, 10240, 8192).name == w + "_DecodeMma_clusterK"
         assert M.select_schedule(t, m, 5120, 27648).name == w + "_DecodeMma_clusterK"
     assert M.select_schedule(t, 1, 6144, 4096).name == "48x8_w16s3k64_DecodeMma_clusterK"
@@ -91,6 +91,7 @@ def test_decode_schedule_names_round_trip():
     (dict(k_chunk=128), "k_chunk must be one of"),
     (dict(cluster=(2, 1, 1)), "chosen at run time"),
     (dict(tile_n=256, tile_m=32, warps=8, stages=8, k_chunk=64), "shared memory"),
+    (dict(tile_n=80, warps=16, stages=2), "8-bit weights need more than 227 KB"),
     (dict(tile_n=72), "multiple of 16 in"),
     (dict(tile_n=16), "multiple of 16 in"),
     (dict(tile_n=272), "multiple of 16 in"),

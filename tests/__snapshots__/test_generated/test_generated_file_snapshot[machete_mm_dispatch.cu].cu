@@ -29,7 +29,7 @@ extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_cl
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -51,7 +51,7 @@ extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -73,7 +73,7 @@ extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -95,7 +95,7 @@ extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_64x16_w16s2k64_DecodeM
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -117,7 +117,7 @@ extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clust
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -139,7 +139,7 @@ extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_c
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -161,7 +161,7 @@ extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clust
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -183,7 +183,7 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_64x16_w16s2k64_DecodeMma_c
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
-extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
@@ -238,13 +238,13 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
   } else if (N <= 4096 && K <= 4096) {
     return "64x16_w8s4k64_DecodeMma_clusterK";
   } else if (N > 4096 && N <= 5120) {
-    return "80x16_w16s2k64_DecodeMma_clusterK";
+    return "80x16_w8s4k64_DecodeMma_clusterK";
   } else if (N > 4096 && N <= 6144) {
     return "48x16_w16s2k64_DecodeMma_clusterK";
   } else if (N <= 8192) {
     return "64x16_w16s2k64_DecodeMma_clusterK";
   } else if (N <= 10240) {
-    return "80x16_w16s2k64_DecodeMma_clusterK";
+    return "80x16_w8s4k64_DecodeMma_clusterK";
   } else if (N <= 16384) {
     return "256x16_w4s3k32_DecodeMma_clusterK";
   } else {
@@ -320,11 +320,11 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -395,11 +395,11 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -470,11 +470,11 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -545,11 +545,11 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -620,11 +620,11 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -695,11 +695,11 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -770,11 +770,11 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -845,11 +845,11 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "80x8_w16s3k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(args);
     return;
-  } else if (std::strcmp(schedule, "80x16_w16s2k64_DecodeMma_clusterK") == 0) {
-    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(args);
+  } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w16s2k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
 }
 
 void mm_dispatch(MMArgs const& args, char const* schedule)
@@ -907,21 +907,21 @@ std::string heuristic_schedule(MMArgs const& args)
 std::vector<std::string> supported_schedules(ScalarKind a_type, ScalarKind b_type, ScalarKind group_scales_type, ScalarKind group_zeros_type, ScalarKind channel_scales_type, ScalarKind token_scales_type, ScalarKind out_type)
 {
   if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w16s2k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
   }
   return {};
 }

@@ -149,9 +149,9 @@ struct sch_80x8_w16s3k64_DecodeMma_clusterK {
   using KernelSchedule = machete::DecodeMainloop<16, 3, 64>;
 };
 
-struct sch_80x16_w16s2k64_DecodeMma_clusterK {
+struct sch_80x16_w8s4k64_DecodeMma_clusterK {
   using TileShapeNM = cute::Shape<cute::Int<80>, cute::_16>;
-  using KernelSchedule = machete::DecodeMainloop<16, 2, 64>;
+  using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
 };
 
 using types_bf16u4b8bf16voidvoidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, machete::uint4b8_t, cutlass::bfloat16_t, void, void, void, cutlass::bfloat16_t, float>;
@@ -224,10 +224,10 @@ void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x16_w8s3k64_DecodeMma_cluster
   Kernel_f16u8b128f16voidvoidvoidf16f32<sch_128x16_w8s3k64_DecodeMma_clusterK>::run(args);
 }
 
-template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_80x16_w16s2k64_DecodeMma_clusterK>;
-void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_80x16_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_80x16_w16s2k64_DecodeMma_clusterK>::run(args);
+  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_80x16_w8s4k64_DecodeMma_clusterK>::run(args);
 }
 
 template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_128x32_2x1x1_TmaMI__TmaCoop_streamK>;
