@@ -561,20 +561,28 @@ DECODE_W16_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("64x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("64x16", warps=16, stages=2, k_chunk=64),
 )
-# Balanced widths: decode CTAs with 48 or 80 output features, so that N / tile_n (times
-# the run-time cluster split) fills the 132 SMs of an H100 / H200 in one wave where no power of two
-# does: N = 10240 is 40 / 80 / 160 tiles of 256 / 128 / 64 but 128 of 80; N = 6144 is 128 of 48;
-# N = 5120 is 64 of 80 (split 2: 128 CTAs). Dev-harness sweep on an H100 (CUDA graph, us, vs the
-# previous pick; benchmarks/results/h100_decode_balanced.log): 8192x10240 M = 1 19.4 vs 22.6
-# (128x8), M = 16 22.3 vs 28.0 (256x16; Marlin 23.3); 4096x6144 M = 1 8.3 vs 9.4, M = 16 9.6 vs 10.4;
-# 27648x5120 M = 16 38.6 vs 47.7, 13824x5120 21.0 vs 26.0. 80x16 has 8 warps and 4 stages: with
-# 16 warps (2 stages; 36.3 us on 27648x5120, even elsewhere) the 8-bit-weight types would need
-# 242 KB of shared memory.
+# Balanced widths: decode CTAs whose output-feature count is a multiple of 16 but not a power of
+# two, so that N / tile_n (times the run-time cluster split) fills the 132 SMs of an H100 / H200 in
+# one wave where no power of two does. The rule: tile_n = 16 * ceil(N / 2048), i.e. at most 128
+# tiles, for 4096 < N <= 14336 -- N = 6144: 48; 10240: 80 (a power of two gives 40 / 80 / 160
+# tiles); 11008 / 12288: 96; 13824 / 14336: 112 -- except N <= 5120, which takes 80 (64 tiles, a
+# cluster split of 2: 128 CTAs). Dev-harness sweeps on an H100 (CUDA graph, us, vs the previous
+# pick; benchmarks/results/h100_decode_balanced.log, h100_decode_balanced2.log): 8192x10240 M = 1
+# 19.4 vs 22.6 (128x8), M = 16 22.3 vs 28.0 (256x16; Marlin 23.3); 4096x6144 M = 1 8.3 vs 9.4,
+# M = 16 9.6 vs 10.4; 27648x5120 M = 16 38.6 vs 47.7, 13824x5120 21.0 vs 26.0; 4096x12288 M = 1
+# 12.6 vs 13.6, M = 16 15.5 vs 19.9; 4096x11008 11.9 / 15.3 vs 13.4 / 19.1; 4096x14336 14.9 / 16.4 vs
+# 16.0 / 20.2; 5120x13824 17.1 / 19.7 vs 18.8 / 23.0. The wider ones and 80x16 have 8 warps and 4
+# stages: with 16 warps (2 stages; 80x16 36.3 us on 27648x5120, even elsewhere) the 8-bit-weight
+# types would need more than 227 KB of shared memory.
 DECODE_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (
     decode_schedule("48x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("48x16", warps=16, stages=2, k_chunk=64),
     decode_schedule("80x8", warps=16, stages=3, k_chunk=64),
     decode_schedule("80x16", warps=8, stages=4, k_chunk=64),
+    decode_schedule("96x8", warps=8, stages=4, k_chunk=64),
+    decode_schedule("96x16", warps=8, stages=4, k_chunk=64),
+    decode_schedule("112x8", warps=8, stages=4, k_chunk=64),
+    decode_schedule("112x16", warps=8, stages=4, k_chunk=64),
 )
 # a decode schedule by its tile (the first seven: "64x8") or its name without the family suffix
 _D = {f"{s.tile_n}x{s.tile_m}": s for s in DECODE_SCHEDULES}
@@ -621,7 +629,9 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
     _rule(E.gt(M, 16), "128x32", "2x1x1"),
     # M <= 16: the decode family, except CUTLASS 256x16 (stream-K) at wide N for 8 < M <= 16
-    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096), E.le(K, 4096)), "64x8"),
+    _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8_w16s3k64",
+                 "14336x4096 M=1: 15.6 us vs 17.2 (64x8 w8; 16.0 vs 17.6 in an earlier run)"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 5120)), "80x8_w16s3k64",
                  "N = 5120: 64 tiles, split 2; held-out 27648x5120 M=1 31.7 us vs 37.4 (128x8)"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 6144)), "48x8_w16s3k64", "4096x6144 M=1: 8.3 us vs 9.4 (64x8 w16)"),
@@ -629,6 +639,10 @@ H100_RULES: tuple[HeuristicRule, ...] = (
                  "4096x6144 M=1: 9.7 us vs 13.6 (128x8); held-out 5120x5120: 10.4 vs 11.0"),
     _decode_rule(E.all_of(E.le(M, 8), E.gt(N, 8192), E.le(N, 10240)), "80x8_w16s3k64",
                  "8192x10240 M=1: 19.4 us vs 22.6 (128x8): 128 tiles"),
+    _decode_rule(E.all_of(E.le(M, 8), E.gt(N, 10240), E.le(N, 12288)), "96x8_w8s4k64",
+                 "4096x12288 M=1: 12.6 us vs 13.6 (128x8); 4096x11008 11.9 vs 13.4"),
+    _decode_rule(E.all_of(E.le(M, 8), E.gt(N, 12288), E.le(N, 14336)), "112x8_w8s4k64",
+                 "4096x14336 M=1: 14.9 us vs 16.0 (256x8); 5120x13824 17.1 vs 18.8"),
     _decode_rule(E.all_of(E.le(M, 8), E.le(N, 12288)), "128x8",
                  "K > 8192: held-out 27648x5120 M=1 36.4 us vs 42.4 (64x8 w16)"),
     _decode_rule(E.le(M, 8), "256x8"),
@@ -639,6 +653,8 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _decode_rule(E.le(N, 8192), "64x16_w16s2k64",
                  "28672x8192 M=16: 52.0 us vs 59.1 (128x16); held-out 27648x5120: 47.6 vs 52.9"),
     _decode_rule(E.le(N, 10240), "80x16_w8s4k64", "8192x10240 M=16: 22.3 us vs 28.0 (256x16; Marlin 23.3)"),
+    _decode_rule(E.le(N, 12288), "96x16_w8s4k64", "4096x12288 M=16: 15.5 us vs 19.9 (256x16); 4096x11008 15.3 vs 19.1"),
+    _decode_rule(E.le(N, 14336), "112x16_w8s4k64", "4096x14336 M=16: 16.4 us vs 20.2 (256x16); 5120x13824 19.7 vs 23.0"),
     _decode_rule(E.le(N, 16384), "256x16", "8192x10240 M=16: 28.8 us vs 31.9 (CUTLASS 256x16); "
                  "held-out 5120x15360: 23.5 vs 30.4"),
     _rule(None, "256x16", "1x1x1", "8 < M <= 16 at N >= 28672: 1-13% ahead of 256x16 decode"),

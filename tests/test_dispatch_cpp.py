@@ -140,7 +140,7 @@ def test_cpp_selection_by_name_and_errors(dispatch_run):
     assert tail[0] == "byname 256x16_1x1x1_TmaMI__TmaCoop_streamK"
     assert tail[1].startswith("error machete::mm: schedule '128x8_1x1x1_TmaMI__TmaCoop_streamK' is not built")
     assert tail[2].startswith("error machete::mm_dispatch: no kernel for this combination of types; implemented: f16u4b8")
-    assert tail[3] == "supported 22 0"
+    assert tail[3] == "supported 26 0"
 
 
 # ---- a filtered build routes every (M, N, K) to a built schedule (issue 8 item 5) -----------------

@@ -69,12 +69,12 @@ def test_byte_identical_across_hash_seeds(tmp_path):
 def test_list_prints_every_entry_point():
     r = _run("--list")
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) == 176
+    assert r.returncode == 0 and len(lines) == 208
     assert lines[0] == "f16u4b8f16voidvoidvoidf16f32 128x128_2x1x1_TmaMI__TmaCoop_streamK"
-    assert len(set(lines)) == 176
+    assert len(set(lines)) == 208
     # + W4A8: 7 decode schedules per type, 4 promote ones for the three types CUTLASS cannot run
     # exactly, 3 CUTLASS ones for s8 without group scales
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 176 + 4 * 7 + 3 * 4 + 3
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 208 + 4 * 7 + 3 * 4 + 3
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):
@@ -137,7 +137,7 @@ def test_filters_select_a_subset(tmp_path):
     (["--schedules", ""], "argument --schedules: empty list ''"),
     (["--schedules", " , "], "argument --schedules: empty list"),
     (["--output-dir", ""], "argument --output-dir: empty path"),
-    (["--num-shards", "200"], "--num-shards 200 is more than the 176 kernel entry points selected (use at most 176)"),
+    (["--num-shards", "300"], "--num-shards 300 is more than the 208 kernel entry points selected (use at most 208)"),
     (["--device-heuristic-table", "H200"], "--device-heuristic-table 'H200': expected DEVICE=FILE"),
     (["--device-heuristic-table", "=x.json"], "expected DEVICE=FILE"),
     (["--device-heuristic-table", 'H2"00=/nonexistent.json'], "device name pattern must be"),

@@ -128,7 +128,7 @@ BLOCKED = textwrap.dedent("""
     f16 = torch.float16
     assert _model.backend().source == "manifest"
     s = machete.supported_schedules(f16, uint4b8, f16)
-    assert len(s) == 22 and s[-1] == "80x16_w8s4k64_DecodeMma_clusterK", s
+    assert len(s) == 26 and s[-1] == "112x16_w8s4k64_DecodeMma_clusterK", s
     assert machete.heuristic_schedule(1, 4096, 4096, f16, uint4b8, f16) == "64x8_w8s6k64_DecodeMma_clusterK"
     assert machete.heuristic_schedule(4096, 8192, 8192, f16, uint4, f16, f16) == \\
         "256x128_2x1x1_TmaMI__TmaCoop_streamK"

@@ -31,7 +31,7 @@ def test_sixteen_rules_nine_schedules_seventy_two_entry_points():
     # 8 types
     assert M.SCHEDULES[:9] == M.SPEC_SCHEDULES
     assert M.SCHEDULES[9:] == M.DECODE_SCHEDULES + M.DECODE_W16_SCHEDULES + M.DECODE_BALANCED_SCHEDULES
-    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 22
+    assert sum(len(i.schedules) for i in M.impl_configs()) == 8 * 26
 
 
 def test_default_heuristic_is_the_h100_refit():
@@ -52,8 +52,12 @@ def test_default_heuristic_is_the_h100_refit():
     # 16-warp CTAs at M <= 8 on N <= 8192 except 4096x4096-sized layers, 128 x 8 up to N = 12288
     assert M.select_schedule(t, 1, 4096, 4096).name == "64x8_w8s6k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 8, 8192, 8192).name == "64x8_w16s3k64_DecodeMma_clusterK"
-    assert M.select_schedule(t, 1, 12288, 8192).name == "128x8_w8s4k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 16384, 8192).name == "256x8_w8s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 15360, 5120).name == "256x16_w4s3k32_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 4096, 14336).name == "64x8_w16s3k64_DecodeMma_clusterK"
+    # tile_n = 16 * ceil(N / 2048): at most 128 tiles for 4096 < N <= 14336
+    for n, w in ((6144, 48), (10240, 80), (11008, 96), (12288, 96), (13824, 112), (14336, 112)):
+        assert M.select_schedule(t, 1, n, 4096).tile_n == w == M.select_schedule(t, 16, n, 4096).tile_n, n
     # balanced widths where no power of two fills the SMs: 128 tiles of 80 at N = 10240, of 48 at
     # N = 6144, 64 of 80 (split 2) at N = 5120
     for m, w in ((1, "80x8_w16s3k64"), (16, "80x16_w8s4k64")):
@@ -156,7 +160,7 @@ def test_w4a8_schedules_and_heuristics():
     for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
         assert impls[sig].heuristic is h and all(s.is_decode or s.is_promote for s in impls[sig].schedules)
         assert len(impls[sig].schedules) == 7 + 4
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 22 + 3 * (7 + 4) + 7 + 3
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 26 + 3 * (7 + 4) + 7 + 3
 
 
 def test_w4a8_types_refuse_unsupported_schedules():

@@ -139,4 +139,4 @@ def test_machete_gen_entry_point_in_a_checkout(capsys):
     assert Path(machete_gen.generator_path()) == ROOT  # no machete_gen/_gen in the repository
     assert machete_gen.main(["--list", "--types", "f16u4b8f16voidvoidvoidf16f32"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 22 and lines[0].startswith("f16u4b8f16voidvoidvoidf16f32 ")
+    assert len(lines) == 26 and lines[0].startswith("f16u4b8f16voidvoidvoidf16f32 ")

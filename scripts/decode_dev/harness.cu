@@ -26,7 +26,12 @@ using namespace machete::decode;
   X(false, 4, true, false, 48, 32, 8, 3, 2) \
   X(false, 4, true, false, 160, 16, 8, 3, 4) \
   X(false, 4, true, false, 240, 8, 8, 3, 2) \
-  X(true, 4, false, true, 80, 16, 8, 4, 4)
+  X(true, 4, false, true, 80, 16, 8, 4, 4) \
+  X(false, 4, true, false, 96, 16, 8, 4, 4) \
+  X(false, 4, true, false, 112, 8, 8, 4, 4) \
+  X(false, 4, true, false, 112, 16, 8, 4, 4) \
+  X(false, 4, true, false, 32, 8, 16, 3, 4) \
+  X(false, 4, true, false, 32, 16, 16, 2, 4)
 
 #define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
   #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,

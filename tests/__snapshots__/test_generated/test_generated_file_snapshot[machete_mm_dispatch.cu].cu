@@ -30,6 +30,10 @@ extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_clu
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -52,6 +56,10 @@ extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -74,6 +82,10 @@ extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_c
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -96,6 +108,10 @@ extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMm
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -118,6 +134,10 @@ extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_cluste
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u4f16f16voidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -140,6 +160,10 @@ extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_cl
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -162,6 +186,10 @@ extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x8_w16s3k64_DecodeMma_cluste
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_f16u8f16f16voidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x128_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x64_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args);
@@ -184,6 +212,10 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_cl
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x16_w16s2k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args);
 extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
+extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args);
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
@@ -221,8 +253,10 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 16) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M <= 8 && N <= 4096) {
+  } else if (M <= 8 && N <= 4096 && K <= 4096) {
     return "64x8_w8s6k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N <= 4096) {
+    return "64x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 5120) {
     return "80x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 6144) {
@@ -231,6 +265,10 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "64x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N > 8192 && N <= 10240) {
     return "80x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N > 10240 && N <= 12288) {
+    return "96x8_w8s4k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N > 12288 && N <= 14336) {
+    return "112x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 12288) {
     return "128x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8) {
@@ -245,6 +283,10 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "64x16_w16s2k64_DecodeMma_clusterK";
   } else if (N <= 10240) {
     return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (N <= 12288) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (N <= 14336) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
   } else if (N <= 16384) {
     return "256x16_w4s3k32_DecodeMma_clusterK";
   } else {
@@ -323,8 +365,20 @@ static void mm_f16u4b8f16voidvoidvoidf16f32(MMArgs const& args, char const* sche
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4b8f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -398,8 +452,20 @@ static void mm_bf16u4b8bf16voidvoidvoidbf16f32(MMArgs const& args, char const* s
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4b8bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -473,8 +539,20 @@ static void mm_f16u8b128f16voidvoidvoidf16f32(MMArgs const& args, char const* sc
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8b128f16voidvoidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -548,8 +626,20 @@ static void mm_bf16u8b128bf16voidvoidvoidbf16f32(MMArgs const& args, char const*
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8b128bf16voidvoidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -623,8 +713,20 @@ static void mm_f16u4f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u4f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u4f16f16voidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u4f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -698,8 +800,20 @@ static void mm_bf16u4bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u4bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedule)
@@ -773,8 +887,20 @@ static void mm_f16u8f16f16voidvoidf16f32(MMArgs const& args, char const* schedul
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_f16u8f16f16voidvoidf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_f16u8f16f16voidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type f16u8f16f16voidvoidf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* schedule)
@@ -848,8 +974,20 @@ static void mm_bf16u8bf16bf16voidvoidbf16f32(MMArgs const& args, char const* sch
   } else if (std::strcmp(schedule, "80x16_w8s4k64_DecodeMma_clusterK") == 0) {
     mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_80x16_w8s4k64_DecodeMma_clusterK(args);
     return;
+  } else if (std::strcmp(schedule, "96x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "96x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x8_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(args);
+    return;
+  } else if (std::strcmp(schedule, "112x16_w8s4k64_DecodeMma_clusterK") == 0) {
+    mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(args);
+    return;
   }
-  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK");
+  throw std::invalid_argument(std::string("machete::mm: schedule '") + schedule + "' is not built for type bf16u8bf16bf16voidvoidbf16f32; built schedules: 128x128_2x1x1_TmaMI__TmaCoop_streamK, 128x256_2x1x1_TmaMI__TmaCoop_streamK, 128x64_2x1x1_TmaMI__TmaCoop_streamK, 128x32_2x1x1_TmaMI__TmaCoop_streamK, 256x128_2x1x1_TmaMI__TmaCoop_streamK, 128x16_1x1x1_TmaMI__TmaCoop_streamK, 256x64_2x1x1_TmaMI__TmaCoop_streamK, 256x32_2x1x1_TmaMI__TmaCoop_streamK, 256x16_1x1x1_TmaMI__TmaCoop_streamK, 64x8_w8s6k64_DecodeMma_clusterK, 128x8_w8s4k64_DecodeMma_clusterK, 256x8_w8s3k32_DecodeMma_clusterK, 64x16_w8s4k64_DecodeMma_clusterK, 128x16_w8s3k64_DecodeMma_clusterK, 256x16_w4s3k32_DecodeMma_clusterK, 128x32_w8s3k32_DecodeMma_clusterK, 64x8_w16s3k64_DecodeMma_clusterK, 64x16_w16s2k64_DecodeMma_clusterK, 48x8_w16s3k64_DecodeMma_clusterK, 48x16_w16s2k64_DecodeMma_clusterK, 80x8_w16s3k64_DecodeMma_clusterK, 80x16_w8s4k64_DecodeMma_clusterK, 96x8_w8s4k64_DecodeMma_clusterK, 96x16_w8s4k64_DecodeMma_clusterK, 112x8_w8s4k64_DecodeMma_clusterK, 112x16_w8s4k64_DecodeMma_clusterK");
 }
 
 void mm_dispatch(MMArgs const& args, char const* schedule)
@@ -907,21 +1045,21 @@ std::string heuristic_schedule(MMArgs const& args)
 std::vector<std::string> supported_schedules(ScalarKind a_type, ScalarKind b_type, ScalarKind group_scales_type, ScalarKind group_zeros_type, ScalarKind channel_scales_type, ScalarKind token_scales_type, ScalarKind out_type)
 {
   if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4B8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8B128 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::Void && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U4 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::F16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::F16 && group_zeros_type == ScalarKind::F16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::F16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   } else if (a_type == ScalarKind::BF16 && b_type == ScalarKind::U8 && group_scales_type == ScalarKind::BF16 && group_zeros_type == ScalarKind::BF16 && channel_scales_type == ScalarKind::Void && token_scales_type == ScalarKind::Void && out_type == ScalarKind::BF16) {
-    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK"};
+    return {"128x128_2x1x1_TmaMI__TmaCoop_streamK", "128x256_2x1x1_TmaMI__TmaCoop_streamK", "128x64_2x1x1_TmaMI__TmaCoop_streamK", "128x32_2x1x1_TmaMI__TmaCoop_streamK", "256x128_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1_TmaMI__TmaCoop_streamK", "256x32_2x1x1_TmaMI__TmaCoop_streamK", "256x16_1x1x1_TmaMI__TmaCoop_streamK", "64x8_w8s6k64_DecodeMma_clusterK", "128x8_w8s4k64_DecodeMma_clusterK", "256x8_w8s3k32_DecodeMma_clusterK", "64x16_w8s4k64_DecodeMma_clusterK", "128x16_w8s3k64_DecodeMma_clusterK", "256x16_w4s3k32_DecodeMma_clusterK", "128x32_w8s3k32_DecodeMma_clusterK", "64x8_w16s3k64_DecodeMma_clusterK", "64x16_w16s2k64_DecodeMma_clusterK", "48x8_w16s3k64_DecodeMma_clusterK", "48x16_w16s2k64_DecodeMma_clusterK", "80x8_w16s3k64_DecodeMma_clusterK", "80x16_w8s4k64_DecodeMma_clusterK", "96x8_w8s4k64_DecodeMma_clusterK", "96x16_w8s4k64_DecodeMma_clusterK", "112x8_w8s4k64_DecodeMma_clusterK", "112x16_w8s4k64_DecodeMma_clusterK"};
   }
   return {};
 }

@@ -154,6 +154,26 @@ struct sch_80x16_w8s4k64_DecodeMma_clusterK {
   using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
 };
 
+struct sch_96x8_w8s4k64_DecodeMma_clusterK {
+  using TileShapeNM = cute::Shape<cute::Int<96>, cute::_8>;
+  using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
+};
+
+struct sch_96x16_w8s4k64_DecodeMma_clusterK {
+  using TileShapeNM = cute::Shape<cute::Int<96>, cute::_16>;
+  using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
+};
+
+struct sch_112x8_w8s4k64_DecodeMma_clusterK {
+  using TileShapeNM = cute::Shape<cute::Int<112>, cute::_8>;
+  using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
+};
+
+struct sch_112x16_w8s4k64_DecodeMma_clusterK {
+  using TileShapeNM = cute::Shape<cute::Int<112>, cute::_16>;
+  using KernelSchedule = machete::DecodeMainloop<8, 4, 64>;
+};
+
 using types_bf16u4b8bf16voidvoidvoidbf16f32 = TypeConfig<cutlass::bfloat16_t, machete::uint4b8_t, cutlass::bfloat16_t, void, void, void, cutlass::bfloat16_t, float>;
 
 template <class Schedule> using Kernel_bf16u4b8bf16voidvoidvoidbf16f32 = MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, Schedule>;
@@ -206,22 +226,28 @@ void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_64x16_w16s2k64_DecodeMma_clusterK(
   Kernel_f16u4b8f16voidvoidvoidf16f32<sch_64x16_w16s2k64_DecodeMma_clusterK>::run(args);
 }
 
+template struct MacheteKernel<types_f16u4b8f16voidvoidvoidf16f32, sch_112x16_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_f16u4b8f16voidvoidvoidf16f32_sch_112x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
+{
+  Kernel_f16u4b8f16voidvoidvoidf16f32<sch_112x16_w8s4k64_DecodeMma_clusterK>::run(args);
+}
+
 template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>;
 void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_256x32_2x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
   Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_256x32_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_64x16_w8s4k64_DecodeMma_clusterK>;
-void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_64x8_w16s3k64_DecodeMma_clusterK>;
+void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_64x16_w8s4k64_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_64x8_w16s3k64_DecodeMma_clusterK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_80x8_w16s3k64_DecodeMma_clusterK>;
-void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4b8bf16voidvoidvoidbf16f32, sch_112x8_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_bf16u4b8bf16voidvoidvoidbf16f32_sch_112x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_80x8_w16s3k64_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u4b8bf16voidvoidvoidbf16f32<sch_112x8_w8s4k64_DecodeMma_clusterK>::run(args);
 }
 
 template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_256x64_2x1x1_TmaMI__TmaCoop_streamK>;
@@ -236,22 +262,28 @@ void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_128x32_w8s3k32_DecodeMma_cluster
   Kernel_f16u8b128f16voidvoidvoidf16f32<sch_128x32_w8s3k32_DecodeMma_clusterK>::run(args);
 }
 
+template struct MacheteKernel<types_f16u8b128f16voidvoidvoidf16f32, sch_96x16_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_f16u8b128f16voidvoidvoidf16f32_sch_96x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
+{
+  Kernel_f16u8b128f16voidvoidvoidf16f32<sch_96x16_w8s4k64_DecodeMma_clusterK>::run(args);
+}
+
 template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>;
 void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x16_1x1x1_TmaMI__TmaCoop_streamK(MMArgs const& args)
 {
   Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_128x16_1x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_128x8_w8s4k64_DecodeMma_clusterK>;
-void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_256x16_w4s3k32_DecodeMma_clusterK>;
+void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_128x8_w8s4k64_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_256x16_w4s3k32_DecodeMma_clusterK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_48x8_w16s3k64_DecodeMma_clusterK>;
-void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u8b128bf16voidvoidvoidbf16f32, sch_96x8_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_bf16u8b128bf16voidvoidvoidbf16f32_sch_96x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_48x8_w16s3k64_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u8b128bf16voidvoidvoidbf16f32<sch_96x8_w8s4k64_DecodeMma_clusterK>::run(args);
 }
 
 template struct MacheteKernel<types_f16u4f16f16voidvoidf16f32, sch_256x128_2x1x1_TmaMI__TmaCoop_streamK>;
@@ -278,10 +310,16 @@ void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_128x32_2x1x1_TmaMI__TmaCoop_strea
   Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_128x32_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_64x8_w16s3k64_DecodeMma_clusterK>;
-void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_64x16_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_64x16_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_64x8_w16s3k64_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_64x16_w8s4k64_DecodeMma_clusterK>::run(args);
+}
+
+template struct MacheteKernel<types_bf16u4bf16bf16voidvoidbf16f32, sch_80x8_w16s3k64_DecodeMma_clusterK>;
+void mm_impl_bf16u4bf16bf16voidvoidbf16f32_sch_80x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
+{
+  Kernel_bf16u4bf16bf16voidvoidbf16f32<sch_80x8_w16s3k64_DecodeMma_clusterK>::run(args);
 }
 
 template struct MacheteKernel<types_f16u8f16f16voidvoidf16f32, sch_128x64_2x1x1_TmaMI__TmaCoop_streamK>;
@@ -308,9 +346,15 @@ void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x256_2x1x1_TmaMI__TmaCoop_stre
   Kernel_bf16u8bf16bf16voidvoidbf16f32<sch_128x256_2x1x1_TmaMI__TmaCoop_streamK>::run(args);
 }
 
-template struct MacheteKernel<types_bf16u8bf16bf16voidvoidbf16f32, sch_256x16_w4s3k32_DecodeMma_clusterK>;
-void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_256x16_w4s3k32_DecodeMma_clusterK(MMArgs const& args)
+template struct MacheteKernel<types_bf16u8bf16bf16voidvoidbf16f32, sch_128x8_w8s4k64_DecodeMma_clusterK>;
+void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_128x8_w8s4k64_DecodeMma_clusterK(MMArgs const& args)
 {
-  Kernel_bf16u8bf16bf16voidvoidbf16f32<sch_256x16_w4s3k32_DecodeMma_clusterK>::run(args);
+  Kernel_bf16u8bf16bf16voidvoidbf16f32<sch_128x8_w8s4k64_DecodeMma_clusterK>::run(args);
+}
+
+template struct MacheteKernel<types_bf16u8bf16bf16voidvoidbf16f32, sch_48x8_w16s3k64_DecodeMma_clusterK>;
+void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_48x8_w16s3k64_DecodeMma_clusterK(MMArgs const& args)
+{
+  Kernel_bf16u8bf16bf16voidvoidbf16f32<sch_48x8_w16s3k64_DecodeMma_clusterK>::run(args);
 }
 }  // namespace machete
