@@ -132,6 +132,8 @@ def test_worker_argv_round_trips():
     assert w.types == ["u8b128-ch-f16"] and w.no_sweep and w.no_graph and not w.no_int4pack
     assert w.rotate_mb == 300 and w.target_ms == a.target_ms
     assert w.graph_max_m == 4096 and resolve_args([]).graph_max_m == SMALL_M
+    assert w.sweep_only == "" and resolve_args(worker_argv(resolve_args(["--sweep-only", "DecodeMma"]), [(1, 1)],
+                                                           "e")[2:]).sweep_only == "DecodeMma"
 
 
 def test_help_works(capsys):

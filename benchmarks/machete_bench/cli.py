@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"shapes {','.join(f'{k}x{n}' for k, n in QUICK_SHAPES)}, M {','.join(map(str, QUICK_MS))}, "
                         "shorter timing (explicit --shapes/--m override)")
     p.add_argument("--no-sweep", action="store_true", help="skip the per-schedule sweep (heuristic only)")
+    p.add_argument("--sweep-only", default="", metavar="TEXT",
+                   help="sweep only the schedules whose name contains TEXT (e.g. DecodeMma)")
     p.add_argument("--no-graph", action="store_true", help="skip CUDA-graph timings for M <= 16")
     p.add_argument("--graph-max-m", type=int, default=SMALL_M,
                    help=f"also time under a CUDA graph for M up to this (default {SMALL_M}); a large value "

@@ -27,6 +27,8 @@ def worker_argv(args: argparse.Namespace, shapes: Sequence[tuple[int, int]], eve
             "--graph-max-m", str(args.graph_max_m)]
     if args.rotate_mb:
         argv += ["--rotate-mb", str(args.rotate_mb)]
+    if args.sweep_only:
+        argv += ["--sweep-only", args.sweep_only]
     if args.peers:
         argv += ["--peers", ",".join(args.peers), "--marlin-build", args.marlin_build,
                  "--vllm-machete-build", args.vllm_machete_build]

@@ -90,7 +90,7 @@ class MacheteSection:
         schedules: list[str] = []
         if sweep_keys:
             try:
-                schedules = self.adapter.schedules(dtype, t)
+                schedules = [sc for sc in self.adapter.schedules(dtype, t) if self.args.sweep_only in sc]
             except Exception as e:  # noqa: BLE001 - the heuristic can still be measured
                 self.record_rest(sweep_keys, "error", note="supported_schedules: " + _short(e))
 
