@@ -56,7 +56,7 @@ def test_manifest_types_and_schedules_match_the_model(default_manifest):
     # the decode family is carried verbatim
     assert "64x8_w8s6k64_DecodeMma_clusterK" in types[0]["schedules"]
     picks = [r["schedule"] for r in default_manifest["heuristics"]["h100"]]
-    assert "64x8_w8s6k64_DecodeMma_clusterK" in picks and picks[-1] == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
+    assert "48x8_w16s3k64_DecodeMma_clusterK" in picks and picks[-1] == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
 
 
 @pytest.mark.parametrize("w4a8", [False, True], ids=["default", "w4a8"])
@@ -129,7 +129,7 @@ BLOCKED = textwrap.dedent("""
     assert _model.backend().source == "manifest"
     s = machete.supported_schedules(f16, uint4b8, f16)
     assert len(s) == 26 and s[-1] == "112x16_w8s4k64_DecodeMma_clusterK", s
-    assert machete.heuristic_schedule(1, 4096, 4096, f16, uint4b8, f16) == "64x8_w8s6k64_DecodeMma_clusterK"
+    assert machete.heuristic_schedule(1, 4096, 4096, f16, uint4b8, f16) == "48x8_w16s3k64_DecodeMma_clusterK"
     assert machete.heuristic_schedule(4096, 8192, 8192, f16, uint4, f16, f16) == \\
         "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     # mm's Python validation (CPU tensors: it stops at the device check after the type checks)

@@ -50,7 +50,7 @@ def test_default_heuristic_is_the_h100_refit():
     assert M.select_schedule(t, 16, 8192, 28672).name == "64x16_w16s2k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 4096, 4096).name == "64x16_w8s4k64_DecodeMma_clusterK"
     # 16-warp CTAs at M <= 8 on N <= 8192 except 4096x4096-sized layers, 128 x 8 up to N = 12288
-    assert M.select_schedule(t, 1, 4096, 4096).name == "64x8_w8s6k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 1, 4096, 4096).name == "48x8_w16s3k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 8, 8192, 8192).name == "64x8_w16s3k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 1, 16384, 8192).name == "256x8_w8s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 15360, 5120).name == "256x16_w4s3k32_DecodeMma_clusterK"

@@ -254,28 +254,26 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
   } else if (M > 16) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M <= 8 && N <= 4096 && K <= 4096) {
-    return "64x8_w8s6k64_DecodeMma_clusterK";
+    return "48x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 4096) {
     return "64x8_w16s3k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N <= 5120) {
+  } else if (M <= 8 && N <= 5120 && K > 8192) {
     return "80x8_w16s3k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 6144) {
     return "48x8_w16s3k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N <= 8192 && K <= 8192) {
+  } else if (M <= 8 && N <= 8192) {
     return "64x8_w16s3k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N > 8192 && N <= 10240) {
+  } else if (M <= 8 && N <= 10240) {
     return "80x8_w16s3k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N > 10240 && N <= 12288) {
-    return "96x8_w8s4k64_DecodeMma_clusterK";
-  } else if (M <= 8 && N > 12288 && N <= 14336) {
-    return "112x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8 && N <= 12288) {
-    return "128x8_w8s4k64_DecodeMma_clusterK";
+    return "96x8_w8s4k64_DecodeMma_clusterK";
+  } else if (M <= 8 && N <= 14336) {
+    return "112x8_w8s4k64_DecodeMma_clusterK";
   } else if (M <= 8) {
     return "256x8_w8s3k32_DecodeMma_clusterK";
   } else if (N <= 4096 && K <= 4096) {
     return "64x16_w8s4k64_DecodeMma_clusterK";
-  } else if (N > 4096 && N <= 5120) {
+  } else if (N > 4096 && N <= 5120 && K > 8192) {
     return "80x16_w8s4k64_DecodeMma_clusterK";
   } else if (N > 4096 && N <= 6144) {
     return "48x16_w16s2k64_DecodeMma_clusterK";
