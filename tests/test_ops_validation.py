@@ -28,6 +28,8 @@ SPEC_SCHEDULES = [
 DECODE_SCHEDULES = [
     "64x8_w8s6k64", "128x8_w8s4k64", "256x8_w8s3k32", "64x16_w8s4k64", "128x16_w8s3k64", "256x16_w4s3k32", "128x32_w8s3k32",
     "64x8_w16s3k64", "64x16_w16s2k64",
+    "48x8_w16s3k64", "48x16_w16s2k64", "80x8_w16s3k64", "80x16_w8s4k64", "96x8_w8s4k64", "96x16_w8s4k64",
+    "112x8_w8s4k64", "112x16_w8s4k64",
 ]
 DECODE = "_DecodeMma_clusterK"
 BUILT = [s + CANON for s in SPEC_SCHEDULES] + [s + DECODE for s in DECODE_SCHEDULES]
@@ -431,16 +433,21 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
     "M, N, K, expected",
     [
         # M <= 16: the decode family, CUTLASS 256x16 at 8 < M <= 16 and N > 12288
-        (1, 4096, 4096, "64x8_w8s6k64"),
-        (1, 8192, 28672, "128x8_w8s4k64"),
+        (1, 4096, 4096, "48x8_w16s3k64"),
+        (1, 8192, 28672, "64x8_w16s3k64"),
         (1, 8192, 8192, "64x8_w16s3k64"),
-        (8, 10240, 8192, "128x8_w8s4k64"),
+        (8, 10240, 8192, "80x8_w16s3k64"),
+        (1, 12288, 4096, "96x8_w8s4k64"),
+        (16, 14336, 4096, "112x16_w8s4k64"),
+        (16, 5120, 13824, "80x16_w8s4k64"),
+        (16, 5120, 5120, "48x16_w16s2k64"),
         (1, 28672, 4096, "256x8_w8s3k32"),
         (9, 4096, 14336, "64x16_w16s2k64"),
         (16, 4096, 4096, "64x16_w8s4k64"),
         (16, 8192, 4096, "64x16_w16s2k64"),
         (16, 8192, 28672, "64x16_w16s2k64"),
-        (10, 10240, 8192, "256x16_w4s3k32"),
+        (10, 10240, 8192, "80x16_w8s4k64"),
+        (10, 15360, 5120, "256x16_w4s3k32"),
         (16, 57344, 8192, "256x16_1x1x1"),
         (17, 4096, 4096, "64x16_w8s4k64"),  # 16 < M <= 64 on 4096x4096-sized layers: decode
         (17, 6144, 4096, "128x32_w8s3k32"),
@@ -688,7 +695,7 @@ def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
     names = machete.supported_schedules(a_dtype, st.uint4b8, F16 if group_size else None, None,
                                         torch.float32, torch.float32)
     # the seven 8- and 4-warp decode schedules (the 16-warp ones are W4A16-only)
-    assert [n for n in names if n.endswith(DECODE)] == [s + DECODE for s in DECODE_SCHEDULES if "_w16" not in s]
+    assert [n for n in names if n.endswith(DECODE)] == [s + DECODE for s in DECODE_SCHEDULES[:7]]  # W4A8: the first 7
     cutlass = [n for n in names if n.endswith(CANON)]
     assert cutlass == ([] if group_size or a_dtype != torch.int8 else
                        [s + CANON for s in ("128x64_2x1x1", "128x128_2x1x1", "256x128_2x1x1")])
