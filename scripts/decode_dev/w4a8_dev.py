@@ -115,12 +115,13 @@ def checked_ratio(run, M, N, ref, label):
 
 def check(lib):
     shapes = [(1, 128, 128, 128), (5, 256, 1024, 64), (8, 4096, 4096, 128), (13, 1024, 4160, 64),
-              (16, 512, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (70, 768, 1536, 64), (1, 4096, 512, 512)]
+              (16, 512, 28672, 128), (3, 8192, 2048, 128), (33, 512, 1024, 128), (70, 768, 1536, 64), (1, 4096, 512, 512),
+              (7, 10240, 1024, 128), (16, 5120, 2048, 128)]
     bad = 0
     for v, d in enumerate(lib.variants):
         worst = 0.0
         for (M, N, K, g) in shapes:
-            if N % d["tn"] or K % (16 * d["slabs"]) or g % (16 * d["slabs"]):
+            if N % 16 or K % (16 * d["slabs"]) or g % (16 * d["slabs"]):  # a last tile may be partial
                 continue
             p = make_problem(M, N, K, g, d["act"], d["gs"], seed=v * 100 + M)
             for split in (0, 1, 2, 3, 5, 8):
@@ -172,7 +173,7 @@ def bench(lib, ms, shapes, bw):
                 log(f"  _scaled_mm: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
             del w8s, wfs
             for v, d in enumerate(lib.variants):
-                if N % d["tn"]:
+                if N % 16:
                     continue
                 p = make_problem(M, N, K, 128, d["act"], d["gs"], seed=v)
                 t = rotated_variant_time(lib, v, p, copies)

@@ -23,7 +23,15 @@ using namespace machete::decode;
   X(S8, true, 64, 16, 16, 2, 4)          \
   X(S8, false, 64, 16, 16, 2, 4)         \
   X(S8, false, 64, 8, 8, 6, 4)           \
-  X(E4M3, true, 64, 8, 8, 6, 4)
+  X(E4M3, true, 64, 8, 8, 6, 4)          \
+  X(S8, true, 128, 16, 8, 3, 4)          \
+  X(S8, true, 80, 8, 16, 3, 4)           \
+  X(S8, true, 80, 16, 8, 4, 4)           \
+  X(S8, true, 48, 8, 16, 3, 4)           \
+  X(S8, false, 80, 8, 16, 3, 4)          \
+  X(E4M3, true, 80, 8, 16, 3, 4)         \
+  X(E4M3, true, 80, 16, 8, 4, 4)         \
+  X(E4M3, true, 128, 16, 8, 3, 4)
 
 #define NAME(act, gs, tn, tm, w, st, sl) #act "," #gs "," #tn "," #tm "," #w "," #st "," #sl,
 static const char* kNames[] = {VARIANTS(NAME)};
