@@ -708,10 +708,21 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     128 x 128 to M = 512 on N <= 6144, 256 x 128 above.
     `benchmarks/tune.py score --w4a8-csv ... --w4a8-type ...` scores a table on those CSVs."""
     small = (E.le(N, 4096), E.le(K, 4096))
+    # balanced widths (DECODE_BALANCED_SCHEDULES) where the W4A16 rules found them: 80 wide at
+    # 8192 < N <= 10240 and at N <= 5120 with K > 8192 (dev harness, H100,
+    # benchmarks/results/h100_w4a8_balanced_variants.txt)
+    bal10k = (E.gt(N, 8192), E.le(N, 10240))
+    bal5k = (E.gt(N, 4096), E.le(N, 5120), E.gt(K, 8192))
     return (
         _decode_rule(E.all_of(E.le(M, 16), *small), "64x8",
                      "4096x4096 M=1: 7.6 us vs 8.5 (128x8); M=16, s8 without group scales: 7.8 vs 9.1"),
+        _decode_rule(E.all_of(E.le(M, 8), *bal10k), "80x8_w16s3k64",
+                     "s8 g128 8192x10240 M=1: 19.3 us vs 23.0 (128x8); e4m3 21.8 vs 28.9"),
+        _decode_rule(E.all_of(E.le(M, 8), *bal5k), "80x8_w16s3k64", "s8 g128 13824x5120 M=1: 18.2 us vs 21.4 (128x8)"),
         _decode_rule(E.le(M, 8), "128x8"),
+        _decode_rule(E.all_of(E.le(M, 16), *bal10k), "80x16_w8s4k64",
+                     "s8 g128 8192x10240 M=16: 20.4 us vs 26.3 (128x16); e4m3 26.7 vs 33.5"),
+        _decode_rule(E.all_of(E.le(M, 16), *bal5k), "80x16_w8s4k64", "s8 g128 13824x5120 M=16: 19.2 us vs 24.4 (128x16)"),
         _decode_rule(E.le(M, 16), "128x16"),
         _decode_rule(E.le(M, 32), "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
         _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 18.3 us vs 24.2 (promote 128x64)"),
@@ -800,8 +811,10 @@ SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DEC
 # the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
 # the 16-warp ones are not measured on W4A8) and the promote kernel; the types without group scales
 # the decode and the CUTLASS ones (s8: CUTLASS's exact s32 wgmma is faster than the promote kernel)
-W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + PROMOTE_SCHEDULES
-W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_CUTLASS_SCHEDULES
+W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = (DECODE_SCHEDULES + (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
+                                               + PROMOTE_SCHEDULES)
+W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = (DECODE_SCHEDULES + (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
+                                                       + W4A8_CUTLASS_SCHEDULES)
 
 
 def _w4a8_cutlass_ok(t: TypeConfig) -> bool:

@@ -74,7 +74,7 @@ def test_list_prints_every_entry_point():
     assert len(set(lines)) == 208
     # + W4A8: 7 decode schedules per type, 4 promote ones for the three types CUTLASS cannot run
     # exactly, 3 CUTLASS ones for s8 without group scales
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 208 + 4 * 7 + 3 * 4 + 3
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 208 + 4 * 9 + 3 * 4 + 3
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):

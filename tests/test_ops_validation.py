@@ -694,8 +694,9 @@ def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
     assert out.shape == (8, 256) and out.dtype == torch.float16
     names = machete.supported_schedules(a_dtype, st.uint4b8, F16 if group_size else None, None,
                                         torch.float32, torch.float32)
-    # the seven 8- and 4-warp decode schedules (the 16-warp ones are W4A16-only)
-    assert [n for n in names if n.endswith(DECODE)] == [s + DECODE for s in DECODE_SCHEDULES[:7]]  # W4A8: the first 7
+    # the seven 8- and 4-warp decode schedules and two balanced ones
+    balanced = ["80x8_w16s3k64", "80x16_w8s4k64"]
+    assert [n for n in names if n.endswith(DECODE)] == [s + DECODE for s in DECODE_SCHEDULES[:7] + balanced]
     cutlass = [n for n in names if n.endswith(CANON)]
     assert cutlass == ([] if group_size or a_dtype != torch.int8 else
                        [s + CANON for s in ("128x64_2x1x1", "128x128_2x1x1", "256x128_2x1x1")])
