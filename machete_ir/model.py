@@ -811,10 +811,10 @@ SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DEC
 # the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
 # the 16-warp ones are not measured on W4A8) and the promote kernel; the types without group scales
 # the decode and the CUTLASS ones (s8: CUTLASS's exact s32 wgmma is faster than the promote kernel)
-W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = (DECODE_SCHEDULES + (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
-                                               + PROMOTE_SCHEDULES)
-W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = (DECODE_SCHEDULES + (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
-                                                       + W4A8_CUTLASS_SCHEDULES)
+# the two balanced decode schedules the W4A8 rules pick (both W4A8 tables share their decode rules)
+W4A8_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
+W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_BALANCED_SCHEDULES + PROMOTE_SCHEDULES
+W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_BALANCED_SCHEDULES + W4A8_CUTLASS_SCHEDULES
 
 
 def _w4a8_cutlass_ok(t: TypeConfig) -> bool:
