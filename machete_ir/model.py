@@ -594,6 +594,30 @@ def _decode_rule(cond: Cond | None, schedule: str, note: str = "") -> HeuristicR
     return HeuristicRule(cond=cond, schedule=_D[schedule], note=note)
 
 
+# One wave of 16-token decode tiles (16 < M <= 64, K <= 4096). On layers this small the decode
+# kernel's time follows its CTA count: the fastest 16-token tile is the narrowest one whose
+# ceil(M / 16) x ceil(N / tile_n) CTAs fit the 132 SMs of an H100 / H200 in one wave, i.e. N <= (132 //
+# ceil(M / 16)) * tile_n for the widths 48 .. 128 (48 .. 112 at 48 < M <= 64, where 4096x4096 keeps the
+# 128 x 32 tile: 16.5 us vs 17.7 for 128 x 16). Product sweeps of every schedule on an H100 (CUDA
+# graph; benchmarks/results/h100_mid_m_sweep.*, h100_mid_m_small.*: 8 SPEC and 6 small layers,
+# M = 24 .. 64): 1.100x the previous rules' speed in geomean over the 64 points with K <= 4096,
+# 1.005x the per-point best (worst 1.22x, 2048x2048 M = 24); e.g. 3072x5120 M = 32 9.7 us vs 13.6
+# (128 x 32), 4096x4096 M = 48 14.6-14.8 vs 16.3-16.5, 4096x6144 M = 32 14.6-15.5 vs 16.0-16.5. The
+# rule was fitted on those points; h100_mid_m_heldout.* checks it on layers it did not see.
+_ONE_WAVE_WIDTHS = {48: "48x16_w16s2k64", 64: "64x16", 80: "80x16_w8s4k64", 96: "96x16_w8s4k64",
+                    112: "112x16_w8s4k64", 128: "128x16"}
+_ONE_WAVE_SMS = 132
+
+
+def _one_wave_rules(m_lo: int, m_hi: int) -> tuple[HeuristicRule, ...]:
+    """m_lo < M <= m_hi, K <= 4096: the narrowest 16-token decode tile that fills one wave."""
+    tiles = _ONE_WAVE_SMS // (m_hi // 16)
+    widths = [w for w in _ONE_WAVE_WIDTHS if m_hi <= 48 or w <= 112]
+    return tuple(_decode_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, tiles * w)),
+                              _ONE_WAVE_WIDTHS[w], f"one wave: {m_hi // 16} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs")
+                 for w in widths)
+
+
 # The default heuristic ("h100"), chosen from CUDA-graph (kernel-only) sweeps of every built
 # schedule on an H100 80GB HBM3 (u4b8 g128 f16, 2026-11-26). M > 64 (CUTLASS): re-fitted on the
 # SPEC §7 shapes (benchmarks/results/h100_sweep.*) -- 256x128 (256 output features x 128 tokens)
@@ -616,15 +640,15 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 64), E.le(N, 8192)), "128x128", "2x1x1"),
     _rule(E.gt(M, 64), "256x128", "2x1x1"),
     # 32 < M <= 64
+    *_one_wave_rules(32, 48),
+    *_one_wave_rules(48, 64),
     _decode_rule(E.all_of(E.gt(M, 32), E.le(K, 4096), E.le(N, 4096)), "128x32",
                  "4096x4096 M=64: 16.8 us vs 17.8 (CUTLASS 128x64)"),
     _rule(E.all_of(E.gt(M, 32), E.ge(N, 10240)), "256x64", "2x1x1", "wide N: 256x64 beat 128x64 by 12-24%"),
     _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
     _rule(E.gt(M, 32), "128x64", "2x1x1"),
     # 16 < M <= 32
-    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 4096)), "64x16",
-                 "4096x4096 M=32: two 16-token tiles"),
-    _decode_rule(E.all_of(E.gt(M, 16), E.le(K, 4096), E.le(N, 6144)), "128x32"),
+    *_one_wave_rules(16, 32),
     _rule(E.all_of(E.gt(M, 16), E.ge(N, 10240)), "256x32", "2x1x1"),
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),
     _rule(E.gt(M, 16), "128x32", "2x1x1"),
@@ -690,11 +714,12 @@ def _promote_rule(cond: Cond | None, tile: str, note: str = "") -> HeuristicRule
     return HeuristicRule(cond=cond, schedule=_P[tile], note=note)
 
 
-def _w4a8_rules() -> tuple[HeuristicRule, ...]:
+def _w4a8_rules(channel: bool = False) -> tuple[HeuristicRule, ...]:
     """W4A8 types the CUTLASS path cannot run exactly (group scales, e4m3). M <= 32: the decode family
     (csrc/machete/decode_kernel.cuh: s8 on the s8 mma, e4m3 on the f16 mma after an exact e4m3 -> f16
     conversion), chosen from the W4A8 dev-harness sweep on an H100 (scripts/decode_dev/w4a8_dev.py):
-    64 x 8 on 4096x4096-sized layers up to M = 16, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16;
+    64 x 8 on 4096x4096-sized layers up to M = 16, the 16-warp 64 / 48-wide and the 80-wide tiles on
+    the layers named below, 128 x 8 / 128 x 16 elsewhere at M <= 8 / 16;
     128 x 32 to M = 32 (M = 64 on 4096x4096-sized layers). Above: the promote kernel, from one H100
     run timing every promote schedule for s8 g128, e4m3 g128 and e4m3 without group scales
     (benchmarks/bench_w4a8.py --promote-schedules; benchmarks/results/h100_w4a8_promote.*), one
@@ -713,16 +738,37 @@ def _w4a8_rules() -> tuple[HeuristicRule, ...]:
     # benchmarks/results/h100_w4a8_balanced_variants.txt)
     bal10k = (E.gt(N, 8192), E.le(N, 10240))
     bal5k = (E.gt(N, 4096), E.le(N, 5120), E.gt(K, 8192))
+    # 16-warp CTAs of 48 / 64 features on N <= 8192 (the W4A16 widths): dev harness, then the product
+    # with the previous picks forced in the same run (H100; benchmarks/results/h100_w4a8_widths_dev.log,
+    # h100_w4a8_widths.md). Not at N > 4096 with K > 8192: on 28672x8192 e4m3 g128 lost there (M=1
+    # 54.7 us vs 49.8, M=16 61.4 vs 57.9) while s8 gained 4-8%.
+    mid = (E.gt(N, 4096), E.le(N, 8192), E.le(K, 8192))
     return (
         _decode_rule(E.all_of(E.le(M, 16), *small), "64x8",
                      "4096x4096 M=1: 7.6 us vs 8.5 (128x8); M=16, s8 without group scales: 7.8 vs 9.1"),
         _decode_rule(E.all_of(E.le(M, 8), *bal10k), "80x8_w16s3k64",
                      "s8 g128 8192x10240 M=1: 19.3 us vs 23.0 (128x8); e4m3 21.8 vs 28.9"),
         _decode_rule(E.all_of(E.le(M, 8), *bal5k), "80x8_w16s3k64", "s8 g128 13824x5120 M=1: 18.2 us vs 21.4 (128x8)"),
+        _decode_rule(E.all_of(E.le(M, 8), E.le(N, 4096)), "64x8_w16s3k64",
+                     "14336x4096 M=1: s8 g128 14.9 us vs 17.6 (128x8), e4m3 g128 18.0 vs 20.4, e4m3 per channel "
+                     "16.7 vs 21.1, s8 per channel 15.1 vs 17.0"),
+        _decode_rule(E.all_of(E.le(M, 8), *mid), "64x8_w16s3k64",
+                     "M=1 s8 g128 4096x6144 8.1 us vs 10.1 (128x8), 8192x8192 15.0 vs 17.2; e4m3 10.5 vs 11.7, "
+                     "18.5 vs 18.6; s8 per channel 8.0 vs 9.8, 15.0 vs 16.6"),
         _decode_rule(E.le(M, 8), "128x8"),
         _decode_rule(E.all_of(E.le(M, 16), *bal10k), "80x16_w8s4k64",
                      "s8 g128 8192x10240 M=16: 20.4 us vs 26.3 (128x16); e4m3 26.7 vs 33.5"),
         _decode_rule(E.all_of(E.le(M, 16), *bal5k), "80x16_w8s4k64", "s8 g128 13824x5120 M=16: 19.2 us vs 24.4 (128x16)"),
+        _decode_rule(E.all_of(E.le(M, 16), *mid, E.le(N, 6144)), "48x16_w16s2k64",
+                     "4096x6144 M=16: s8 g128 8.8 us vs 11.4 (128x16), e4m3 10.4 vs 13.3, e4m3 per channel 9.6 vs 13.5"),
+        # s8 per channel keeps 128 x 16 here (CUTLASS-exact s32 without per-chunk scaling: 8192x8192
+        # M=16 17.2 us vs 19.6 on 64 x 16 w16, 14336x4096 16.2 vs 18.9)
+        *(() if channel else (
+            _decode_rule(E.all_of(E.le(M, 16), E.le(N, 4096)), "64x16_w16s2k64",
+                         "14336x4096 M=16: s8 g128 15.4 us vs 19.2 (128x16), e4m3 19.4 vs 23.7, e4m3 per channel "
+                         "18.4 vs 24.0"),
+            _decode_rule(E.all_of(E.le(M, 16), *mid), "64x16_w16s2k64",
+                         "8192x8192 M=16: s8 g128 15.6 us vs 17.8 (128x16), e4m3 19.9 vs 21.2"))),
         _decode_rule(E.le(M, 16), "128x16"),
         _decode_rule(E.le(M, 32), "128x32", "8192x28672 M=32: 56 us vs 91 (128x16)"),
         _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 18.3 us vs 24.2 (promote 128x64)"),
@@ -761,7 +807,7 @@ def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
     256 were re-fitted on the held-out run (h100_w4a8_heldout.*), where the old 128 x 64 to M = 128
     and 128 x 128 to M = 512 picked 1.155x the best in geomean (1.74x at 27648x5120 M = 128)."""
     small = (E.le(N, 4096), E.le(K, 4096))
-    return tuple(r for r in _w4a8_rules() if r.cond is not None and not r.schedule.is_promote and
+    return tuple(r for r in _w4a8_rules(channel=True) if r.cond is not None and not r.schedule.is_promote and
                  r.schedule.tile_m < 32) + (
         _decode_rule(E.le(M, 32), "128x32"),
         _decode_rule(E.all_of(E.le(M, 64), *small), "128x32", "4096x4096 M=64: 11.8 us vs 15.7 (128x64)"),
@@ -808,11 +854,12 @@ SPEC_SCHEDULES: tuple[ScheduleConfig, ...] = SPEC_HEURISTIC.schedules
 # built for every 16-bit type: the 9 SPEC (CUTLASS) schedules, then the decode family
 SCHEDULES: tuple[ScheduleConfig, ...] = tuple(dict.fromkeys(SPEC_SCHEDULES + DECODE_SCHEDULES + DECODE_W16_SCHEDULES
                                                          + DECODE_BALANCED_SCHEDULES))
-# the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma needs;
-# the 16-warp ones are not measured on W4A8) and the promote kernel; the types without group scales
-# the decode and the CUTLASS ones (s8: CUTLASS's exact s32 wgmma is faster than the promote kernel)
-# the two balanced decode schedules the W4A8 rules pick (both W4A8 tables share their decode rules)
-W4A8_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"])
+# W4A8: the seven 8- and 4-warp decode schedules (all have K chunks of 32 or 64, which the 8-bit mma
+# needs), the further decode schedules the W4A8 rules pick (80 wide at N = 10240 / 5120, 16-warp 64 / 48
+# wide on mid-size layers; both W4A8 tables share their decode rules), then the promote kernel for the
+# group-scaled and e4m3 types, CUTLASS for s8 without group scales (its exact s32 wgmma is faster)
+W4A8_BALANCED_SCHEDULES: tuple[ScheduleConfig, ...] = (_D["80x8_w16s3k64"], _D["80x16_w8s4k64"], _D["64x8_w16s3k64"],
+                                                      _D["48x16_w16s2k64"], _D["64x16_w16s2k64"])
 W4A8_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_BALANCED_SCHEDULES + PROMOTE_SCHEDULES
 W4A8_CHANNEL_SCHEDULES: tuple[ScheduleConfig, ...] = DECODE_SCHEDULES + W4A8_BALANCED_SCHEDULES + W4A8_CUTLASS_SCHEDULES
 

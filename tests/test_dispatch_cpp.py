@@ -20,6 +20,13 @@ from machete_ir import names
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARIES = [1, 8, 9, 16, 17, 32, 33, 64, 65, 128, 129, 256, 257, 4069, 4070, 4096, 4097, 6144, 6145,
               8191, 8192, 8193, 10239, 10240, 12288, 12289, 16383, 16384, 16385, 26623, 26624]
+# the boundary grid of the default table: the same, plus the one-wave rules' M bands and N bounds
+# (model._one_wave_rules: N <= tiles * width, each side of each bound)
+_ONE_WAVE_N = sorted({t * w + d for t, ws in ((66, (48, 64, 80, 96, 112, 128)), (44, (48, 64, 80, 96, 112, 128)),
+                                            (33, (48, 64, 80, 96, 112))) for w in ws for d in (0, 1)})
+M_VALS = sorted(set(BOUNDARIES) | {48, 49})
+N_VALS = sorted(set(BOUNDARIES) | set(_ONE_WAVE_N))
+K_VALS = BOUNDARIES
 
 
 def cuda_include() -> Path | None:
@@ -49,14 +56,15 @@ using namespace machete;
 static const long long kVals[] = {%(vals)s};
 """
 
-DRIVER = DRIVER_PRELUDE + r"""int main() {
+DRIVER = DRIVER_PRELUDE + r"""static const long long kM[] = {%(ms)s}, kN[] = {%(ns)s}, kK[] = {%(ks)s};
+int main() {
   MMArgs a;
   a.a_type = ScalarKind::F16; a.b_type = ScalarKind::U4B8; a.out_type = ScalarKind::F16;
   a.group_scales_type = ScalarKind::F16;
   static const char* kDevices[] = {%(devices)s};
   for (const char* dev : kDevices) {
     a.device_name = dev;
-    for (long long m : kVals) for (long long n : kVals) for (long long k : kVals) {
+    for (long long m : kM) for (long long n : kN) for (long long k : kK) {
       a.M = m; a.N = n; a.K = k;
       mm_dispatch(a, nullptr);
       std::printf("%%lld %%lld %%lld %%s %%s\n", m, n, k, g_called, heuristic_schedule(a).c_str());
@@ -85,7 +93,8 @@ def dispatch_run(tmp_path_factory) -> list[str]:
     stubs = _stubs(M.impl_configs())
     devices = ", ".join(["nullptr"] + [f'"{name}"' for name in DEVICE_NAMES[1:]])
     (d / "driver.cpp").write_text(DRIVER % {"stubs": stubs, "vals": ", ".join(map(str, BOUNDARIES)),
-                                            "devices": devices})
+                                            "ms": ", ".join(map(str, M_VALS)), "ns": ", ".join(map(str, N_VALS)),
+                                            "ks": ", ".join(map(str, K_VALS)), "devices": devices})
     return _build_and_run(d, "-O1")
 
 
@@ -117,7 +126,7 @@ def test_cpp_and_python_pick_the_same_schedule_on_every_boundary(dispatch_run, d
     t = M.TYPE_CONFIGS[0]
     name = DEVICE_NAMES[device]
     table = TABLES[name]
-    grid = list(itertools.product(BOUNDARIES, repeat=3))
+    grid = list(itertools.product(M_VALS, N_VALS, K_VALS))
     rows = [line.split() for line in dispatch_run[device * len(grid): (device + 1) * len(grid)]]
     assert len(rows) == len(grid)
     seen = set()

@@ -72,9 +72,9 @@ def test_list_prints_every_entry_point():
     assert r.returncode == 0 and len(lines) == 208
     assert lines[0] == "f16u4b8f16voidvoidvoidf16f32 128x128_2x1x1_TmaMI__TmaCoop_streamK"
     assert len(set(lines)) == 208
-    # + W4A8: 7 decode schedules per type, 4 promote ones for the three types CUTLASS cannot run
-    # exactly, 3 CUTLASS ones for s8 without group scales
-    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 208 + 4 * 9 + 3 * 4 + 3
+    # + W4A8: 7 + 5 decode schedules per type (DECODE_SCHEDULES, W4A8_BALANCED_SCHEDULES), 4 promote
+    # ones for the three types CUTLASS cannot run exactly, 3 CUTLASS ones for s8 without group scales
+    assert len(_run("--list", "--w4a8").stdout.splitlines()) == 208 + 4 * 12 + 3 * 4 + 3
 
 
 def test_dry_run_lists_files_without_writing(tmp_path):

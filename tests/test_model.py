@@ -120,7 +120,8 @@ def test_reference_4069_is_kept():
 def test_w4a8_schedules_and_heuristics():
     h = M.W4A8_HEURISTIC
     assert [r.schedule.name.split("_")[0] for r in h.rules] == [
-        "64x8", "80x8", "80x8", "128x8", "80x16", "80x16", "128x16", "128x32", "128x32", "256x64", "128x64", "128x64",
+        "64x8", "80x8", "80x8", "64x8", "64x8", "128x8", "80x16", "80x16", "48x16", "64x16", "64x16", "128x16",
+        "128x32", "128x32", "256x64", "128x64", "128x64",
         "256x128", "128x128", "256x128", "128x128", "256x128"]
     assert h.rules[-1].cond is None
     assert all((s.is_decode and s.k_chunk >= 32) or s.is_promote for s in M.W4A8_SCHEDULES + h.schedules)
@@ -128,13 +129,24 @@ def test_w4a8_schedules_and_heuristics():
         "128x64_s6_PromoteWgmma", "256x64_s6_PromoteWgmma", "128x128_s4_PromoteWgmma", "256x128_s4_PromoteWgmma"]
     assert len(M.W4A8_TYPE_CONFIGS) == 4
     assert {t.a for t in M.W4A8_TYPE_CONFIGS} == {Dt.s8, Dt.e4m3}
-    assert h.select(1, 4096, 4096).name.startswith("64x8") and h.select(8, 8192, 4096).name.startswith("128x8")
-    assert h.select(16, 4096, 4096).name.startswith("64x8") and h.select(16, 8192, 4096).name.startswith("128x16")
+    assert h.select(1, 4096, 4096).name.startswith("64x8") and h.select(8, 12288, 4096).name.startswith("128x8")
+    assert h.select(16, 4096, 4096).name.startswith("64x8") and h.select(16, 12288, 4096).name.startswith("128x16")
+    # 16-warp 64 / 48-wide tiles on N <= 8192 (N <= 4096 at any K; K <= 8192 above that); s8 without
+    # group scales keeps 128 x 16 at M <= 16 except on N <= 6144
+    w16_8, w16_16, w16_48 = (f"{t}_DecodeMma_clusterK" for t in ("64x8_w16s3k64", "64x16_w16s2k64", "48x16_w16s2k64"))
+    assert h.select(8, 8192, 4096).name == h.select(1, 4096, 14336).name == h.select(1, 6144, 8192).name == w16_8
+    assert h.select(1, 8192, 8193).name.startswith("128x8") and h.select(16, 8192, 28672).name.startswith("128x16")
+    assert h.select(16, 8192, 8192).name == h.select(9, 4096, 14336).name == w16_16
+    assert h.select(16, 6144, 4096).name == h.select(16, 5120, 5120).name == w16_48
+    c = M.W4A8_CHANNEL_HEURISTIC
+    assert c.select(1, 8192, 8192).name == w16_8 and c.select(16, 6144, 4096).name == w16_48
+    assert c.select(16, 8192, 8192).name.startswith("128x16") and c.select(16, 4096, 14336).name.startswith("128x16")
+    assert {s.name for s in M.W4A8_BALANCED_SCHEDULES} >= {w16_8, w16_16, w16_48}
     assert h.select(17, 4096, 4096).name.startswith("128x32") and h.select(32, 8192, 8192).is_decode
     # balanced widths (80) at 8192 < N <= 10240 and at N = 5120 with wide K, not at small K
     assert h.select(1, 10240, 8192).name == h.select(8, 5120, 13824).name == "80x8_w16s3k64_DecodeMma_clusterK"
     assert h.select(16, 10240, 8192).name == h.select(9, 5120, 27648).name == "80x16_w8s4k64_DecodeMma_clusterK"
-    assert h.select(16, 5120, 5120).name.startswith("128x16") and h.select(1, 12288, 8192).name.startswith("128x8")
+    assert h.select(16, 5120, 5120).name.startswith("48x16") and h.select(1, 12288, 8192).name.startswith("128x8")
     # select(M, N, K)
     assert h.select(64, 4096, 4096).is_decode and h.select(64, 4096, 14336).name == "128x64_s6_PromoteWgmma"
     assert h.select(64, 28672, 8192).name == "256x64_s6_PromoteWgmma"
@@ -160,11 +172,11 @@ def test_w4a8_schedules_and_heuristics():
     assert c.select(129, 8192, 8192).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     impls = {i.types.signature: i for i in M.impl_configs(w4a8=True)}
     assert impls["s8u4b8voidvoidf32f32f16s32"].heuristic is c
-    assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 9 + 3
+    assert len(impls["s8u4b8voidvoidf32f32f16s32"].schedules) == 12 + 3
     for sig in ("s8u4b8f16voidf32f32f16s32", "e4m3u4b8f16voidf32f32f16f32", "e4m3u4b8voidvoidf32f32f16f32"):
         assert impls[sig].heuristic is h and all(s.is_decode or s.is_promote for s in impls[sig].schedules)
-        assert len(impls[sig].schedules) == 9 + 4
-    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 26 + 3 * (9 + 4) + 9 + 3
+        assert len(impls[sig].schedules) == 12 + 4
+    assert sum(len(i.schedules) for i in M.impl_configs(w4a8=True)) == 8 * 26 + 3 * (12 + 4) + 12 + 3
 
 
 def test_w4a8_types_refuse_unsupported_schedules():

@@ -450,10 +450,18 @@ def test_supported_schedules_unsupported_is_empty(model_backend):
         (10, 15360, 5120, "256x16_w4s3k32"),
         (16, 57344, 8192, "256x16_1x1x1"),
         (17, 4096, 4096, "64x16_w8s4k64"),  # 16 < M <= 64 on 4096x4096-sized layers: decode
-        (17, 6144, 4096, "128x32_w8s3k32"),
+        (17, 6144, 4096, "96x16_w8s4k64"),  # one wave of 16-token tiles: 2 x 64 CTAs
+        (32, 4608, 3584, "80x16_w8s4k64"),
+        (32, 3072, 3072, "48x16_w16s2k64"),
+        (48, 4096, 4096, "96x16_w8s4k64"),  # 3 x 43
+        (48, 5120, 3072, "128x16_w8s3k64"),
+        (49, 3584, 3584, "112x16_w8s4k64"),  # 4 x 32
+        (64, 2048, 2048, "64x16_w8s4k64"),
+        (64, 4096, 4096, "128x32_w8s3k32"),  # 48 < M <= 64 stops at 112 wide
         (17, 8192, 8192, "128x32_2x1x1"),
         (17, 12288, 4096, "256x32_2x1x1"),
-        (33, 4096, 4096, "128x32_w8s3k32"),
+        (33, 4096, 4096, "96x16_w8s4k64"),
+        (33, 6144, 4096, "128x64_2x1x1"),
         (33, 8192, 28672, "256x64_2x1x1"),
         (33, 12288, 16384, "256x64_2x1x1"),
         (33, 8192, 8192, "128x64_2x1x1"),
@@ -694,8 +702,8 @@ def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
     assert out.shape == (8, 256) and out.dtype == torch.float16
     names = machete.supported_schedules(a_dtype, st.uint4b8, F16 if group_size else None, None,
                                         torch.float32, torch.float32)
-    # the seven 8- and 4-warp decode schedules and two balanced ones
-    balanced = ["80x8_w16s3k64", "80x16_w8s4k64"]
+    # the seven 8- and 4-warp decode schedules, two balanced ones and three 16-warp ones
+    balanced = ["80x8_w16s3k64", "80x16_w8s4k64", "64x8_w16s3k64", "48x16_w16s2k64", "64x16_w16s2k64"]
     assert [n for n in names if n.endswith(DECODE)] == [s + DECODE for s in DECODE_SCHEDULES[:7] + balanced]
     cutlass = [n for n in names if n.endswith(CANON)]
     assert cutlass == ([] if group_size or a_dtype != torch.int8 else

@@ -93,7 +93,7 @@ struct Config {
   static_assert(kBits == 4 || kBits == 8, "decode kernel: 4- or 8-bit weights");
   static_assert(kTileN >= 16 && kTileN <= 256 && kTileN % 16 == 0, "decode kernel: N tile a multiple of 16 in 16..256");
   static_assert(kSlabs == 1 || kSlabs == 2 || kSlabs == 4, "decode kernel: 1, 2 or 4 slabs per chunk");
-  static_assert(kTileM == 8 || kTileM == 16 || kTileM == 32, "decode kernel: M tile 8, 16 or 32");
+  static_assert(kTileM == 8 || kTileM == 16 || kTileM == 32 || kTileM == 64, "decode kernel: M tile 8, 16, 32 or 64");
   static_assert(kWarps >= 1 && kWarps <= 16, "decode kernel: 1..16 warps");
   static_assert(kStages >= 2 && kStages <= 8, "decode kernel: 2..8 stages");
   static_assert(!(kSigned && kZeros), "decode kernel: signed (GPTQ) types carry no zeros");

@@ -7,31 +7,22 @@
 using namespace machete::decode;
 
 #define VARIANTS(X) \
-  X(false, 4, true, false, 64, 8, 16, 3, 4) \
-  X(false, 4, true, false, 64, 8, 8, 6, 4) \
-  X(false, 4, true, false, 128, 8, 8, 4, 4) \
-  X(false, 4, true, false, 256, 8, 8, 3, 2) \
-  X(false, 4, true, false, 64, 16, 16, 2, 4) \
-  X(false, 4, true, false, 256, 16, 4, 3, 2) \
   X(false, 4, true, false, 128, 32, 8, 3, 2) \
-  X(false, 4, true, false, 80, 8, 16, 3, 4) \
-  X(false, 4, true, false, 80, 8, 8, 6, 4) \
-  X(false, 4, true, false, 80, 16, 16, 2, 4) \
-  X(false, 4, true, false, 80, 16, 8, 4, 4) \
-  X(false, 4, true, false, 48, 8, 16, 3, 4) \
-  X(false, 4, true, false, 48, 16, 16, 2, 4) \
-  X(false, 4, true, false, 96, 8, 8, 4, 4) \
-  X(false, 4, true, false, 224, 8, 8, 3, 2) \
-  X(false, 4, true, false, 80, 32, 8, 3, 2) \
-  X(false, 4, true, false, 48, 32, 8, 3, 2) \
-  X(false, 4, true, false, 160, 16, 8, 3, 4) \
-  X(false, 4, true, false, 240, 8, 8, 3, 2) \
-  X(true, 4, false, true, 80, 16, 8, 4, 4) \
+  X(false, 4, true, false, 64, 16, 8, 4, 4) \
+  X(false, 4, true, false, 128, 16, 8, 3, 4) \
   X(false, 4, true, false, 96, 16, 8, 4, 4) \
-  X(false, 4, true, false, 112, 8, 8, 4, 4) \
-  X(false, 4, true, false, 112, 16, 8, 4, 4) \
-  X(false, 4, true, false, 32, 8, 16, 3, 4) \
-  X(false, 4, true, false, 32, 16, 16, 2, 4)
+  X(false, 4, true, false, 48, 16, 16, 2, 4) \
+  X(false, 4, true, false, 64, 32, 8, 4, 2) \
+  X(false, 4, true, false, 64, 32, 16, 2, 2) \
+  X(false, 4, true, false, 48, 32, 16, 2, 2) \
+  X(false, 4, true, false, 96, 32, 8, 3, 2) \
+  X(false, 4, true, false, 32, 64, 8, 4, 2) \
+  X(false, 4, true, false, 32, 64, 16, 2, 2) \
+  X(false, 4, true, false, 48, 64, 8, 3, 2) \
+  X(false, 4, true, false, 64, 64, 8, 3, 1) \
+  X(false, 4, true, false, 80, 32, 8, 3, 2) \
+  X(false, 4, true, false, 32, 32, 16, 2, 4) \
+  X(true, 4, false, true, 32, 64, 8, 4, 2)
 
 #define NAME(bf, bits, sg, zr, tn, tm, w, st, sl) \
   #bf "," #bits "," #sg "," #zr "," #tn "," #tm "," #w "," #st "," #sl,

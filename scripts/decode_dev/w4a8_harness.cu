@@ -5,33 +5,38 @@
 using namespace machete::decode;
 
 // act, group scales, tile n, tile m, warps, stages, slabs
-#define VARIANTS(X)                      \
-  X(S8, true, 128, 8, 8, 4, 4)           \
-  X(S8, false, 128, 8, 8, 4, 4)          \
-  X(E4M3, true, 128, 8, 8, 4, 4)         \
-  X(E4M3, false, 128, 8, 8, 4, 4)        \
-  X(S8, true, 256, 8, 8, 3, 2)           \
-  X(S8, false, 128, 16, 8, 3, 4)         \
-  X(E4M3, true, 128, 32, 8, 3, 2)        \
-  X(S8, false, 128, 32, 8, 3, 2)         \
-  X(S8, true, 64, 8, 8, 6, 4)            \
-  X(E4M3, false, 128, 16, 8, 3, 4)       \
-  X(S8, true, 64, 8, 16, 3, 4)           \
-  X(S8, false, 64, 8, 16, 3, 4)          \
-  X(E4M3, true, 64, 8, 16, 3, 4)         \
-  X(E4M3, false, 64, 8, 16, 3, 4)        \
-  X(S8, true, 64, 16, 16, 2, 4)          \
-  X(S8, false, 64, 16, 16, 2, 4)         \
-  X(S8, false, 64, 8, 8, 6, 4)           \
-  X(E4M3, true, 64, 8, 8, 6, 4)          \
-  X(S8, true, 128, 16, 8, 3, 4)          \
-  X(S8, true, 80, 8, 16, 3, 4)           \
-  X(S8, true, 80, 16, 8, 4, 4)           \
-  X(S8, true, 48, 8, 16, 3, 4)           \
-  X(S8, false, 80, 8, 16, 3, 4)          \
-  X(E4M3, true, 80, 8, 16, 3, 4)         \
-  X(E4M3, true, 80, 16, 8, 4, 4)         \
-  X(E4M3, true, 128, 16, 8, 3, 4)
+#define VARIANTS(X) \
+  X(S8, true, 128, 8, 8, 4, 4) \
+  X(S8, true, 128, 16, 8, 3, 4) \
+  X(S8, true, 64, 8, 16, 3, 4) \
+  X(S8, true, 64, 16, 16, 2, 4) \
+  X(S8, true, 48, 8, 16, 3, 4) \
+  X(S8, true, 48, 16, 16, 2, 4) \
+  X(S8, true, 96, 8, 8, 4, 4) \
+  X(S8, true, 96, 16, 8, 4, 4) \
+  X(S8, true, 112, 8, 8, 4, 4) \
+  X(S8, true, 112, 16, 8, 4, 4) \
+  X(S8, true, 64, 8, 8, 6, 4) \
+  X(E4M3, true, 128, 8, 8, 4, 4) \
+  X(E4M3, true, 128, 16, 8, 3, 4) \
+  X(E4M3, true, 64, 8, 16, 3, 4) \
+  X(E4M3, true, 64, 16, 16, 2, 4) \
+  X(E4M3, true, 48, 8, 16, 3, 4) \
+  X(E4M3, true, 48, 16, 16, 2, 4) \
+  X(E4M3, true, 96, 8, 8, 4, 4) \
+  X(E4M3, true, 96, 16, 8, 4, 4) \
+  X(E4M3, true, 112, 8, 8, 4, 4) \
+  X(E4M3, true, 112, 16, 8, 4, 4) \
+  X(S8, false, 128, 8, 8, 4, 4) \
+  X(S8, false, 128, 16, 8, 3, 4) \
+  X(S8, false, 64, 8, 16, 3, 4) \
+  X(S8, false, 64, 16, 16, 2, 4) \
+  X(S8, false, 48, 8, 16, 3, 4) \
+  X(S8, false, 48, 16, 16, 2, 4) \
+  X(S8, false, 96, 8, 8, 4, 4) \
+  X(S8, false, 96, 16, 8, 4, 4) \
+  X(S8, false, 112, 8, 8, 4, 4) \
+  X(S8, false, 112, 16, 8, 4, 4)
 
 #define NAME(act, gs, tn, tm, w, st, sl) #act "," #gs "," #tn "," #tm "," #w "," #st "," #sl,
 static const char* kNames[] = {VARIANTS(NAME)};

@@ -235,6 +235,28 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 2112) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 2816) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 3520) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 4224) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 4928) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 32 && M <= 48 && K <= 4096 && N <= 5632) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 48 && M <= 64 && K <= 4096 && N <= 1584) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 48 && M <= 64 && K <= 4096 && N <= 2112) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 48 && M <= 64 && K <= 4096 && N <= 2640) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 48 && M <= 64 && K <= 4096 && N <= 3168) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 48 && M <= 64 && K <= 4096 && N <= 3696) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
   } else if (M > 32 && K <= 4096 && N <= 4096) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
   } else if (M > 32 && N >= 10240) {
@@ -243,10 +265,18 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 32) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 16 && K <= 4096 && N <= 4096) {
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 3168) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 4224) {
     return "64x16_w8s4k64_DecodeMma_clusterK";
-  } else if (M > 16 && K <= 4096 && N <= 6144) {
-    return "128x32_w8s3k32_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 5280) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 6336) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 7392) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 32 && K <= 4096 && N <= 8448) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
   } else if (M > 16 && N >= 10240) {
     return "256x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 16 && K >= 16384) {
