@@ -611,10 +611,11 @@ _ONE_WAVE_WIDTHS = {48: "48x16_w16s2k64", 64: "64x16", 80: "80x16_w8s4k64", 96: 
 _ONE_WAVE_SMS = 132
 
 
-def _one_wave_rules(m_lo: int, m_hi: int) -> tuple[HeuristicRule, ...]:
-    """m_lo < M <= m_hi, K <= 4096: the narrowest 16-token decode tile that fills one wave."""
+def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128) -> tuple[HeuristicRule, ...]:
+    """m_lo < M <= m_hi, K <= 4096: the narrowest 16-token decode tile (at most max_width wide)
+    that fills one wave."""
     tiles = _ONE_WAVE_SMS // (m_hi // 16)
-    widths = [w for w in _ONE_WAVE_WIDTHS if m_hi <= 48 or w <= 112]
+    widths = [w for w in _ONE_WAVE_WIDTHS if w <= max_width]
     return tuple(_decode_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, tiles * w)),
                               _ONE_WAVE_WIDTHS[w], f"one wave: {m_hi // 16} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs")
                  for w in widths)
@@ -643,7 +644,7 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.gt(M, 64), "256x128", "2x1x1"),
     # 32 < M <= 64
     *_one_wave_rules(32, 48),
-    *_one_wave_rules(48, 64),
+    *_one_wave_rules(48, 64, max_width=112),
     _decode_rule(E.all_of(E.gt(M, 32), E.le(K, 4096), E.le(N, 4096)), "128x32",
                  "4096x4096 M=64: 16.8 us vs 17.8 (CUTLASS 128x64)"),
     _rule(E.all_of(E.gt(M, 32), E.ge(N, 10240)), "256x64", "2x1x1", "wide N: 256x64 beat 128x64 by 12-24%"),

@@ -20,13 +20,19 @@ from machete_ir import names
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARIES = [1, 8, 9, 16, 17, 32, 33, 64, 65, 128, 129, 256, 257, 4069, 4070, 4096, 4097, 6144, 6145,
               8191, 8192, 8193, 10239, 10240, 12288, 12289, 16383, 16384, 16385, 26623, 26624]
-# the boundary grid of the default table: the same, plus the one-wave rules' M bands and N bounds
-# (model._one_wave_rules: N <= tiles * width, each side of each bound)
-_ONE_WAVE_N = sorted({t * w + d for t, ws in ((66, (48, 64, 80, 96, 112, 128)), (44, (48, 64, 80, 96, 112, 128)),
-                                            (33, (48, 64, 80, 96, 112))) for w in ws for d in (0, 1)})
-M_VALS = sorted(set(BOUNDARIES) | {48, 49})
-N_VALS = sorted(set(BOUNDARIES) | set(_ONE_WAVE_N))
-K_VALS = BOUNDARIES
+
+
+def _cut_points(heuristics, var: E.Var) -> set[int]:
+    """Both sides of every constant the tables compare ``var`` with (c and c + 1)."""
+    def cmps(cond):
+        if isinstance(cond, E.Cmp):
+            yield cond
+        elif isinstance(cond, (E.And, E.Or)):
+            for t in cond.terms:
+                yield from cmps(t)
+    return {c.rhs.value + d for h in heuristics for r in h.rules for c in cmps(r.cond)
+            if c.lhs == var and isinstance(c.rhs, E.IntLit) for d in (0, 1)}
+
 
 
 def cuda_include() -> Path | None:
@@ -119,6 +125,9 @@ def _build_and_run(d: Path, opt: str) -> list[str]:
 DEVICE_TABLES = (M.DeviceHeuristic(device="H200", heuristic=M.SPEC_HEURISTIC),)
 DEVICE_NAMES = [None, "NVIDIA H200"]
 TABLES = {None: M.H100_HEURISTIC, "NVIDIA H200": M.SPEC_HEURISTIC}
+# the grid the driver runs on both: BOUNDARIES plus each side of every bound of these tables, so
+# every rule's edges are covered
+M_VALS, N_VALS, K_VALS = (sorted(set(BOUNDARIES) | _cut_points(TABLES.values(), v)) for v in (E.M, E.N, E.K))
 
 
 @pytest.mark.parametrize("device", range(len(DEVICE_NAMES)))

@@ -260,12 +260,14 @@ def main():
     ap.add_argument("--once", action="store_true", help="launch each selected variant 3 times (for ncu), no timing")
     args = ap.parse_args()
     lib = Lib(args.lib)
+    only = [int(x) for x in args.only.split(",") if x]
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]
+    ms = [int(x) for x in args.ms.split(",")]
     if args.once:
-        only = [int(x) for x in args.only.split(",") if x]
-        for K, N in [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]:
+        for K, N in shapes:
             B = torch.randint(-2**31, 2**31 - 1, (K // 8, N), dtype=torch.int32, device="cuda")
             S = (torch.rand(K // 128, N, device="cuda") * 1e-2).half()
-            for M in [int(x) for x in args.ms.split(",")]:
+            for M in ms:
                 a = (torch.randn(M, K, device="cuda") * 0.1).half()
                 out = torch.empty(M, N, dtype=torch.half, device="cuda")
                 for v in only:
@@ -275,11 +277,9 @@ def main():
         return
     log(f"device {torch.cuda.get_device_name()} sms {lib.sms}; {lib.n} variants")
     t0 = time.time()
-    bad = 0 if args.no_check else check(lib, args.quick, [int(x) for x in args.only.split(",") if x])
+    bad = 0 if args.no_check else check(lib, args.quick, only)
     log(f"CHECK failures: {bad} ({time.time() - t0:.0f}s)")
-    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",") if s]
-    only = [int(x) for x in args.only.split(",") if x]
-    bench(lib, shapes, [int(x) for x in args.ms.split(",")], args.marlin, only, args.sweep, args.out or None)
+    bench(lib, shapes, ms, args.marlin, only, args.sweep, args.out or None)
     log(f"total {time.time() - t0:.0f}s")
 
 
