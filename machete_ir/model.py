@@ -632,6 +632,32 @@ def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128) -> tuple[Heurist
 # family for M <= 8 and, at N <= 12288, for M <= 16 (and at 4096x4096-sized layers up to M = 64);
 # CUTLASS's wide tiles where N (or K) is large. SPEC's heuristic stays available as SPEC_HEURISTIC.
 _M64_K16K = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 8192))
+
+
+def _ONE_WAVE_128_WIDE(m_lo: int) -> Cond:
+    """M > m_lo (the rule's band ends at 2 m_lo), K <= 5120, ceil(N / 128) <= 132: CUTLASS's 128-wide
+    tiles (128 x 64 at 32 < M <= 64, 128 x 128 at 64 < M <= 128) -- one wave of CTAs, no stream-K
+    split -- instead of the 256-wide ones the N >= 10240 rules pick. CUDA-graph sweeps of every
+    CUTLASS schedule on an H100, M = 40 .. 128. Fitted (benchmarks/results/h100_wide_n_mid_m.*, 8
+    layers, N = 12288 .. 16384) with K <= 6144: the 128-wide tile 5-63% faster at every point with
+    K <= 6144 (2048x16384 M = 128 16.3 us vs 26.5, 4096x14336 M = 64 22.5 vs 25.9), even at K = 8192
+    (8192x14336: 0.99-1.03x). Held out (h100_wide_n_mid_m_heldout.*, 6 layers x 4 M): 1.063x over
+    the previous rules (tune.py score); faster at 5120x14336 (8-12%), 3072x16384 (27-31%),
+    4096x11008 (3-13%), and correctly left alone at 8192x11008 (256-wide 13-21% ahead) -- but
+    6144x10240 (80 tiles) lost 0-10% (M = 40: 31.1 us vs 28.1), so the bound is now K <= 5120,
+    which every measured layer with K <= 5120 supports (not re-checked on a third set)."""
+    return E.all_of(E.gt(M, m_lo), E.le(K, 5120), E.le(N, 128 * _ONE_WAVE_SMS))
+# 32 < M <= 64 at K <= 3072 and N <= 8448: CUTLASS 128 x 32 where its 2 x ceil(N / 128) tiles fit
+# one wave of 132 SMs (128 x 64 leaves half the SMs to stream-K's split of a short K). CUDA-graph
+# sweeps of every CUTLASS schedule on an H100 (benchmarks/results/h100_mid_m_heldout.*,
+# h100_mid_m_k3072.*): 2048x8192 M = 40-64 12.1 us vs 14.7-14.9 (128x64), 2560x7680 14.1 vs 15.3-15.6,
+# 2048x6144 11.9-12.0 vs 13.6-13.7, 2048x5632 M = 56/64 11.9-12.0 vs 13.6, 2560x6912 14.0 vs 15.0-15.2,
+# 3072x8192 16.1 vs 16.9-17.0, 3072x6144 16.0 vs 16.2-16.4; but two waves lose (1536x8960, 140
+# tiles: 16.2-16.3 vs 10.6-10.8) and so does K = 4096 (4096x6144 20.1 vs 18.8). Held out from that
+# fit (h100_mid_m_k3072_heldout.*, 7 layers x M = 40 / 56 / 64): the rule's pick was the fastest
+# CUTLASS schedule (within 0.1 us) at all 21 points; 1024x6144 7.9 us vs 11.2, 1536x8192 10.0 vs
+# 13.4, 2048x7168 12.0 vs 14.4, 2304x8448 13.1 vs 14.0, 3072x7168 16.0 vs 16.3; just outside it
+# 128 x 64 stays ahead (3584x6144 17.2 vs 17.9, 2048x8704 13.0 vs 18.6).
 H100_RULES: tuple[HeuristicRule, ...] = (
     # M > 64
     _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
@@ -640,6 +666,7 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 128), E.le(K, 8192), E.le(N, 12288)), "128x128", "2x1x1"),
     _rule(E.gt(M, 128), "256x128", "2x1x1"),
     _rule(E.all_of(E.gt(M, 64), E.le(K, 4096), E.le(N, 6144)), "128x64", "2x1x1"),
+    _rule(_ONE_WAVE_128_WIDE(64), "128x128", "2x1x1", "4096x12288 M=128: 27.1 us vs 35.3 (256x128)"),
     _rule(E.all_of(E.gt(M, 64), E.le(N, 8192)), "128x128", "2x1x1"),
     _rule(E.gt(M, 64), "256x128", "2x1x1"),
     # 32 < M <= 64
@@ -647,6 +674,9 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     *_one_wave_rules(48, 64, max_width=112),
     _decode_rule(E.all_of(E.gt(M, 32), E.le(K, 4096), E.le(N, 4096)), "128x32",
                  "4096x4096 M=64: 16.8 us vs 17.8 (CUTLASS 128x64)"),
+    _rule(E.all_of(E.gt(M, 32), E.le(K, 3072), E.le(N, 128 * (_ONE_WAVE_SMS // 2))), "128x32", "2x1x1",
+          "one wave of 128 x 32 tiles, short K: 2048x6144 M=64 12.0 us vs 13.7 (128x64)"),
+    _rule(_ONE_WAVE_128_WIDE(32), "128x64", "2x1x1", "4096x14336 M=64: 22.5 us vs 25.9 (256x64)"),
     _rule(E.all_of(E.gt(M, 32), E.ge(N, 10240)), "256x64", "2x1x1", "wide N: 256x64 beat 128x64 by 12-24%"),
     _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
     _rule(E.gt(M, 32), "128x64", "2x1x1"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run machete.mm on a few (M, N, K) cases so Nsight Compute can profile the GEMM kernel:
-  ncu -k regex:device_kernel --launch-skip 1 --launch-count 1 ... python3 scripts/ncu_case.py M,N,K
-(one warm-up launch per case, then the profiled one)."""
+  ncu -k regex:device_kernel --launch-skip 1 --launch-count 1 ... python3 scripts/ncu_case.py M,N,K [SCHEDULE]
+(one warm-up launch per case, then the profiled one; SCHEDULE forces a schedule, default the heuristic's)."""
 import sys
 
 import torch
@@ -17,7 +17,8 @@ q = reference.quantize(w, uint4b8, 128)
 b = machete.prepack_B(reference.pack(q.w_q, uint4b8), torch.float16, uint4b8)
 a = (3 * torch.rand(m, k, device="cuda") - 2).half()
 s = q.scales.half()
+schedule = sys.argv[2] if len(sys.argv) > 2 else None
 for _ in range(2):
-    machete.mm(a, b, uint4b8, group_scales=s, group_size=128)
+    machete.mm(a, b, uint4b8, group_scales=s, group_size=128, schedule=schedule)
 torch.cuda.synchronize()
-print("schedule", machete.heuristic_schedule(m, n, k, torch.float16, uint4b8, torch.float16))
+print("schedule", schedule or machete.heuristic_schedule(m, n, k, torch.float16, uint4b8, torch.float16))

@@ -231,6 +231,8 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64 && K <= 4096 && N <= 6144) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && K <= 5120 && N <= 16896) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64 && N <= 8192) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64) {
@@ -259,6 +261,10 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "112x16_w8s4k64_DecodeMma_clusterK";
   } else if (M > 32 && K <= 4096 && N <= 4096) {
     return "128x32_w8s3k32_DecodeMma_clusterK";
+  } else if (M > 32 && K <= 3072 && N <= 8448) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 32 && K <= 5120 && N <= 16896) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 32 && N >= 10240) {
     return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 32 && K >= 16384 && N >= 8192) {
