@@ -61,6 +61,18 @@ def setup(m, n, k, copies):
     return a, bs, s, ws
 
 
+def _without_plans(fn):
+    """fn with validate_mm_args's dtype-level plan cache off (every call validates in full, as
+    before the cache existed)."""
+    from machete import ops
+    key = ops._plan_key
+    ops._plan_key = lambda *args: None
+    try:
+        return fn()
+    finally:
+        ops._plan_key = key
+
+
 print("# host cost per eager call (us), 4096x4096 (KxN), M=1, u4b8 g128 f16")
 a, bs, s, ws = setup(1, 4096, 4096, 1)
 b = bs[0]
@@ -68,6 +80,8 @@ sched = machete.heuristic_schedule(1, 4096, 4096, torch.float16, uint4b8, torch.
 rows = {
     "machete.mm (public API)": lambda: machete.mm(a, b, uint4b8, group_scales=s, group_size=128),
     "machete.mm schedule=name": lambda: machete.mm(a, b, uint4b8, group_scales=s, group_size=128, schedule=sched),
+    "machete.mm, full validation every call": lambda: _without_plans(
+        lambda: machete.mm(a, b, uint4b8, group_scales=s, group_size=128)),
     "torch.ops.machete.mm": lambda: torch.ops.machete.mm(a, b, uint4b8.id, None, s, None, 128, None, None, None),
     "machete._C.mm (no validation, no op)": lambda: _C.mm(a, b, uint4b8.id, torch.float16, s, None, 128, None, None, None),
     "torch.empty(M,N) alone": lambda: torch.empty(1, 4096, dtype=torch.float16, device="cuda"),

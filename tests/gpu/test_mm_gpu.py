@@ -237,3 +237,35 @@ def test_decode_schedules_odd_shapes(b_type, M, N, K, group_size):
     p = Problem(M, N, K, a_dtype, b_type, group_size, seed=M + N)
     for name in names:
         p.check(p.run(schedule=name))
+
+
+# ---- the eager hot path (validate_mm_args's cached dtype-level plan) -----------------------------
+@pytest.mark.parametrize("b_type", [st.uint4b8, st.uint4], ids=lambda t: t.name)
+def test_hot_path_rejects_what_the_full_validation_rejects(b_type):
+    """After a valid call (which caches its dtypes' plan), calls with the same dtypes but a bad
+    shape, stride, alignment or group size still get the one-line errors, and a valid call gives
+    the same result as with the plan cache cleared."""
+    from machete import ops
+    _skip_unbuilt(torch.float16, b_type)
+    p = Problem(16, 256, 512, torch.float16, b_type, 128, seed=3)
+    ops._PLANS.clear()
+    cold = p.run(poison=False)
+    assert ops._PLANS, "a valid eager call left no plan"
+    hot = p.run(poison=False)
+    torch.testing.assert_close(hot, cold, rtol=0, atol=0)
+    p.check(hot)
+    kw = dict(group_scales=p.q.scales, group_zeros=p.q.zeros, group_size=128)
+    wide = torch.empty(16, 512 + 1, dtype=torch.float16, device="cuda")
+    bad = {
+        "a row stride": lambda: machete.mm(wide[:, :512], p.b_pre, b_type, **kw),
+        "a start": lambda: machete.mm(wide.view(-1)[1:1 + 16 * 512].view(16, 512), p.b_pre, b_type, **kw),
+        "a column-major": lambda: machete.mm(p.a.t().contiguous().t(), p.b_pre, b_type, **kw),
+        "K of b": lambda: machete.mm(p.a[:, :448], p.b_pre, b_type, **kw),
+        "group size": lambda: machete.mm(p.a, p.b_pre, b_type, **{**kw, "group_size": 96}),
+        "group scales shape": lambda: machete.mm(p.a, p.b_pre, b_type, **{**kw, "group_scales": p.q.scales[:2]}),
+        "a on the CPU": lambda: machete.mm(p.a.cpu(), p.b_pre, b_type, **kw),
+    }
+    for name, call in bad.items():
+        with pytest.raises((ValueError, TypeError)) as info:
+            call()
+        assert "\n" not in str(info.value), (name, str(info.value))
