@@ -621,6 +621,25 @@ def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128) -> tuple[Heurist
                  for w in widths)
 
 
+# One wave of 8-token tiles at 16 < M <= 32 on the smallest layers: 48 x 8 / 64 x 8 (16 warps) where
+# ceil(M / 8) x ceil(N / tile_n) of them fit the 132 SMs, ahead of the 16-token one-wave rules. On
+# the product sweeps (h100_mid_m_small.*, h100_mid_m_heldout.*, M = 20-32) the rule's pick was the
+# fastest measured schedule at all 9 points it covers: 2048x2048 M = 24 48x8 5.0 us vs 6.3 (the
+# 16-token pick), 1536x2048 M = 20 4.7 vs 5.5, 3072x1024 M = 28 6.0 vs 7.1, 2048x2560 M = 20 5.5 vs
+# 6.2; where only an 80-wide 8-token tile fits one wave, the 16-token tiles stayed ahead
+# (2048x2560 M = 28 6.2 vs 6.4, 2560x2560 M = 28 7.0 vs 7.4), so the rule stops at 64.
+_ONE_WAVE_8_WIDTHS = {48: "48x8_w16s3k64", 64: "64x8_w16s3k64"}
+
+
+def _one_wave_8_token_rules() -> tuple[HeuristicRule, ...]:
+    rules = []
+    for m_lo, m_hi in ((16, 24), (24, 32)):
+        for w, name in _ONE_WAVE_8_WIDTHS.items():
+            cond = E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, (_ONE_WAVE_SMS // (m_hi // 8)) * w))
+            rules.append(_decode_rule(cond, name, f"one wave: {m_hi // 8} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs"))
+    return tuple(rules)
+
+
 # The default heuristic ("h100"), chosen from CUDA-graph (kernel-only) sweeps of every built
 # schedule on an H100 80GB HBM3 (u4b8 g128 f16, 2026-11-26). M > 64 (CUTLASS): re-fitted on the
 # SPEC §7 shapes (benchmarks/results/h100_sweep.*) -- 256x128 (256 output features x 128 tokens)
@@ -681,6 +700,7 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
     _rule(E.gt(M, 32), "128x64", "2x1x1"),
     # 16 < M <= 32
+    *_one_wave_8_token_rules(),
     *_one_wave_rules(16, 32),
     _rule(E.all_of(E.gt(M, 16), E.ge(N, 10240)), "256x32", "2x1x1"),
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),

@@ -271,6 +271,14 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 32) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 16 && M <= 24 && K <= 4096 && N <= 2112) {
+    return "48x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M > 16 && M <= 24 && K <= 4096 && N <= 2816) {
+    return "64x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M > 24 && M <= 32 && K <= 4096 && N <= 1584) {
+    return "48x8_w16s3k64_DecodeMma_clusterK";
+  } else if (M > 24 && M <= 32 && K <= 4096 && N <= 2112) {
+    return "64x8_w16s3k64_DecodeMma_clusterK";
   } else if (M > 16 && M <= 32 && K <= 4096 && N <= 3168) {
     return "48x16_w16s2k64_DecodeMma_clusterK";
   } else if (M > 16 && M <= 32 && K <= 4096 && N <= 4224) {
