@@ -378,6 +378,15 @@ def _aligned_offset(x: torch.Tensor) -> bool:
     return (x.storage_offset() * x.element_size()) % _BYTE_ALIGN == 0
 
 
+def _row_major_16b(x: torch.Tensor, rows: int, cols: int) -> bool:
+    """Unit column stride, a row stride >= cols and of 16-byte multiples, a 16-byte aligned start
+    (what _check_a_layout / _check_group_tensor require of a and the group tensors)."""
+    s0, s1 = x.stride()
+    es = x.element_size()
+    return not ((cols > 1 and s1 != 1) or (rows > 1 and (s0 < cols or (s0 * es) % _BYTE_ALIGN))
+                or (x.storage_offset() * es) % _BYTE_ALIGN)
+
+
 def _fast_mm_args(plan: _TypePlan, a, b, group_scales, group_zeros, group_size, channel_scales,
                   token_scales) -> Optional[MMArgs]:
     """validate_mm_args's shape / stride / device / alignment checks for a call whose dtype-level
@@ -392,9 +401,7 @@ def _fast_mm_args(plan: _TypePlan, a, b, group_scales, group_zeros, group_size, 
     rows, N = sb
     if rows * plan.pack != K or K % _K_ALIGN or N % _N_ALIGN or (rows > 1 and b.stride(0) != 1):
         return None
-    s0, s1 = a.stride()
-    es = a.element_size()
-    if (K > 1 and s1 != 1) or (M > 1 and (s0 < K or (s0 * es) % _BYTE_ALIGN)) or (a.storage_offset() * es) % _BYTE_ALIGN:
+    if not _row_major_16b(a, M, K):
         return None
     g = K
     gs = group_scales
@@ -406,12 +413,10 @@ def _fast_mm_args(plan: _TypePlan, a, b, group_scales, group_zeros, group_size, 
         G = -(-K // g)
         if gs.device != dev or gs.shape != (G, N):
             return None
-        t0, t1 = gs.stride()
-        es = gs.element_size()
-        if (N > 1 and t1 != 1) or (G > 1 and (t0 < N or (t0 * es) % _BYTE_ALIGN)) or (gs.storage_offset() * es) % _BYTE_ALIGN:
+        if not _row_major_16b(gs, G, N):
             return None
         gz = group_zeros
-        if gz is not None and (gz.device != dev or gz.shape != gs.shape or gz.stride() != (t0, t1)
+        if gz is not None and (gz.device != dev or gz.shape != gs.shape or gz.stride() != gs.stride()
                                or not _aligned_offset(gz)):
             return None
     for x, length in ((channel_scales, N), (token_scales, M)):
