@@ -375,16 +375,15 @@ def _plan_key(a, b, b_type, out_type, group_scales, group_zeros, group_size, cha
 
 
 def _aligned_offset(x: torch.Tensor) -> bool:
-    return (x.storage_offset() * x.element_size()) % _BYTE_ALIGN == 0
+    return _aligned(x.storage_offset(), x.element_size())
 
 
 def _row_major_16b(x: torch.Tensor, rows: int, cols: int) -> bool:
     """Unit column stride, a row stride >= cols and of 16-byte multiples, a 16-byte aligned start
     (what _check_a_layout / _check_group_tensor require of a and the group tensors)."""
     s0, s1 = x.stride()
-    es = x.element_size()
-    return not ((cols > 1 and s1 != 1) or (rows > 1 and (s0 < cols or (s0 * es) % _BYTE_ALIGN))
-                or (x.storage_offset() * es) % _BYTE_ALIGN)
+    return ((cols <= 1 or s1 == 1) and (rows <= 1 or (s0 >= cols and _aligned(s0, x.element_size())))
+            and _aligned_offset(x))
 
 
 def _fast_mm_args(plan: _TypePlan, a, b, group_scales, group_zeros, group_size, channel_scales,
@@ -425,6 +424,18 @@ def _fast_mm_args(plan: _TypePlan, a, b, group_scales, group_zeros, group_size, 
     return MMArgs(plan.b_type, plan.type_config, M, N, K, plan.out_dtype, g, plan.schedule)
 
 
+def _planned_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size, channel_scales, token_scales,
+                     schedule):
+    """(the call's plan key, its MMArgs from the fast path or None): None args where the key has no
+    plan yet or a per-call check failed (then only the full validation may judge the call)."""
+    key = _plan_key(a, b, b_type, out_type, group_scales, group_zeros, group_size, channel_scales, token_scales,
+                    schedule)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        return key, None
+    return key, _fast_mm_args(plan, a, b, group_scales, group_zeros, group_size, channel_scales, token_scales)
+
+
 def validate_mm_args(
     a,
     b,
@@ -438,16 +449,13 @@ def validate_mm_args(
     schedule: Optional[str] = None,
 ) -> MMArgs:
     """Check every argument of ``mm``; raise a one-line TypeError/ValueError naming the culprit."""
-    key = _plan_key(a, b, b_type, out_type, group_scales, group_zeros, group_size, channel_scales, token_scales,
-                    schedule)
-    plan = _PLANS.get(key) if key is not None else None
-    if plan is not None:
-        args = _fast_mm_args(plan, a, b, group_scales, group_zeros, group_size, channel_scales, token_scales)
-        if args is not None:
-            return args
+    key, args = _planned_mm_args(a, b, b_type, out_type, group_scales, group_zeros, group_size, channel_scales,
+                                 token_scales, schedule)
+    if args is not None:
+        return args
     args = _validate_mm_args_full(a, b, b_type, out_type, group_scales, group_zeros, group_size, channel_scales,
                                   token_scales, schedule)
-    if key is not None and plan is None:
+    if key is not None and key not in _PLANS:
         if len(_PLANS) >= _PLANS_MAX:
             _PLANS.clear()
         _PLANS[key] = _TypePlan(args.b_type, args.type_config, args.out_dtype, _pack_factor(args.b_type),
@@ -602,14 +610,10 @@ def mm(
     """
     # Hot path: a plain eager CUDA call whose dtype-level validation plan is cached (see
     # validate_mm_args): only the per-call shape / stride / device checks, then the kernel.
-    key = _plan_key(a, b_prepacked, b_type, out_type, group_scales, group_zeros, group_size, channel_scales,
-                    token_scales, schedule)
-    plan = _PLANS.get(key) if key is not None else None
-    if plan is not None and a.is_cuda:
-        args = _fast_mm_args(plan, a, b_prepacked, group_scales, group_zeros, group_size, channel_scales,
-                             token_scales)
-        if args is not None:
-            return _run_mm(a, b_prepacked, args, group_scales, group_zeros, channel_scales, token_scales)
+    _, args = _planned_mm_args(a, b_prepacked, b_type, out_type, group_scales, group_zeros, group_size,
+                               channel_scales, token_scales, schedule)
+    if args is not None and a.is_cuda:
+        return _run_mm(a, b_prepacked, args, group_scales, group_zeros, channel_scales, token_scales)
     b_type_id = as_scalar_type(b_type, "b_type").id
     _check_python_types(a=a, b_prepacked=b_prepacked, group_scales=group_scales, group_zeros=group_zeros,
                         channel_scales=channel_scales, token_scales=token_scales)

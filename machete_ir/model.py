@@ -611,14 +611,15 @@ _ONE_WAVE_WIDTHS = {48: "48x16_w16s2k64", 64: "64x16", 80: "80x16_w8s4k64", 96: 
 _ONE_WAVE_SMS = 132
 
 
-def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128) -> tuple[HeuristicRule, ...]:
-    """m_lo < M <= m_hi, K <= 4096: the narrowest 16-token decode tile (at most max_width wide)
-    that fills one wave."""
-    tiles = _ONE_WAVE_SMS // (m_hi // 16)
-    widths = [w for w in _ONE_WAVE_WIDTHS if w <= max_width]
+def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128, widths: dict[int, str] = _ONE_WAVE_WIDTHS,
+                    tile_m: int = 16) -> tuple[HeuristicRule, ...]:
+    """m_lo < M <= m_hi, K <= 4096: the narrowest decode tile of tile_m tokens (of `widths`, at most
+    max_width wide) whose ceil(m_hi / tile_m) x ceil(N / width) CTAs fill one wave."""
+    token_tiles = m_hi // tile_m
+    tiles = _ONE_WAVE_SMS // token_tiles
     return tuple(_decode_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, tiles * w)),
-                              _ONE_WAVE_WIDTHS[w], f"one wave: {m_hi // 16} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs")
-                 for w in widths)
+                              name, f"one wave: {token_tiles} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs")
+                 for w, name in widths.items() if w <= max_width)
 
 
 # One wave of 8-token tiles at 16 < M <= 32 on the smallest layers: 48 x 8 / 64 x 8 (16 warps) where
@@ -629,15 +630,6 @@ def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128) -> tuple[Heurist
 # 6.2; where only an 80-wide 8-token tile fits one wave, the 16-token tiles stayed ahead
 # (2048x2560 M = 28 6.2 vs 6.4, 2560x2560 M = 28 7.0 vs 7.4), so the rule stops at 64.
 _ONE_WAVE_8_WIDTHS = {48: "48x8_w16s3k64", 64: "64x8_w16s3k64"}
-
-
-def _one_wave_8_token_rules() -> tuple[HeuristicRule, ...]:
-    rules = []
-    for m_lo, m_hi in ((16, 24), (24, 32)):
-        for w, name in _ONE_WAVE_8_WIDTHS.items():
-            cond = E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, (_ONE_WAVE_SMS // (m_hi // 8)) * w))
-            rules.append(_decode_rule(cond, name, f"one wave: {m_hi // 8} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs"))
-    return tuple(rules)
 
 
 # The default heuristic ("h100"), chosen from CUDA-graph (kernel-only) sweeps of every built
@@ -653,7 +645,7 @@ def _one_wave_8_token_rules() -> tuple[HeuristicRule, ...]:
 _M64_K16K = E.all_of(E.gt(M, 32), E.ge(K, 16384), E.ge(N, 8192))
 
 
-def _ONE_WAVE_128_WIDE(m_lo: int) -> Cond:
+def _one_wave_128_wide(m_lo: int) -> Cond:
     """M > m_lo (the rule's band ends at 2 m_lo), K <= 5120, ceil(N / 128) <= 132: CUTLASS's 128-wide
     tiles (128 x 64 at 32 < M <= 64, 128 x 128 at 64 < M <= 128) -- one wave of CTAs, no stream-K
     split -- instead of the 256-wide ones the N >= 10240 rules pick. CUDA-graph sweeps of every
@@ -666,6 +658,8 @@ def _ONE_WAVE_128_WIDE(m_lo: int) -> Cond:
     6144x10240 (80 tiles) lost 0-10% (M = 40: 31.1 us vs 28.1), so the bound is now K <= 5120,
     which every measured layer with K <= 5120 supports (not re-checked on a third set)."""
     return E.all_of(E.gt(M, m_lo), E.le(K, 5120), E.le(N, 128 * _ONE_WAVE_SMS))
+
+
 # 32 < M <= 64 at K <= 3072 and N <= 8448: CUTLASS 128 x 32 where its 2 x ceil(N / 128) tiles fit
 # one wave of 132 SMs (128 x 64 leaves half the SMs to stream-K's split of a short K). CUDA-graph
 # sweeps of every CUTLASS schedule on an H100 (benchmarks/results/h100_mid_m_heldout.*,
@@ -685,7 +679,7 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     _rule(E.all_of(E.gt(M, 128), E.le(K, 8192), E.le(N, 12288)), "128x128", "2x1x1"),
     _rule(E.gt(M, 128), "256x128", "2x1x1"),
     _rule(E.all_of(E.gt(M, 64), E.le(K, 4096), E.le(N, 6144)), "128x64", "2x1x1"),
-    _rule(_ONE_WAVE_128_WIDE(64), "128x128", "2x1x1", "4096x12288 M=128: 27.1 us vs 35.3 (256x128)"),
+    _rule(_one_wave_128_wide(64), "128x128", "2x1x1", "4096x12288 M=128: 27.1 us vs 35.3 (256x128)"),
     _rule(E.all_of(E.gt(M, 64), E.le(N, 8192)), "128x128", "2x1x1"),
     _rule(E.gt(M, 64), "256x128", "2x1x1"),
     # 32 < M <= 64
@@ -695,12 +689,13 @@ H100_RULES: tuple[HeuristicRule, ...] = (
                  "4096x4096 M=64: 16.8 us vs 17.8 (CUTLASS 128x64)"),
     _rule(E.all_of(E.gt(M, 32), E.le(K, 3072), E.le(N, 128 * (_ONE_WAVE_SMS // 2))), "128x32", "2x1x1",
           "one wave of 128 x 32 tiles, short K: 2048x6144 M=64 12.0 us vs 13.7 (128x64)"),
-    _rule(_ONE_WAVE_128_WIDE(32), "128x64", "2x1x1", "4096x14336 M=64: 22.5 us vs 25.9 (256x64)"),
+    _rule(_one_wave_128_wide(32), "128x64", "2x1x1", "4096x14336 M=64: 22.5 us vs 25.9 (256x64)"),
     _rule(E.all_of(E.gt(M, 32), E.ge(N, 10240)), "256x64", "2x1x1", "wide N: 256x64 beat 128x64 by 12-24%"),
     _rule(_M64_K16K, "256x64", "2x1x1", "28672x8192 M=64: 69.1 us vs 73.5"),
     _rule(E.gt(M, 32), "128x64", "2x1x1"),
     # 16 < M <= 32
-    *_one_wave_8_token_rules(),
+    *_one_wave_rules(16, 24, widths=_ONE_WAVE_8_WIDTHS, tile_m=8),
+    *_one_wave_rules(24, 32, widths=_ONE_WAVE_8_WIDTHS, tile_m=8),
     *_one_wave_rules(16, 32),
     _rule(E.all_of(E.gt(M, 16), E.ge(N, 10240)), "256x32", "2x1x1"),
     _rule(E.all_of(E.gt(M, 16), E.ge(K, 16384)), "256x32", "2x1x1"),

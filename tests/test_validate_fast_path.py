@@ -73,6 +73,8 @@ def _mutations(M, N, K, a_dtype, b_type, g):
     with_(0, big[:M, 1:K + 1], "a start misaligned")
     with_(0, torch.empty(M, K + 1, dtype=a_dtype, device="meta")[:, :K], "a row stride misaligned")
     with_(0, torch.empty(K, M, dtype=a_dtype, device="meta").t(), "a column-major")
+    # a column stride of 2 with an otherwise valid (>= K, 16-byte multiple) row stride
+    with_(0, torch.empty(M, 2 * K, dtype=a_dtype, device="meta")[:, ::2], "a column stride 2")
     with_(0, torch.empty(M, K, 1, dtype=a_dtype, device="meta"), "a 3-D")
     with_(1, torch.empty(K // p, N, dtype=torch.int32, device="meta"), "b row-major")
     with_(1, torch.empty(N, 2 * K // p, dtype=torch.int32, device="meta").t(), "b for another K")
@@ -82,6 +84,7 @@ def _mutations(M, N, K, a_dtype, b_type, g):
     G = gs.shape[0]
     with_(4, torch.empty(G + 1, N, dtype=a_dtype, device="meta"), "group scales shape")
     with_(4, torch.empty(N, G, dtype=a_dtype, device="meta").t(), "group scales column-major")
+    with_(4, torch.empty(G, 2 * N, dtype=a_dtype, device="meta")[:, ::2], "group scales column stride 2")
     with_(4, torch.empty(G * N + 1, dtype=a_dtype, device="meta")[1:].view(G, N), "group scales misaligned")
     with_(6, 96, "group size not a multiple of 64")
     with_(6, 0, "group size 0")

@@ -65,8 +65,10 @@ template <> struct IsStreamK<cutlass::gemm::StreamKScheduler> : std::true_type {
 
 // A schedule's K tile in elements of A: `using TileK = cute::Int<n>;` when the schedule names one,
 // else 128 bytes of A (64 16-bit or 128 8-bit values).
-template <class S, class = void> struct ScheduleTileK { static constexpr int value = 0; };
-template <class S> struct ScheduleTileK<S, std::void_t<typename S::TileK>> { static constexpr int value = S::TileK::value; };
+template <class S, int Default, class = void> struct ScheduleTileK { static constexpr int value = Default; };
+template <class S, int Default> struct ScheduleTileK<S, Default, std::void_t<typename S::TileK>> {
+  static constexpr int value = S::TileK::value;
+};
 
 }  // namespace detail
 
@@ -102,9 +104,8 @@ struct CutlassMixedGemm {
   static constexpr int kBits = cutlass::sizeof_bits<ElementQ>::value;
   static constexpr int kTileN = cute::size<0>(typename Schedule::TileShapeNM{});
   static constexpr int kTileM = cute::size<1>(typename Schedule::TileShapeNM{});
-  static constexpr int kTileK = detail::ScheduleTileK<Schedule>::value
-                                    ? detail::ScheduleTileK<Schedule>::value
-                                    : 128 * 8 / cutlass::sizeof_bits<ElementA>::value;  // 64 (16-bit A), 128 (8-bit)
+  // 128 bytes of A (64 16-bit, 128 8-bit values) unless the schedule names a K tile
+  static constexpr int kTileK = detail::ScheduleTileK<Schedule, 128 * 8 / cutlass::sizeof_bits<ElementA>::value>::value;
 
   // CUTLASS tile: (M' = N tile, N' = M tile, K tile).
   using TileShape = cute::Shape<cute::Int<kTileN>, cute::Int<kTileM>, cute::Int<kTileK>>;
