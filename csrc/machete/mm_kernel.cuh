@@ -25,10 +25,19 @@
 // every stream-K unit that waits for `lock == K_idx` spins forever: exactly the "deterministic
 // hang on shapes that get stream-K units" reported in docs/GPU.md (shapes whose tile count fills whole
 // waves are scheduled data-parallel and never wait). The mixed-input mainloop is not at fault.
-// We therefore allocate the workspace and call initialize() on *every* call, on the launch stream,
-// so the lock zeroing is ordered before the kernel (and captured into CUDA graphs with it).
+// We therefore allocate the workspace and zero the lock counters on *every* call, on the launch
+// stream, so the zeroing is ordered before the kernel (and captured into CUDA graphs with it).
+//
+// The launch path (CutlassMixedGemm::run) does what GemmUniversalAdapter::initialize() + run() do,
+// minus two driver calls per launch: the dynamic shared-memory attribute is set once per device
+// (the adapter sets it before every launch), and the cluster launch goes straight to
+// cudaLaunchKernelExC (the adapter's ClusterLauncher also sets
+// cudaFuncAttributeNonPortableClusterSizeAllowed on every call; our clusters are at most 2).
+// About 5.7 us of host time per call on the H100 host (scripts/decode_dev/cutlass_host_cost.cu).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -239,32 +248,83 @@ struct CutlassMixedGemm {
       args.scheduler.decomposition_mode = DecompositionMode::Heuristic;
       args.scheduler.reduction_mode = ReductionMode::Deterministic;
       args.scheduler.splits = 1;
+      // Except where the output tiles fill at most half of the SMs: there an even split-K over
+      // all of them (each tile's K in `splits` equal ranges) beat the heuristic's stream-K units
+      // for the 128-feature tiles (H100, CUDA graphs, scripts/decode_dev/cutlass_knobs.cu:
+      // 4096x4096 M = 96-256 1.04-1.21x, 2048x4096 1.06-1.09x, 8192x4096 / 14336x4096 M = 64-128
+      // with 4 splits 1.02-1.07x; where tiles x 2 > SMs, as 4096x6144 M = 128, a split lost up
+      // to 23%, and 256x128 tiles gained nothing).
+      const int splits = split_k_for(M, N, K, sm_count);
+      if (splits > 1) {
+        args.scheduler.decomposition_mode = DecompositionMode::SplitK;
+        args.scheduler.splits = splits;
+      }
     }
     return args;
+  }
+
+  // The split-K factor make_arguments uses (1: CUTLASS's heuristic decomposition): for W4A16 tiles of
+  // 128 features x 64 or 128 tokens, as many equal K ranges per output tile as fit the SMs beside
+  // the tiles, at most 4, each at least 8 K tiles; MACHETE_CUTLASS_SPLITK=0 turns it off.
+  static int split_k_for(int M, int N, int K, int sm_count) {
+    constexpr bool kMeasured = !kW4A8 && kTileN == 128 && (kTileM == 64 || kTileM == 128);
+    if (!kMeasured || !detail::IsStreamK<TileScheduler>::value || detail::cutlass_split_k_disabled()) return 1;
+    constexpr int kClusterN = cute::size<0>(ClusterShape{});  // CTAs along the features
+    const int64_t n_tiles = (int64_t(N + kTileN - 1) / kTileN + kClusterN - 1) / kClusterN * kClusterN;
+    const int64_t tiles = n_tiles * ((M + kTileM - 1) / kTileM);
+    const int64_t k_tiles = (K + kTileK - 1) / kTileK;
+    const int64_t s = std::min<int64_t>({4, tiles > 0 ? sm_count / tiles : 1, k_tiles / 8});
+    return s >= 2 ? int(s) : 1;
+  }
+
+  // The cluster launch of the GEMM kernel (GemmUniversalAdapter::run without its per-call attributes).
+  static void launch(typename GemmKernel::Params const& params, cudaStream_t stream) {
+    static std::atomic<uint64_t> smem_set{0};
+    constexpr int smem = GemmKernel::SharedStorageSize;
+    const void* kernel = reinterpret_cast<const void*>(&cutlass::device_kernel<GemmKernel>);
+    cudaError_t err = detail::once_per_device(smem_set, [&] {
+      return smem >= (48 << 10) ? cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)
+                                : cudaSuccess;
+    });
+    if (err != cudaSuccess)
+      throw std::runtime_error(std::string("machete::mm: cudaFuncSetAttribute failed: ") + cudaGetErrorString(err));
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = Gemm::get_grid_shape(params);
+    cfg.blockDim = GemmKernel::get_block_shape();
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute cluster;
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = cute::size<0>(ClusterShape{});
+    cluster.val.clusterDim.y = cute::size<1>(ClusterShape{});
+    cluster.val.clusterDim.z = cute::size<2>(ClusterShape{});
+    cfg.attrs = &cluster;
+    cfg.numAttrs = 1;
+    typename GemmKernel::Params p = params;
+    void* kernel_args[] = {&p};
+    err = cudaLaunchKernelExC(&cfg, kernel, kernel_args);
+    if (err != cudaSuccess)
+      throw std::runtime_error(std::string("machete::mm: launch failed: ") + cudaGetErrorString(err));
   }
 
   static void run(MMArgs const& a) {
     validate(a);
     if (a.M == 0) return;  // empty output, nothing to launch
     typename Gemm::Arguments args = make_arguments(a, detail::sm_count_for(a));
-    Gemm gemm;
-    cutlass::Status st = gemm.can_implement(args);
+    cutlass::Status st = Gemm::can_implement(args);
     if (st != cutlass::Status::kSuccess) {
       detail::fail_mm(std::string("CUTLASS cannot implement this problem (") + cutlassGetStatusString(st) +
            "): M=" + std::to_string(a.M) + " N=" + std::to_string(a.N) + " K=" + std::to_string(a.K) +
            " group_size=" + std::to_string(a.group_size));
     }
     void* ws = detail::allocate_workspace(a, Gemm::get_workspace_size(args));
-    // initialize() zeroes the stream-K lock counters on a.stream: must run before every launch.
-    st = gemm.initialize(args, ws, a.stream);
+    // zeroes the stream-K lock counters on a.stream (a cudaMemsetAsync): before every launch
+    st = GemmKernel::initialize_workspace(args, ws, a.stream);
     if (st != cutlass::Status::kSuccess)
-      throw std::runtime_error(std::string("machete::mm: initialize failed: ") + cutlassGetStatusString(st));
-    st = gemm.run(a.stream);
-    if (st != cutlass::Status::kSuccess)
-      throw std::runtime_error(std::string("machete::mm: launch failed: ") + cutlassGetStatusString(st));
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess)
-      throw std::runtime_error(std::string("machete::mm: CUDA error after launch: ") + cudaGetErrorString(err));
+      throw std::runtime_error(std::string("machete::mm: workspace initialization failed: ") +
+                               cutlassGetStatusString(st));
+    const typename GemmKernel::Params params = GemmKernel::to_underlying_arguments(args, ws);
+    launch(params, a.stream);
   }
 };
 

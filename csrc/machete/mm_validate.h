@@ -3,7 +3,9 @@
 // one copy of each rule and of its message. Host-only; no CUTLASS.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +31,30 @@ inline int device_sm_count() {
 inline int sm_count_for(MMArgs const& a) {
   static const int cached = device_sm_count();
   return a.sm_count > 0 ? a.sm_count : cached;
+}
+
+// MACHETE_CUTLASS_SPLITK=0: the CUTLASS schedules keep CUTLASS's heuristic decomposition even
+// where CutlassMixedGemm::split_k_for would split K (an A/B switch; read once per process).
+inline bool cutlass_split_k_disabled() {
+  static const bool off = [] {
+    const char* v = std::getenv("MACHETE_CUTLASS_SPLITK");
+    return v != nullptr && v[0] == '0' && v[1] == '\0';
+  }();
+  return off;
+}
+
+// Runs `set` (e.g. a cudaFuncSetAttribute, which is per device) on the current device unless it
+// already succeeded there; `done` is the caller's mask of devices (devices >= 64 run it every call).
+template <class F>
+inline cudaError_t once_per_device(std::atomic<uint64_t>& done, F&& set) {
+  int dev = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err != cudaSuccess) return err;
+  const uint64_t bit = dev >= 0 && dev < 64 ? (uint64_t(1) << dev) : 0;
+  if (bit != 0 && (done.load(std::memory_order_acquire) & bit) != 0) return cudaSuccess;
+  err = set();
+  if (err == cudaSuccess && bit != 0) done.fetch_or(bit, std::memory_order_acq_rel);
+  return err;
 }
 
 // `bytes` of workspace from the caller's stream-ordered allocator (null for 0 bytes).

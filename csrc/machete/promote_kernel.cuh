@@ -40,6 +40,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -57,6 +58,7 @@
 #include "cutlass/arch/reg_reconfig.h"
 
 #include "machete/decode_kernel.cuh"  // s4_inorder_to_s8
+#include "machete/mm_validate.h"     // once_per_device
 
 namespace machete {
 namespace promote {
@@ -545,8 +547,11 @@ struct Launcher {
   // Returns a CUDA error; argument validation is the caller's (the op layer and PromoteGemm).
   // A plan with a tail needs ws of workspace_bytes(plan). p.tile0 / p.splits / p.WS are set here.
   static cudaError_t launch(const void* A, int64_t lda, Params p, Plan const& pl, float* ws, cudaStream_t stream) {
-    static const cudaError_t attr = cudaFuncSetAttribute(promote_mm_kernel<Cfg>,
-                                                         cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+    // the shared-memory limit is a per-device attribute: raised once on each device
+    static std::atomic<uint64_t> smem_set{0};
+    const cudaError_t attr = detail::once_per_device(smem_set, [] {
+      return cudaFuncSetAttribute(promote_mm_kernel<Cfg>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+    });
     if (attr != cudaSuccess) return attr;
     const TmaA<Cfg> tma = make_tma_a<Cfg>(A, p.M, p.K, lda);
     if (pl.whole > 0) {

@@ -113,6 +113,79 @@ def test_stream_k_repeat(M, N, K):
         assert torch.equal(out, first), f"{name}: stream-K result changed between launches"
 
 
+# ---- stream-K / split-K: back-to-back split launches, eager and in one graph -------------------
+# CUTLASS schedules that split K zero their lock counters (one memset per call, ordered on the
+# stream before the GEMM; csrc/machete/mm_kernel.cuh launches the kernel itself, without
+# GemmUniversalAdapter). Several such calls back to back -- eager, then three captured in one graph
+# and replayed -- must keep every result: a GEMM that met its predecessor's counters would hang or
+# sum stale partials. The first four shapes take make_arguments' even split-K (2, 2, 2 and 4 splits:
+# 128-feature tiles filling at most half the SMs), the last CUTLASS's stream-K heuristic; each is
+# also checked with MACHETE_CUTLASS_SPLITK=0 (the heuristic everywhere) in a fresh process.
+_STREAMK_SPLIT = [(128, 4096, 4096, "128x64_2x1x1_TmaMI__TmaCoop_streamK"),
+                  (64, 8192, 8192, "128x64_2x1x1_TmaMI__TmaCoop_streamK"),
+                  (256, 4096, 4096, "128x128_2x1x1_TmaMI__TmaCoop_streamK"),
+                  (128, 4096, 8192, "128x128_2x1x1_TmaMI__TmaCoop_streamK"),
+                  (24, 28672, 4096, "128x16_1x1x1_TmaMI__TmaCoop_streamK")]
+
+_SPLITK_OFF_SCRIPT = r"""
+import sys, torch
+sys.path.insert(0, ".")
+from machete import scalar_types as st
+from tests.gpu.common import Problem
+M, N, K, name = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+p = Problem(M, N, K, torch.float16, st.uint4b8, 128, seed=M + N)
+for _ in range(3):
+    p.check(p.run(schedule=name))
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.timeout(180, method="thread")
+@pytest.mark.parametrize("M,N,K,schedule", _STREAMK_SPLIT, ids=[f"{m}x{n}x{k}" for m, n, k, _ in _STREAMK_SPLIT])
+def test_stream_k_split_back_to_back(M, N, K, schedule):
+    a_dtype, b_type = torch.float16, st.uint4b8
+    _skip_unbuilt(a_dtype, b_type, schedule)
+    p = Problem(M, N, K, a_dtype, b_type, 128, seed=M + N)
+    first = p.run(schedule=schedule)
+    p.check(first)
+    # the shape really splits: each call zeroes its counters once
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        p.run(schedule=schedule, poison=False)
+        torch.cuda.synchronize()
+    gpu_ops = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    assert sum("emset" in n for n in gpu_ops) == 1, gpu_ops
+    outs = [p.run(schedule=schedule, poison=False) for _ in range(8)]  # back to back on one stream
+    torch.cuda.synchronize()
+    for o in outs:
+        assert torch.equal(o, first), f"{schedule}: result changed between back-to-back launches"
+    a_static = p.a.clone()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        p.run(a=a_static, schedule=schedule, poison=False)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        graph_outs = [p.run(a=a_static, schedule=schedule, poison=False) for _ in range(3)]
+    for it in range(20):
+        if it == 10:
+            a_static.copy_((3 * torch.rand(M, K, device="cuda") - 2).to(a_dtype))
+        for o in graph_outs:
+            o.fill_(float("nan"))
+        g.replay()
+    torch.cuda.synchronize()
+    for o in graph_outs:
+        p.check(o, a=a_static)
+        assert torch.equal(o, graph_outs[0])
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", _SPLITK_OFF_SCRIPT, str(M), str(N), str(K), schedule], cwd=root,
+                       env=dict(os.environ, MACHETE_CUTLASS_SPLITK="0"), capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0 and "DONE" in r.stdout, f"rc={r.returncode}: {r.stdout} {r.stderr[-2000:]}"
+
+
 # ---- CUDA graph capture + replay --------------------------------------------------------------
 def test_cuda_graph():
     a_dtype, b_type = torch.float16, st.uint4b8

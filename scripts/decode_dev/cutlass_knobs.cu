@@ -1,0 +1,79 @@
+// Development harness: the product's CUTLASS schedules (csrc/machete/mm_kernel.cuh, f16 x u4b8,
+// f16 group scales) launched with the stream-K tile scheduler's run-time arguments overridden --
+// decomposition (heuristic / data-parallel / split-K / stream-K), split count, swizzle, raster
+// order -- to see whether the defaults make_arguments sets leave time on the table. One schedule
+// per part, so the parts compile in parallel:
+//   nvcc ... -DPART=p -c cutlass_knobs.cu   (p = 0..3), linked into one .so (cutlass_knobs.py).
+// Not part of the product build.
+#include <cstdio>
+
+#include "machete/mm_kernel.cuh"
+
+namespace {
+
+template <int TN, int TM, int CN>
+struct Sched {
+  using TileShapeNM = cute::Shape<cute::Int<TN>, cute::Int<TM>>;
+  using ClusterShape = cute::Shape<cute::Int<CN>, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+  using TileScheduler = cutlass::gemm::StreamKScheduler;
+  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+using Types = machete::TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::half_t, void, void, void,
+                                  cutlass::half_t, float>;
+
+#if PART == 0
+using S = Sched<128, 64, 2>;
+#elif PART == 1
+using S = Sched<128, 128, 2>;
+#elif PART == 2
+using S = Sched<256, 128, 2>;
+#else
+using S = Sched<256, 64, 2>;
+#endif
+using G = machete::CutlassMixedGemm<Types, S>;
+
+void* g_ws = nullptr;
+size_t g_ws_cap = 0;
+void* ws_alloc(void*, size_t bytes) {  // grows outside graph capture only (the driver warms up first)
+  if (bytes > g_ws_cap) {
+    if (g_ws) cudaFree(g_ws);
+    if (cudaMalloc(&g_ws, bytes) != cudaSuccess) return nullptr;
+    g_ws_cap = bytes;
+  }
+  return g_ws;
+}
+
+}  // namespace
+
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+
+// decomposition: 0 heuristic, 1 data-parallel, 2 split-K, 3 stream-K; raster: 0 heuristic,
+// 1 along CUTLASS's M (features), 2 along N (tokens). Returns 0, a CUDA error, or -1 (exception).
+extern "C" int CAT(knob_run_p, PART)(const void* A, const void* B, void* D, const void* Sc, int M, int N, int K,
+                                      int g, void* stream, int decomposition, int splits, int swizzle, int raster) {
+  machete::MMArgs a;
+  a.M = M; a.N = N; a.K = K; a.A = A; a.lda = K; a.B = B; a.D = D; a.ldd = N;
+  a.group_scales = Sc; a.group_size = g; a.ld_group = N; a.stream = static_cast<cudaStream_t>(stream);
+  a.workspace.allocate = ws_alloc;
+  try {
+    G::validate(a);
+    auto args = G::make_arguments(a, machete::detail::sm_count_for(a));
+    using Dec = typename G::GemmKernel::TileScheduler::DecompositionMode;
+    using Raster = cutlass::gemm::kernel::detail::RasterOrderOptions;
+    args.scheduler.decomposition_mode = static_cast<Dec>(decomposition);
+    args.scheduler.splits = splits;
+    args.scheduler.max_swizzle_size = swizzle;
+    args.scheduler.raster_order = static_cast<Raster>(raster);
+    if (G::Gemm::can_implement(args) != cutlass::Status::kSuccess) return -3;
+    void* ws = machete::detail::allocate_workspace(a, G::Gemm::get_workspace_size(args));
+    if (G::GemmKernel::initialize_workspace(args, ws, a.stream) != cutlass::Status::kSuccess) return -4;
+    G::launch(G::GemmKernel::to_underlying_arguments(args, ws), a.stream);
+  } catch (std::exception const& e) {
+    std::fprintf(stderr, "knob_run_p%d: %s\n", PART, e.what());
+    return -1;
+  }
+  return int(cudaGetLastError());
+}
