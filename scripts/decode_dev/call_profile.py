@@ -16,30 +16,11 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
+sys.path.insert(0, "scripts")
 import machete  # noqa: E402
+from host_overhead import graph_us  # noqa: E402 (median per call of a CUDA graph of fns)
 from machete import reference  # noqa: E402
 from machete.scalar_types import uint4b8  # noqa: E402
-
-
-def graph_us(fns, reps=15):
-    s = torch.cuda.Stream()
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g, stream=s):
-        for f in fns:
-            f()
-    times = []
-    for _ in range(reps):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        g.replay()
-        e1.record()
-        torch.cuda.synchronize()
-        times.append(e0.elapsed_time(e1) * 1000 / len(fns))
-    return statistics.median(times)
 
 
 def short(name):

@@ -6,23 +6,9 @@
 // Not part of the product build.
 #include <cstdio>
 
-#include "machete/mm_kernel.cuh"
+#include "cutlass_dev_common.cuh"
 
 namespace {
-
-template <int TN, int TM, int TK, int CN>
-struct Sched {
-  using TileShapeNM = cute::Shape<cute::Int<TN>, cute::Int<TM>>;
-  using TileK = cute::Int<TK>;
-  using ClusterShape = cute::Shape<cute::Int<CN>, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
-  using TileScheduler = cutlass::gemm::StreamKScheduler;
-  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-
-using Types = machete::TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::half_t, void, void, void,
-                                  cutlass::half_t, float>;
 
 // tile N, tile M, tile K, cluster N
 #define VARIANTS(X)       \
@@ -41,37 +27,7 @@ using Types = machete::TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::
   X(12, 128, 64, 128, 1)  \
   X(13, 128, 128, 128, 1)
 
-void* g_ws = nullptr;
-size_t g_ws_cap = 0;
-
-void* ws_alloc(void*, size_t bytes) {
-  // grows outside graph capture only (the driver warms every variant up before capturing)
-  if (bytes > g_ws_cap) {
-    if (g_ws) cudaFree(g_ws);
-    if (cudaMalloc(&g_ws, bytes) != cudaSuccess) return nullptr;
-    g_ws_cap = bytes;
-  }
-  return g_ws;
-}
-
-machete::MMArgs make_args(const void* A, const void* B, void* D, const void* S, int M, int N, int K,
-                          int group_size, void* stream) {
-  machete::MMArgs a;
-  a.M = M;
-  a.N = N;
-  a.K = K;
-  a.A = A;
-  a.lda = K;
-  a.B = B;
-  a.D = D;
-  a.ldd = N;
-  a.group_scales = S;
-  a.group_size = group_size;
-  a.ld_group = N;
-  a.stream = static_cast<cudaStream_t>(stream);
-  a.workspace.allocate = ws_alloc;
-  return a;
-}
+using machete_dev::make_args;
 
 }  // namespace
 
@@ -88,7 +44,8 @@ int run_impl(const void* A, const void* B, void* D, const void* S, int M, int N,
     return -1;  // another part's variant: not instantiated here
   } else {
     try {
-      machete::CutlassMixedGemm<Types, Sched<TN, TM, TK, CN>>::run(make_args(A, B, D, S, M, N, K, g, stream));
+      using Gemm = machete::CutlassMixedGemm<machete_dev::F16U4b8, machete_dev::CoopStreamKTileK<TN, TM, CN, TK>>;
+      Gemm::run(make_args(A, B, D, S, M, N, K, g, stream));
     } catch (std::exception const& e) {
       std::fprintf(stderr, "variant %d: %s\n", I, e.what());
       return 1;

@@ -4,35 +4,15 @@
 //   nvcc $(python3 -m machete_gen.build_flags --pic) -shared scripts/decode_dev/cutlass_host_cost.cu \
 //        -o .devbuild/libcutlass_host_cost.so
 //   python3 scripts/decode_dev/cutlass_host_cost.py .devbuild/libcutlass_host_cost.so   (GPU machine)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "machete/mm_kernel.cuh"
+#include "cutlass_dev_common.cuh"
 
 namespace {
 
-struct Sched {
-  using TileShapeNM = cute::Shape<cute::Int<128>, cute::Int<64>>;
-  using ClusterShape = cute::Shape<cute::Int<2>, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
-  using TileScheduler = cutlass::gemm::StreamKScheduler;
-  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-using Types = machete::TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::half_t, void, void, void,
-                                  cutlass::half_t, float>;
-using G = machete::CutlassMixedGemm<Types, Sched>;
-
-void* g_ws = nullptr;
-size_t g_ws_cap = 0;
-void* ws_alloc(void*, size_t bytes) {
-  if (bytes > g_ws_cap) {
-    if (g_ws) cudaFree(g_ws);
-    if (cudaMalloc(&g_ws, bytes) != cudaSuccess) return nullptr;
-    g_ws_cap = bytes;
-  }
-  return g_ws;
-}
+using G = machete::CutlassMixedGemm<machete_dev::F16U4b8, machete_dev::CoopStreamK<128, 64, 2>>;
 
 template <class F>
 double per_call_us(int iters, cudaStream_t stream, F&& f) {
@@ -58,10 +38,7 @@ double per_call_us(int iters, cudaStream_t stream, F&& f) {
 extern "C" int host_cost(const void* A, const void* B, void* D, const void* S, int M, int N, int K, int g,
                          void* stream_, int iters, double* out) {
   cudaStream_t stream = static_cast<cudaStream_t>(stream_);
-  machete::MMArgs a;
-  a.M = M; a.N = N; a.K = K; a.A = A; a.lda = K; a.B = B; a.D = D; a.ldd = N;
-  a.group_scales = S; a.group_size = g; a.ld_group = N; a.stream = stream;
-  a.workspace.allocate = ws_alloc;
+  const machete::MMArgs a = machete_dev::make_args(A, B, D, S, M, N, K, g, stream_);
   try {
     const int sms = machete::detail::sm_count_for(a);
     auto args = G::make_arguments(a, sms);

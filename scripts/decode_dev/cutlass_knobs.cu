@@ -7,21 +7,13 @@
 // Not part of the product build.
 #include <cstdio>
 
-#include "machete/mm_kernel.cuh"
+#include "cutlass_dev_common.cuh"
 
 namespace {
 
 template <int TN, int TM, int CN>
-struct Sched {
-  using TileShapeNM = cute::Shape<cute::Int<TN>, cute::Int<TM>>;
-  using ClusterShape = cute::Shape<cute::Int<CN>, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
-  using TileScheduler = cutlass::gemm::StreamKScheduler;
-  using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-using Types = machete::TypeConfig<cutlass::half_t, machete::uint4b8_t, cutlass::half_t, void, void, void,
-                                  cutlass::half_t, float>;
+using Sched = machete_dev::CoopStreamK<TN, TM, CN>;
+using Types = machete_dev::F16U4b8;
 
 #if PART == 0
 using S = Sched<128, 64, 2>;
@@ -34,17 +26,6 @@ using S = Sched<256, 64, 2>;
 #endif
 using G = machete::CutlassMixedGemm<Types, S>;
 
-void* g_ws = nullptr;
-size_t g_ws_cap = 0;
-void* ws_alloc(void*, size_t bytes) {  // grows outside graph capture only (the driver warms up first)
-  if (bytes > g_ws_cap) {
-    if (g_ws) cudaFree(g_ws);
-    if (cudaMalloc(&g_ws, bytes) != cudaSuccess) return nullptr;
-    g_ws_cap = bytes;
-  }
-  return g_ws;
-}
-
 }  // namespace
 
 #define CAT2(a, b) a##b
@@ -54,10 +35,7 @@ void* ws_alloc(void*, size_t bytes) {  // grows outside graph capture only (the 
 // 1 along CUTLASS's M (features), 2 along N (tokens). Returns 0, a CUDA error, or -1 (exception).
 extern "C" int CAT(knob_run_p, PART)(const void* A, const void* B, void* D, const void* Sc, int M, int N, int K,
                                       int g, void* stream, int decomposition, int splits, int swizzle, int raster) {
-  machete::MMArgs a;
-  a.M = M; a.N = N; a.K = K; a.A = A; a.lda = K; a.B = B; a.D = D; a.ldd = N;
-  a.group_scales = Sc; a.group_size = g; a.ld_group = N; a.stream = static_cast<cudaStream_t>(stream);
-  a.workspace.allocate = ws_alloc;
+  const machete::MMArgs a = machete_dev::make_args(A, B, D, Sc, M, N, K, g, stream);
   try {
     G::validate(a);
     auto args = G::make_arguments(a, machete::detail::sm_count_for(a));
