@@ -8,8 +8,8 @@
 
 namespace machete_dev {
 
-// tile N (features) x tile M (tokens), cluster CN along the features; TK > 0 names a K tile
-template <int TN, int TM, int CN, int TK = 0>
+// tile N (features) x tile M (tokens), cluster CN along the features (the product's K tile)
+template <int TN, int TM, int CN>
 struct CoopStreamK {
   using TileShapeNM = cute::Shape<cute::Int<TN>, cute::Int<TM>>;
   using ClusterShape = cute::Shape<cute::Int<CN>, cute::_1, cute::_1>;
@@ -18,6 +18,7 @@ struct CoopStreamK {
   using TileScheduler = cutlass::gemm::StreamKScheduler;
   using EpilogueTileType = cutlass::epilogue::collective::EpilogueTileAuto;
 };
+// the same with a K tile of TK elements of A
 template <int TN, int TM, int CN, int TK>
 struct CoopStreamKTileK : CoopStreamK<TN, TM, CN> {
   using TileK = cute::Int<TK>;
