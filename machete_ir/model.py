@@ -660,6 +660,45 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
     return E.all_of(E.gt(M, m_lo), E.le(K, 5120), E.le(N, 128 * _ONE_WAVE_SMS))
 
 
+# Small layers at 64 < M <= 512 (K <= 3072): the first of CUTLASS's 128 x 32, 128 x 64, 128 x 128,
+# 256 x 64, 256 x 128 tiles whose output tiles (2-CTA clusters along N, so an even count of N tiles,
+# times ceil(m_hi / tile_m) token tiles) fit one wave of 132 SMs. Where the rules below picked a
+# bigger tile (128 x 128 at M > 128), a layer this small ran a third to a half of the SMs, with
+# CUTLASS's per-tile fixed cost (tile setup, stream-K fixup, epilogue) paid on long K loops.
+# Product sweeps of every schedule on an H100 (CUDA graph; benchmarks/results/h100_small_mid_m_tune.*:
+# 1536x1536, 1536x8960, 2048x2048, 2048x4096, 2304x2048, 3072x3072 at M = 96 .. 512): the rules'
+# pick was the fastest CUTLASS tile at 27 of the 30 of those points they give CUTLASS (the decode
+# rules above take the other 6), within 2.3% at the rest; held out: README, "One wave at
+# 64 < M <= 512 on small layers" (1.115x and 1.213x over the previous rules on two sets); e.g.
+# 1536x1536 M = 256 128 x 32 9.8 us vs 14.6 (128 x 128), 2048x4096 M = 192 128 x 64 12.9 vs 16.3,
+# 1536x8960 M = 192 256 x 64 15.2 vs 22.7. At K = 4096 the 128 x 32 / 128 x 64 steps lost (4096x4096
+# M = 128 128 x 32 20.1 vs 17.7 for 128 x 64), so that layer keeps the rules below.
+_ONE_WAVE_CUTLASS_TILES = ((128, 32), (128, 64), (128, 128), (256, 64), (256, 128))
+
+
+def _one_wave_cutlass_rules(m_lo: int, m_hi: int, k_max: int = 3072) -> tuple[HeuristicRule, ...]:
+    """m_lo < M <= m_hi, K <= k_max: the first tile of _ONE_WAVE_CUTLASS_TILES whose
+    ceil(m_hi / tile_m) x (ceil(N / tile_n) rounded up to the 2-CTA cluster) tiles fit one wave."""
+    rules, widest = [], 0
+    for tn, tm in _ONE_WAVE_CUTLASS_TILES:
+        token_tiles = -(-m_hi // tm)
+        n_max = _ONE_WAVE_SMS // token_tiles // 2 * 2 * tn
+        if n_max <= widest:
+            continue  # an earlier tile already takes every N this one would
+        widest = n_max
+        rules.append(_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, k_max), E.le(N, n_max)),
+                           f"{tn}x{tm}", "2x1x1", f"one wave: {token_tiles} x ceil(N / {tn}) <= {_ONE_WAVE_SMS} tiles"))
+    return tuple(rules)
+
+
+# Narrow, long-K layers (N <= 2048, K > 4096, e.g. an MLP down-projection of a 1.5B model, 8960x1536):
+# the 256 x 128 tile the M > 128 rules give wide-K layers makes 6 x ceil(M / 128) output tiles here,
+# and CUTLASS's stream-K spreads them badly. 128 x 64 up to M = 192, 128 x 128 above, both split
+# along K by CutlassMixedGemm::split_k_for. Same sweep: 8960x1536 M = 192 23.3 us vs 49.4
+# (256 x 128), M = 256 25.8 vs 49.8, M = 512 34.5 vs 44.4, M = 96 21.2 vs 28.9 (128 x 128).
+_NARROW_LONG_K = (E.le(N, 2048), E.gt(K, 4096))
+
+
 # 32 < M <= 64 at K <= 3072 and N <= 8448: CUTLASS 128 x 32 where its 2 x ceil(N / 128) tiles fit
 # one wave of 132 SMs (128 x 64 leaves half the SMs to stream-K's split of a short K). CUDA-graph
 # sweeps of every CUTLASS schedule on an H100 (benchmarks/results/h100_mid_m_heldout.*,
@@ -674,6 +713,15 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
 H100_RULES: tuple[HeuristicRule, ...] = (
     # M > 64
     _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
+    # 64 < M <= 128, K <= 4096: one wave of 16-token decode tiles (as at 16 < M <= 64, below):
+    # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8
+    *_one_wave_rules(64, 96),
+    *_one_wave_rules(96, 128),
+    # 64 < M <= 512, K <= 3072: one wave of CUTLASS tiles
+    *(r for lo, hi in ((64, 96), (96, 128), (128, 192), (192, 256), (256, 384), (384, 512))
+      for r in _one_wave_cutlass_rules(lo, hi)),
+    _rule(E.all_of(E.gt(M, 192), *_NARROW_LONG_K), "128x128", "2x1x1", "8960x1536 M=256: 25.8 us vs 49.8 (256x128)"),
+    _rule(E.all_of(E.gt(M, 64), *_NARROW_LONG_K), "128x64", "2x1x1", "8960x1536 M=192: 23.3 us vs 49.4 (256x128)"),
     _rule(E.all_of(E.gt(M, 256), E.le(K, 4096), E.le(N, 4096)), "128x128", "2x1x1"),
     _rule(E.gt(M, 256), "256x128", "2x1x1"),
     _rule(E.all_of(E.gt(M, 128), E.le(K, 8192), E.le(N, 12288)), "128x128", "2x1x1"),

@@ -44,8 +44,8 @@ def test_default_heuristic_is_the_h100_refit():
             assert M.select_schedule(t, m, n, k).is_decode, (m, n, k)
         for m in (1024, 4096):  # the H100 re-fit: 256x128 at M > 512 on every shape
             assert M.select_schedule(t, m, n, k).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
-        for m in (65, 128, 256, 512):  # CUTLASS above M = 64
-            assert not M.select_schedule(t, m, n, k).is_decode
+        for m in (65, 128, 256, 512):  # CUTLASS above M = 64 (but on the smallest layers, below)
+            assert M.select_schedule(t, m, n, k).is_decode == ((n, k) == (128, 128) and m <= 128), (m, n, k)
     # 8 < M <= 16: decode up to N = 12288, CUTLASS 256x16 (stream-K) at wider N
     assert M.select_schedule(t, 16, 8192, 28672).name == "64x16_w16s2k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 4096, 4096).name == "64x16_w8s4k64_DecodeMma_clusterK"
@@ -66,6 +66,23 @@ def test_default_heuristic_is_the_h100_refit():
     assert M.select_schedule(t, 1, 6144, 4096).name == "48x8_w16s3k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 6144, 4096).name == "48x16_w16s2k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 57344, 8192).name == "256x16_1x1x1_TmaMI__TmaCoop_streamK"
+    # 64 < M <= 128, K <= 4096: one wave of 16-token decode tiles where ceil(M / 16) x ceil(N / width) fit
+    # 132 SMs (N <= 2816 at M <= 96, N <= 2048 at M <= 128), else CUTLASS
+    assert M.select_schedule(t, 96, 1536, 1536).name == "80x16_w8s4k64_DecodeMma_clusterK"
+    assert M.select_schedule(t, 128, 2048, 2048).name == "128x16_w8s3k64_DecodeMma_clusterK"
+    assert not M.select_schedule(t, 128, 2304, 2048).is_decode
+    # K <= 3072: the first of 128x32, 128x64, 128x128, 256x64, 256x128 whose tiles fit one wave
+    one_wave = {(256, 1536, 1536): "128x32", (512, 1536, 1536): "128x64", (192, 4096, 2048): "128x64",
+                (384, 4096, 2048): "128x128", (192, 8960, 1536): "256x64", (256, 8960, 1536): "256x128",
+                (96, 4096, 2048): "128x32", (128, 4096, 3072): "128x32", (192, 3072, 3072): "128x64"}
+    for (m, n, k), tile in one_wave.items():
+        assert M.select_schedule(t, m, n, k).name == tile + "_2x1x1_TmaMI__TmaCoop_streamK", (m, n, k)
+    # K = 4096 keeps the earlier rules; narrow long-K layers take 128x64 / 128x128, not 256x128
+    assert M.select_schedule(t, 192, 4096, 4096).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
+    assert M.select_schedule(t, 128, 4096, 4096).name == "128x64_2x1x1_TmaMI__TmaCoop_streamK"
+    assert M.select_schedule(t, 192, 1536, 8960).name == "128x64_2x1x1_TmaMI__TmaCoop_streamK"
+    assert M.select_schedule(t, 384, 1536, 8960).name == "128x128_2x1x1_TmaMI__TmaCoop_streamK"
+    assert M.select_schedule(t, 384, 3072, 8192).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
     # small layers stay on the decode family up to M = 64
     assert M.select_schedule(t, 64, 4096, 4096).name == "128x32_w8s3k32_DecodeMma_clusterK"
     assert M.select_schedule(t, 64, 57344, 8192).name == "256x64_2x1x1_TmaMI__TmaCoop_streamK"

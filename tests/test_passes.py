@@ -286,13 +286,20 @@ def test_route_maps_unbuilt_picks_to_the_nearest_built_schedule():
     for rule, got in zip(M.H100_RULES, picks):
         assert got == want[rule.schedule.name.split("_")[0]], rule
     (note,) = [x for x in p.notes if x.startswith("route:")]
-    assert note.startswith("route: heuristic_h100: 21 picked schedule(s) not built, rerouted to the "
-                           "nearest of 2 built: 256x128_2x1x1 -> 256x64_2x1x1 (rules 1, 3, 5, 9); ")
-    assert "48x8_w16s3k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 27, 29, 40, 43)" in note
-    assert "64x8_w16s3k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 28, 30, 41, 44)" in note
-    assert "80x8_w16s3k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 42, 45)" in note
-    # the one-wave rules (three M bands) route with the rest
-    assert "48x16_w16s2k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 10, 16, 31, 51)" in note
+
+    def rerouted(name: str, to: str) -> str:  # the note's entry for one schedule: its 1-based rule numbers
+        nums = [str(i + 1) for i, r in enumerate(M.H100_RULES[:-1]) if r.schedule.name == name]
+        assert nums, name
+        return f"{name.removesuffix('_TmaMI__TmaCoop_streamK')} -> {to} (rule{'s' if len(nums) > 1 else ''} {', '.join(nums)})"
+
+    assert note.startswith("route: heuristic_h100: 21 picked schedule(s) not built, rerouted to the nearest of 2 "
+                           "built: " + rerouted("256x128_2x1x1_TmaMI__TmaCoop_streamK", "256x64_2x1x1") + "; ")
+    for d in ("48x8_w16s3k64", "64x8_w16s3k64", "80x8_w16s3k64"):
+        assert rerouted(d + "_DecodeMma_clusterK", "128x16_1x1x1") in note
+    # the one-wave rules (five M bands) route with the rest
+    assert "48x16_w16s2k64_DecodeMma_clusterK -> 128x16_1x1x1 (rules 2, 8, 49, 55, 70, 90)" in note
+    assert rerouted("48x16_w16s2k64_DecodeMma_clusterK", "128x16_1x1x1") in note
+    assert rerouted("128x32_2x1x1_TmaMI__TmaCoop_streamK", "128x16_1x1x1") in note
     assert note.endswith("; 18 trailing rule(s) now equal to the default dropped")
     # the conditions of the rules kept are untouched; the 18 trailing rules that became the
     # default (128x16) were dropped

@@ -267,8 +267,9 @@ struct CutlassMixedGemm {
   // 128 features x 64 or 128 tokens, as many equal K ranges per output tile as fit the SMs beside
   // the tiles, at most 4, each at least 8 K tiles; MACHETE_CUTLASS_SPLITK=0 turns it off.
   static int split_k_for(int M, int N, int K, int sm_count) {
-    constexpr bool kMeasured = !kW4A8 && kTileN == 128 && (kTileM == 64 || kTileM == 128);
-    if (!kMeasured || !detail::IsStreamK<TileScheduler>::value || detail::cutlass_split_k_disabled()) return 1;
+    constexpr bool kMeasured = !kW4A8 && kTileN == 128 && (kTileM == 64 || kTileM == 128) &&
+                               detail::IsStreamK<TileScheduler>::value;
+    if (!kMeasured || detail::cutlass_split_k_disabled()) return 1;
     constexpr int kClusterN = cute::size<0>(ClusterShape{});  // CTAs along the features
     const int64_t n_tiles = (int64_t(N + kTileN - 1) / kTileN + kClusterN - 1) / kClusterN * kClusterN;
     const int64_t tiles = n_tiles * ((M + kTileM - 1) / kTileM);
@@ -310,7 +311,12 @@ struct CutlassMixedGemm {
   static void run(MMArgs const& a) {
     validate(a);
     if (a.M == 0) return;  // empty output, nothing to launch
-    typename Gemm::Arguments args = make_arguments(a, detail::sm_count_for(a));
+    run(a, make_arguments(a, detail::sm_count_for(a)));
+  }
+
+  // Launches the GEMM of already validated arguments `a` with CUTLASS arguments `args` (make_arguments'
+  // own, or those with the tile scheduler's fields overridden, as scripts/decode_dev/cutlass_knobs.cu does).
+  static void run(MMArgs const& a, typename Gemm::Arguments const& args) {
     cutlass::Status st = Gemm::can_implement(args);
     if (st != cutlass::Status::kSuccess) {
       detail::fail_mm(std::string("CUTLASS cannot implement this problem (") + cutlassGetStatusString(st) +

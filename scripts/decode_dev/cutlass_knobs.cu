@@ -32,7 +32,8 @@ using G = machete::CutlassMixedGemm<Types, S>;
 #define CAT(a, b) CAT2(a, b)
 
 // decomposition: 0 heuristic, 1 data-parallel, 2 split-K, 3 stream-K; raster: 0 heuristic,
-// 1 along CUTLASS's M (features), 2 along N (tokens). Returns 0, a CUDA error, or -1 (exception).
+// 1 along CUTLASS's M (features), 2 along N (tokens). Returns 0, a CUDA error, or -1 (an exception:
+// invalid arguments, a combination CUTLASS cannot implement, a failed launch; the message goes to stderr).
 extern "C" int CAT(knob_run_p, PART)(const void* A, const void* B, void* D, const void* Sc, int M, int N, int K,
                                       int g, void* stream, int decomposition, int splits, int swizzle, int raster) {
   const machete::MMArgs a = machete_dev::make_args(A, B, D, Sc, M, N, K, g, stream);
@@ -45,10 +46,7 @@ extern "C" int CAT(knob_run_p, PART)(const void* A, const void* B, void* D, cons
     args.scheduler.splits = splits;
     args.scheduler.max_swizzle_size = swizzle;
     args.scheduler.raster_order = static_cast<Raster>(raster);
-    if (G::Gemm::can_implement(args) != cutlass::Status::kSuccess) return -3;
-    void* ws = machete::detail::allocate_workspace(a, G::Gemm::get_workspace_size(args));
-    if (G::GemmKernel::initialize_workspace(args, ws, a.stream) != cutlass::Status::kSuccess) return -4;
-    G::launch(G::GemmKernel::to_underlying_arguments(args, ws), a.stream);
+    G::run(a, args);
   } catch (std::exception const& e) {
     std::fprintf(stderr, "knob_run_p%d: %s\n", PART, e.what());
     return -1;

@@ -221,6 +221,84 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
   if (M > 512) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1056) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1408) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1760) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 2112) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 2464) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 2816) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 768) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 1024) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 1280) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 1536) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 1792) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 96 && M <= 128 && K <= 4096 && N <= 2048) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 64 && M <= 96 && K <= 3072 && N <= 5632) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && M <= 96 && K <= 3072 && N <= 8448) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && M <= 96 && K <= 3072 && N <= 16896) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && M <= 96 && K <= 3072 && N <= 33792) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 96 && M <= 128 && K <= 3072 && N <= 4096) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 96 && M <= 128 && K <= 3072 && N <= 8448) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 96 && M <= 128 && K <= 3072 && N <= 16896) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 96 && M <= 128 && K <= 3072 && N <= 33792) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 2816) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 5632) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 8448) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 11264) {
+    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 16896) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 2048) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 4096) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 8448) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 16896) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 1280) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 2816) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 5632) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 11264) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 1024) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 2048) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 4096) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 8192) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 192 && N <= 2048 && K > 4096) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 64 && N <= 2048 && K > 4096) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 256 && K <= 4096 && N <= 4096) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 256) {
