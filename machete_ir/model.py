@@ -669,7 +669,7 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
 # 1536x1536, 1536x8960, 2048x2048, 2048x4096, 2304x2048, 3072x3072 at M = 96 .. 512): the rules'
 # pick was the fastest CUTLASS tile at 27 of the 30 of those points they give CUTLASS (the decode
 # rules above take the other 6), within 2.3% at the rest; held out: README, "One wave at
-# 64 < M <= 512 on small layers" (1.115x and 1.213x over the previous rules on two sets); e.g.
+# 64 < M <= 1024 on small layers" (1.115x and 1.213x over the previous rules on two sets); e.g.
 # 1536x1536 M = 256 128 x 32 9.8 us vs 14.6 (128 x 128), 2048x4096 M = 192 128 x 64 12.9 vs 16.3,
 # 1536x8960 M = 192 256 x 64 15.2 vs 22.7. At K = 4096 the 128 x 32 / 128 x 64 steps lost (4096x4096
 # M = 128 128 x 32 20.1 vs 17.7 for 128 x 64), so that layer keeps the rules below.
@@ -712,6 +712,10 @@ _NARROW_LONG_K = (E.le(N, 2048), E.gt(K, 4096))
 # 128 x 64 stays ahead (3584x6144 17.2 vs 17.9, 2048x8704 13.0 vs 18.6).
 H100_RULES: tuple[HeuristicRule, ...] = (
     # M > 64
+    # 512 < M <= 1024, K <= 3072: one wave of CUTLASS tiles too (128 x 128 at N <= 2048, else 256 x 128):
+    # 1536x1536 M = 1024 12.4 us vs 21.5 (256 x 128), 2048x2048 16.9 vs 26.4, 2304x2048 18.4 vs 29.1
+    # (h100_small_large_m_tune.*); held out (h100_small_large_m_heldout.*): 1.302x over 21 points
+    *_one_wave_cutlass_rules(512, 1024),
     _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
     # 64 < M <= 128, K <= 4096: one wave of 16-token decode tiles (as at 16 < M <= 64, below):
     # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8

@@ -42,8 +42,9 @@ def test_default_heuristic_is_the_h100_refit():
     for n, k in shapes:
         for m in (1, 8):  # decode everywhere at M <= 8
             assert M.select_schedule(t, m, n, k).is_decode, (m, n, k)
-        for m in (1024, 4096):  # the H100 re-fit: 256x128 at M > 512 on every shape
-            assert M.select_schedule(t, m, n, k).name == "256x128_2x1x1_TmaMI__TmaCoop_streamK"
+        for m in (1024, 4096):  # the H100 re-fit: 256x128 at M > 512 (but one wave on the smallest layers)
+            want = "128x32" if (n, k, m) == (128, 128, 1024) else "256x128"
+            assert M.select_schedule(t, m, n, k).name == want + "_2x1x1_TmaMI__TmaCoop_streamK", (m, n, k)
         for m in (65, 128, 256, 512):  # CUTLASS above M = 64 (but on the smallest layers, below)
             assert M.select_schedule(t, m, n, k).is_decode == ((n, k) == (128, 128) and m <= 128), (m, n, k)
     # 8 < M <= 16: decode up to N = 12288, CUTLASS 256x16 (stream-K) at wider N
@@ -74,7 +75,9 @@ def test_default_heuristic_is_the_h100_refit():
     # K <= 3072: the first of 128x32, 128x64, 128x128, 256x64, 256x128 whose tiles fit one wave
     one_wave = {(256, 1536, 1536): "128x32", (512, 1536, 1536): "128x64", (192, 4096, 2048): "128x64",
                 (384, 4096, 2048): "128x128", (192, 8960, 1536): "256x64", (256, 8960, 1536): "256x128",
-                (96, 4096, 2048): "128x32", (128, 4096, 3072): "128x32", (192, 3072, 3072): "128x64"}
+                (96, 4096, 2048): "128x32", (128, 4096, 3072): "128x32", (192, 3072, 3072): "128x64",
+                (1024, 2048, 2048): "128x128", (640, 1024, 896): "128x64", (1024, 3072, 3072): "256x128",
+                (2048, 2048, 2048): "256x128", (1024, 2048, 4096): "256x128"}
     for (m, n, k), tile in one_wave.items():
         assert M.select_schedule(t, m, n, k).name == tile + "_2x1x1_TmaMI__TmaCoop_streamK", (m, n, k)
     # K = 4096 keeps the earlier rules; narrow long-K layers take 128x64 / 128x128, not 256x128

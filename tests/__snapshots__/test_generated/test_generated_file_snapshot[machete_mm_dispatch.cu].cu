@@ -219,7 +219,15 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_c
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
-  if (M > 512) {
+  if (M > 512 && M <= 1024 && K <= 3072 && N <= 512) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 1024) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 2048) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 4096) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1056) {
     return "48x16_w16s2k64_DecodeMma_clusterK";
