@@ -674,6 +674,12 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
 # 1536x8960 M = 192 256 x 64 15.2 vs 22.7. At K = 4096 the 128 x 32 / 128 x 64 steps lost (4096x4096
 # M = 128 128 x 32 20.1 vs 17.7 for 128 x 64), so that layer keeps the rules below.
 _ONE_WAVE_CUTLASS_TILES = ((128, 32), (128, 64), (128, 128), (256, 64), (256, 128))
+# The M bands (lo, hi] the rule counts token tiles in (at hi, so a band's M below hi may leave a smaller
+# tile out that would have fit): fitted with bands ending at 96, 128, 192, 256, 384, 512 and 1024;
+# at M = 640 that band edge cost 1.2-1.5x on held-out layers (README, "One wave at 64 < M <= 1024"),
+# hence the finer edges, checked on layers and M values not seen before (h100_small_bands_heldout.*:
+# 1.074x over the coarse bands, 7 of 36 points changed, all faster).
+_ONE_WAVE_CUTLASS_M_EDGES = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
 
 
 def _one_wave_cutlass_rules(m_lo: int, m_hi: int, k_max: int = 3072) -> tuple[HeuristicRule, ...]:
@@ -712,18 +718,17 @@ _NARROW_LONG_K = (E.le(N, 2048), E.gt(K, 4096))
 # 128 x 64 stays ahead (3584x6144 17.2 vs 17.9, 2048x8704 13.0 vs 18.6).
 H100_RULES: tuple[HeuristicRule, ...] = (
     # M > 64
-    # 512 < M <= 1024, K <= 3072: one wave of CUTLASS tiles too (128 x 128 at N <= 2048, else 256 x 128):
-    # 1536x1536 M = 1024 12.4 us vs 21.5 (256 x 128), 2048x2048 16.9 vs 26.4, 2304x2048 18.4 vs 29.1
-    # (h100_small_large_m_tune.*); held out (h100_small_large_m_heldout.*): 1.302x over 21 points
-    *_one_wave_cutlass_rules(512, 1024),
-    _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
     # 64 < M <= 128, K <= 4096: one wave of 16-token decode tiles (as at 16 < M <= 64, below):
     # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8
     *_one_wave_rules(64, 96),
     *_one_wave_rules(96, 128),
-    # 64 < M <= 512, K <= 3072: one wave of CUTLASS tiles
-    *(r for lo, hi in ((64, 96), (96, 128), (128, 192), (192, 256), (256, 384), (384, 512))
+    # 64 < M <= 1024, K <= 3072: one wave of CUTLASS tiles, in the bands of _ONE_WAVE_CUTLASS_M_EDGES.
+    # 512 < M <= 1024 (128 x 128 at N <= 2048, else 256 x 128): 1536x1536 M = 1024 12.4 us vs 21.5
+    # (256 x 128), 2048x2048 16.9 vs 26.4, 2304x2048 18.4 vs 29.1 (h100_small_large_m_tune.*); held out
+    # (h100_small_large_m_heldout.*): 1.302x over 21 points
+    *(r for lo, hi in zip(_ONE_WAVE_CUTLASS_M_EDGES, _ONE_WAVE_CUTLASS_M_EDGES[1:])
       for r in _one_wave_cutlass_rules(lo, hi)),
+    _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
     _rule(E.all_of(E.gt(M, 192), *_NARROW_LONG_K), "128x128", "2x1x1", "8960x1536 M=256: 25.8 us vs 49.8 (256x128)"),
     _rule(E.all_of(E.gt(M, 64), *_NARROW_LONG_K), "128x64", "2x1x1", "8960x1536 M=192: 23.3 us vs 49.4 (256x128)"),
     _rule(E.all_of(E.gt(M, 256), E.le(K, 4096), E.le(N, 4096)), "128x128", "2x1x1"),

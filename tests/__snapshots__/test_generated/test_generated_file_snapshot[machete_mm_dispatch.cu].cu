@@ -219,17 +219,7 @@ extern void mm_impl_bf16u8bf16bf16voidvoidbf16f32_sch_112x16_w8s4k64_DecodeMma_c
 
 static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
 {
-  if (M > 512 && M <= 1024 && K <= 3072 && N <= 512) {
-    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 1024) {
-    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 2048) {
-    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 512 && M <= 1024 && K <= 3072 && N <= 4096) {
-    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 512) {
-    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1056) {
+  if (M > 64 && M <= 96 && K <= 4096 && N <= 1056) {
     return "48x16_w16s2k64_DecodeMma_clusterK";
   } else if (M > 64 && M <= 96 && K <= 4096 && N <= 1408) {
     return "64x16_w8s4k64_DecodeMma_clusterK";
@@ -269,39 +259,111 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 96 && M <= 128 && K <= 3072 && N <= 33792) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 2816) {
+  } else if (M > 128 && M <= 160 && K <= 3072 && N <= 3328) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 5632) {
+  } else if (M > 128 && M <= 160 && K <= 3072 && N <= 5632) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 8448) {
+  } else if (M > 128 && M <= 160 && K <= 3072 && N <= 8448) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 11264) {
+  } else if (M > 128 && M <= 160 && K <= 3072 && N <= 11264) {
     return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 128 && M <= 192 && K <= 3072 && N <= 16896) {
+  } else if (M > 128 && M <= 160 && K <= 3072 && N <= 16896) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 2048) {
+  } else if (M > 160 && M <= 192 && K <= 3072 && N <= 2816) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 4096) {
+  } else if (M > 160 && M <= 192 && K <= 3072 && N <= 5632) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 8448) {
+  } else if (M > 160 && M <= 192 && K <= 3072 && N <= 8448) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 192 && M <= 256 && K <= 3072 && N <= 16896) {
+  } else if (M > 160 && M <= 192 && K <= 3072 && N <= 11264) {
+    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 160 && M <= 192 && K <= 3072 && N <= 16896) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 1280) {
+  } else if (M > 192 && M <= 224 && K <= 3072 && N <= 2304) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 2816) {
+  } else if (M > 192 && M <= 224 && K <= 3072 && N <= 4096) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 5632) {
+  } else if (M > 192 && M <= 224 && K <= 3072 && N <= 8448) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 256 && M <= 384 && K <= 3072 && N <= 11264) {
+  } else if (M > 192 && M <= 224 && K <= 3072 && N <= 16896) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 1024) {
+  } else if (M > 224 && M <= 256 && K <= 3072 && N <= 2048) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 2048) {
+  } else if (M > 224 && M <= 256 && K <= 3072 && N <= 4096) {
     return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 4096) {
+  } else if (M > 224 && M <= 256 && K <= 3072 && N <= 8448) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
-  } else if (M > 384 && M <= 512 && K <= 3072 && N <= 8192) {
+  } else if (M > 224 && M <= 256 && K <= 3072 && N <= 16896) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 320 && K <= 3072 && N <= 1536) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 320 && K <= 3072 && N <= 3328) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 320 && K <= 3072 && N <= 5632) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 320 && K <= 3072 && N <= 6656) {
+    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 256 && M <= 320 && K <= 3072 && N <= 11264) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 320 && M <= 384 && K <= 3072 && N <= 1280) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 320 && M <= 384 && K <= 3072 && N <= 2816) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 320 && M <= 384 && K <= 3072 && N <= 5632) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 320 && M <= 384 && K <= 3072 && N <= 11264) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 448 && K <= 3072 && N <= 1024) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 448 && K <= 3072 && N <= 2304) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 448 && K <= 3072 && N <= 4096) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 448 && K <= 3072 && N <= 4608) {
+    return "256x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 384 && M <= 448 && K <= 3072 && N <= 8192) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 448 && M <= 512 && K <= 3072 && N <= 1024) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 448 && M <= 512 && K <= 3072 && N <= 2048) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 448 && M <= 512 && K <= 3072 && N <= 4096) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 448 && M <= 512 && K <= 3072 && N <= 8192) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 640 && K <= 3072 && N <= 768) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 640 && K <= 3072 && N <= 1536) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 640 && K <= 3072 && N <= 3328) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512 && M <= 640 && K <= 3072 && N <= 6656) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 640 && M <= 768 && K <= 3072 && N <= 512) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 640 && M <= 768 && K <= 3072 && N <= 1280) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 640 && M <= 768 && K <= 3072 && N <= 2816) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 640 && M <= 768 && K <= 3072 && N <= 5632) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 768 && M <= 896 && K <= 3072 && N <= 512) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 768 && M <= 896 && K <= 3072 && N <= 1024) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 768 && M <= 896 && K <= 3072 && N <= 2304) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 768 && M <= 896 && K <= 3072 && N <= 4608) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 896 && M <= 1024 && K <= 3072 && N <= 512) {
+    return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 896 && M <= 1024 && K <= 3072 && N <= 1024) {
+    return "128x64_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 896 && M <= 1024 && K <= 3072 && N <= 2048) {
+    return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 896 && M <= 1024 && K <= 3072 && N <= 4096) {
+    return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
+  } else if (M > 512) {
     return "256x128_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 192 && N <= 2048 && K > 4096) {
     return "128x128_2x1x1_TmaMI__TmaCoop_streamK";
