@@ -718,10 +718,12 @@ _NARROW_LONG_K = (E.le(N, 2048), E.gt(K, 4096))
 # 128 x 64 stays ahead (3584x6144 17.2 vs 17.9, 2048x8704 13.0 vs 18.6).
 H100_RULES: tuple[HeuristicRule, ...] = (
     # M > 64
-    # 64 < M <= 128, K <= 4096: one wave of 16-token decode tiles (as at 16 < M <= 64, below):
-    # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8
-    *_one_wave_rules(64, 96),
-    *_one_wave_rules(96, 128),
+    # 64 < M <= 256, K <= 4096: one wave of 16-token decode tiles (as at 16 < M <= 64, below):
+    # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8;
+    # above M = 128 only N <= 1664 fits (896x1152 M = 160 96 x 16 5.5 vs 9.8 for CUTLASS 128 x 32,
+    # 1280x1280 M = 144 6.4 vs 11.2; h100_small_mid_m_heldout2.*, h100_small_bands_heldout.*)
+    *(r for lo, hi in ((64, 96), (96, 128), (128, 160), (160, 192), (192, 224), (224, 256))
+      for r in _one_wave_rules(lo, hi)),
     # 64 < M <= 1024, K <= 3072: one wave of CUTLASS tiles, in the bands of _ONE_WAVE_CUTLASS_M_EDGES.
     # 512 < M <= 1024 (128 x 128 at N <= 2048, else 256 x 128): 1536x1536 M = 1024 12.4 us vs 21.5
     # (256 x 128), 2048x2048 16.9 vs 26.4, 2304x2048 18.4 vs 29.1 (h100_small_large_m_tune.*); held out

@@ -46,7 +46,7 @@ def test_default_heuristic_is_the_h100_refit():
             want = "128x32" if (n, k, m) == (128, 128, 1024) else "256x128"
             assert M.select_schedule(t, m, n, k).name == want + "_2x1x1_TmaMI__TmaCoop_streamK", (m, n, k)
         for m in (65, 128, 256, 512):  # CUTLASS above M = 64 (but on the smallest layers, below)
-            assert M.select_schedule(t, m, n, k).is_decode == ((n, k) == (128, 128) and m <= 128), (m, n, k)
+            assert M.select_schedule(t, m, n, k).is_decode == ((n, k) == (128, 128) and m <= 256), (m, n, k)
     # 8 < M <= 16: decode up to N = 12288, CUTLASS 256x16 (stream-K) at wider N
     assert M.select_schedule(t, 16, 8192, 28672).name == "64x16_w16s2k64_DecodeMma_clusterK"
     assert M.select_schedule(t, 16, 4096, 4096).name == "64x16_w8s4k64_DecodeMma_clusterK"

@@ -243,6 +243,54 @@ static char const* heuristic_h100(int64_t M, int64_t N, int64_t K)
     return "112x16_w8s4k64_DecodeMma_clusterK";
   } else if (M > 96 && M <= 128 && K <= 4096 && N <= 2048) {
     return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 624) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 832) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 1040) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 1248) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 1456) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 128 && M <= 160 && K <= 4096 && N <= 1664) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 528) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 704) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 880) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 1056) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 1232) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 160 && M <= 192 && K <= 4096 && N <= 1408) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 432) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 576) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 720) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 864) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 1008) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 192 && M <= 224 && K <= 4096 && N <= 1152) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 384) {
+    return "48x16_w16s2k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 512) {
+    return "64x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 640) {
+    return "80x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 768) {
+    return "96x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 896) {
+    return "112x16_w8s4k64_DecodeMma_clusterK";
+  } else if (M > 224 && M <= 256 && K <= 4096 && N <= 1024) {
+    return "128x16_w8s3k64_DecodeMma_clusterK";
   } else if (M > 64 && M <= 96 && K <= 3072 && N <= 5632) {
     return "128x32_2x1x1_TmaMI__TmaCoop_streamK";
   } else if (M > 64 && M <= 96 && K <= 3072 && N <= 8448) {
