@@ -615,11 +615,26 @@ def _one_wave_rules(m_lo: int, m_hi: int, max_width: int = 128, widths: dict[int
                     tile_m: int = 16) -> tuple[HeuristicRule, ...]:
     """m_lo < M <= m_hi, K <= 4096: the narrowest decode tile of tile_m tokens (of `widths`, at most
     max_width wide) whose ceil(m_hi / tile_m) x ceil(N / width) CTAs fill one wave."""
-    token_tiles = m_hi // tile_m
-    tiles = _ONE_WAVE_SMS // token_tiles
-    return tuple(_decode_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096), E.le(N, tiles * w)),
+    token_tiles = _token_tiles(m_hi, tile_m)
+    return tuple(_decode_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, 4096),
+                                       E.le(N, _one_wave_n_max(m_hi, w, tile_m))),
                               name, f"one wave: {token_tiles} x ceil(N / {w}) <= {_ONE_WAVE_SMS} CTAs")
                  for w, name in widths.items() if w <= max_width)
+
+
+def _token_tiles(m: int, tile_m: int) -> int:
+    return -(-m // tile_m)
+
+
+def _one_wave_n_max(m_hi: int, tile_n: int, tile_m: int, cluster_n: int = 1) -> int:
+    """The largest N whose ceil(m_hi / tile_m) x ceil(N / tile_n) output tiles -- the N tiles rounded up
+    to whole clusters of cluster_n -- fit one wave of _ONE_WAVE_SMS (the one-wave rules' bound)."""
+    return _ONE_WAVE_SMS // _token_tiles(m_hi, tile_m) // cluster_n * cluster_n * tile_n
+
+
+def _banded(make_rules, edges: Sequence[int]) -> tuple[HeuristicRule, ...]:
+    """make_rules(lo, hi) for each M band (lo, hi] between consecutive edges, in order."""
+    return tuple(r for lo, hi in zip(edges, edges[1:]) for r in make_rules(lo, hi))
 
 
 # One wave of 8-token tiles at 16 < M <= 32 on the smallest layers: 48 x 8 / 64 x 8 (16 warps) where
@@ -687,13 +702,13 @@ def _one_wave_cutlass_rules(m_lo: int, m_hi: int, k_max: int = 3072) -> tuple[He
     ceil(m_hi / tile_m) x (ceil(N / tile_n) rounded up to the 2-CTA cluster) tiles fit one wave."""
     rules, widest = [], 0
     for tn, tm in _ONE_WAVE_CUTLASS_TILES:
-        token_tiles = -(-m_hi // tm)
-        n_max = _ONE_WAVE_SMS // token_tiles // 2 * 2 * tn
+        n_max = _one_wave_n_max(m_hi, tn, tm, cluster_n=2)
         if n_max <= widest:
             continue  # an earlier tile already takes every N this one would
         widest = n_max
         rules.append(_rule(E.all_of(E.gt(M, m_lo), E.le(M, m_hi), E.le(K, k_max), E.le(N, n_max)),
-                           f"{tn}x{tm}", "2x1x1", f"one wave: {token_tiles} x ceil(N / {tn}) <= {_ONE_WAVE_SMS} tiles"))
+                           f"{tn}x{tm}", "2x1x1",
+                           f"one wave: {_token_tiles(m_hi, tm)} x ceil(N / {tn}) <= {_ONE_WAVE_SMS} tiles"))
     return tuple(rules)
 
 
@@ -722,14 +737,12 @@ H100_RULES: tuple[HeuristicRule, ...] = (
     # 1536x1536 M = 96 80 x 16 6.1 us vs 12.6 (CUTLASS 128 x 64), 2048x2048 M = 128 128 x 16 10.7 vs 13.8;
     # above M = 128 only N <= 1664 fits (896x1152 M = 160 96 x 16 5.5 vs 9.8 for CUTLASS 128 x 32,
     # 1280x1280 M = 144 6.4 vs 11.2; h100_small_mid_m_heldout2.*, h100_small_bands_heldout.*)
-    *(r for lo, hi in ((64, 96), (96, 128), (128, 160), (160, 192), (192, 224), (224, 256))
-      for r in _one_wave_rules(lo, hi)),
+    *_banded(_one_wave_rules, (64, 96, 128, 160, 192, 224, 256)),
     # 64 < M <= 1024, K <= 3072: one wave of CUTLASS tiles, in the bands of _ONE_WAVE_CUTLASS_M_EDGES.
     # 512 < M <= 1024 (128 x 128 at N <= 2048, else 256 x 128): 1536x1536 M = 1024 12.4 us vs 21.5
     # (256 x 128), 2048x2048 16.9 vs 26.4, 2304x2048 18.4 vs 29.1 (h100_small_large_m_tune.*); held out
     # (h100_small_large_m_heldout.*): 1.302x over 21 points
-    *(r for lo, hi in zip(_ONE_WAVE_CUTLASS_M_EDGES, _ONE_WAVE_CUTLASS_M_EDGES[1:])
-      for r in _one_wave_cutlass_rules(lo, hi)),
+    *_banded(_one_wave_cutlass_rules, _ONE_WAVE_CUTLASS_M_EDGES),
     _rule(E.gt(M, 512), "256x128", "2x1x1", "M=1024/4096: 5-20% ahead of 128x256 and 128x128"),
     _rule(E.all_of(E.gt(M, 192), *_NARROW_LONG_K), "128x128", "2x1x1", "8960x1536 M=256: 25.8 us vs 49.8 (256x128)"),
     _rule(E.all_of(E.gt(M, 64), *_NARROW_LONG_K), "128x64", "2x1x1", "8960x1536 M=192: 23.3 us vs 49.4 (256x128)"),
