@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = F.write_files(out_dir, files)
     except OSError as e:
         return _fail(f"cannot write to {out_dir}: {e}")
-    print(f"machete-gen: {len(files)} files in {out_dir} ({len(plan.write)} written, "
+    # the count includes the manifest of the run, which write_files adds beside the sources
+    print(f"machete-gen: {len(plan.write) + len(plan.unchanged)} files in {out_dir} ({len(plan.write)} written, "
           f"{len(plan.unchanged)} unchanged, {len(plan.remove)} stale removed) in "
           f"{(t1 - t0) * 1000:.0f} ms")
     return 0

@@ -106,6 +106,11 @@ def test_stale_files_removed_only_if_manifest_listed(tmp_path):
     (out / "user_notes.cu").write_text("mine\n")
     r = _run("--output-dir", str(out), "--num-shards", "8")
     assert r.returncode == 0 and "1 stale removed" in r.stdout
+    # the summary counts every file the run owns (the manifest too), and each of them exists
+    owned = [line for line in (out / "machete_manifest.txt").read_text().splitlines()
+             if line and not line.startswith("#")] + ["machete_manifest.txt"]
+    assert f"machete-gen: {len(owned)} files in " in r.stdout
+    assert all((out / name).is_file() for name in owned)
     assert not (out / "machete_mm_impl_part9.cu").exists()
     assert (out / "user_notes.cu").exists()
 
