@@ -683,7 +683,7 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
 # Product sweeps of every schedule on an H100 (CUDA graph; benchmarks/results/h100_small_mid_m_tune.*:
 # 1536x1536, 1536x8960, 2048x2048, 2048x4096, 2304x2048, 3072x3072 at M = 96 .. 512): the rules'
 # pick was the fastest CUTLASS tile at 27 of the 30 of those points they give CUTLASS (the decode
-# rules above take the other 6), within 2.3% at the rest; held out: README, "One wave at
+# rules above take the other 6), within 2.3% at the rest; held out: docs/PERFORMANCE.md, "One wave at
 # 64 < M <= 1024 on small layers" (1.115x and 1.213x over the previous rules on two sets); e.g.
 # 1536x1536 M = 256 128 x 32 9.8 us vs 14.6 (128 x 128), 2048x4096 M = 192 128 x 64 12.9 vs 16.3,
 # 1536x8960 M = 192 256 x 64 15.2 vs 22.7. At K = 4096 the 128 x 32 / 128 x 64 steps lost (4096x4096
@@ -691,7 +691,7 @@ def _one_wave_128_wide(m_lo: int) -> Cond:
 _ONE_WAVE_CUTLASS_TILES = ((128, 32), (128, 64), (128, 128), (256, 64), (256, 128))
 # The M bands (lo, hi] the rule counts token tiles in (at hi, so a band's M below hi may leave a smaller
 # tile out that would have fit): fitted with bands ending at 96, 128, 192, 256, 384, 512 and 1024;
-# at M = 640 that band edge cost 1.2-1.5x on held-out layers (README, "One wave at 64 < M <= 1024"),
+# at M = 640 that band edge cost 1.2-1.5x on held-out layers (docs/PERFORMANCE.md, "One wave at 64 < M <= 1024"),
 # hence the finer edges, checked on layers and M values not seen before (h100_small_bands_heldout.*:
 # 1.074x over the coarse bands, 7 of 36 points changed, all faster).
 _ONE_WAVE_CUTLASS_M_EDGES = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
@@ -820,7 +820,7 @@ DEVICE_HEURISTICS: tuple["DeviceHeuristic", ...] = ()
 
 # The W4A8 promote kernel (KernelKind.promote) for the types CUTLASS cannot run exactly: 8-bit
 # activations with f16 group scales, and e4m3 (whose wgmma accumulation needs the fp32 promotion).
-# Dev-harness run, H100, CUDA graph (scripts/decode_dev/promote_dev.py; README "W4A8 on the H100"):
+# Dev-harness run, H100, CUDA graph (scripts/decode_dev/promote_dev.py; docs/PERFORMANCE.md, "W4A8 on the H100"):
 # 8192x28672 M = 1024, s8 g128: 256x128 678-687 us, 128x128 783-817, 256x64 871-909 (the decode
 # family: 2526).
 PROMOTE_SCHEDULES: tuple[ScheduleConfig, ...] = (
@@ -922,7 +922,7 @@ def _w4a8_channel_rules() -> tuple[HeuristicRule, ...]:
     """The decode rules up to M = 32 (M = 64 on 4096x4096-sized layers), then CUTLASS: 128 x 64 to
     M = 64 (M = 256 on 4096x4096-sized layers), 128 x 128 to M = 128 (256 x 128 on N >= 16384),
     256 x 128 above -- from an H100 run timing every schedule (benchmarks/bench_w4a8.py
-    --s8ch-schedules; README "W4A8 on the H100"): at M = 64 128 x 64 beats the decode 128 x 32 by
+    --s8ch-schedules; docs/PERFORMANCE.md, "W4A8 on the H100"): at M = 64 128 x 64 beats the decode 128 x 32 by
     1.3-1.7x on the large layers; at M >= 1024 256 x 128 beats 128 x 128 by 1.14-1.17x. M = 128 and
     256 were re-fitted on the held-out run (h100_w4a8_heldout.*), where the old 128 x 64 to M = 128
     and 128 x 128 to M = 512 picked 1.155x the best in geomean (1.74x at 27648x5120 M = 128)."""
