@@ -10,6 +10,7 @@ before anything reaches the GPU -- also at torch.compile trace time.
 from __future__ import annotations
 
 import importlib
+import operator
 import os
 from typing import List, NamedTuple, Optional, Sequence
 
@@ -667,12 +668,12 @@ def prepack_B(
 
 
 def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
-              token_scales_type, out_type) -> Optional[_model.TypeKey]:
+              token_scales_type, out_type) -> tuple[Optional[_model.TypeKey], str]:
+    """(the built type configuration of these dtypes or None, the requested combination as a
+    signature: short names, or the dtype's own name where no type configuration uses it)."""
     if not isinstance(a_type, torch.dtype):
         raise TypeError(f"a_type must be a torch.dtype, got {type(a_type).__name__}")
     b = as_scalar_type(b_type, "b_type")
-    if not b.is_integer:
-        return None
     for arg, t in (("group_scales_type", group_scales_type), ("group_zeros_type", group_zeros_type),
                    ("channel_scales_type", channel_scales_type), ("token_scales_type", token_scales_type),
                    ("out_type", out_type)):
@@ -683,11 +684,27 @@ def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scale
         _model.VOID if t is None else short(t)
         for t in (group_scales_type, group_zeros_type, channel_scales_type, token_scales_type)
     ]
-    if None in fields or (out_type is not None and short(out_type) is None):
-        return None  # a dtype no type configuration uses
+    dtypes = (a_type, None, group_scales_type, group_zeros_type, channel_scales_type, token_scales_type)
+    got = "".join(f if f is not None else _dtype_name(t) for f, t in zip(fields, dtypes))
+    if not b.is_integer or None in fields or (out_type is not None and short(out_type) is None):
+        # a b type or a dtype no type configuration uses
+        return None, got + ("" if out_type is None else short(out_type) or _dtype_name(out_type))
     out = short(out_type) if out_type is not None else _default_out(
         fields[0], **dict(zip(_model.TypeKey._fields[1:6], fields[1:])))
-    return _model.find_type_config(*fields, out)
+    return _model.find_type_config(*fields, out), got + out
+
+
+def _check_dims(**dims) -> None:
+    """M, N, K of heuristic_schedule: Python ints (or anything with __index__, not bool), >= 1."""
+    for name, v in dims.items():
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            n = operator.index(v)
+        except TypeError:
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}") from None
+        if n < 1:
+            raise ValueError(f"{name} must be >= 1, got {n}")
 
 
 def supported_schedules(
@@ -705,8 +722,8 @@ def supported_schedules(
     GPU, the extension or the generator.
     ``out_type`` None means a's dtype (W4A16) or f16 (W4A8, 8-bit ``a_type``).
     """
-    key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
-                    token_scales_type, out_type)
+    key, _ = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
+                       token_scales_type, out_type)
     return [] if key is None else list(_model.schedules_for(key))
 
 
@@ -729,13 +746,16 @@ def heuristic_schedule(
     ``device_name`` None means the one ``mm`` would see -- ``$MACHETE_DEVICE_NAME`` if set, else the
     current CUDA device's name, else (no GPU) the default table.
     """
-    key = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
-                    token_scales_type, out_type)
+    _check_dims(M=M, N=N, K=K)
+    key, got = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
+                         token_scales_type, out_type)
     if key is None:
-        raise ValueError(f"unsupported type combination; supported: {_supported_signatures()}")
+        raise ValueError(f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
+                         f"token_scales, out); supported: {_supported_signatures()}")
     if device_name is not None and not isinstance(device_name, str):
         raise TypeError(f"device_name must be a str or None, got {type(device_name).__name__}")
-    return _model.select_schedule(key, M, N, K, current_device_name() if device_name is None else device_name)
+    return _model.select_schedule(key, int(M), int(N), int(K),
+                                  current_device_name() if device_name is None else device_name)
 
 
 def current_device_name() -> Optional[str]:

@@ -358,8 +358,43 @@ def test_unsupported_type_combination_lists_supported(fake, monkeypatch):
                  machete.mm, a, b, t, **kw)
     assert "f16u4b8f16voidvoidvoidf16f32" in msg and "bf16u8bf16bf16voidvoidbf16f32" not in msg
     assert machete.supported_schedules(BF16, st.uint8, BF16, BF16) == []
-    expect(ValueError, r"^unsupported type combination; supported: ", ops.heuristic_schedule,
-           1, 256, 256, F16, st.uint4b8, BF16)
+    msg = expect(ValueError, r"^unsupported type combination f16u4b8bf16voidvoidvoidf16 \(a, b, .*\); supported: ",
+                 ops.heuristic_schedule, 1, 256, 256, F16, st.uint4b8, BF16)
+    assert "f16u4b8f16voidvoidvoidf16f32" in msg
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({}, r"^unsupported type combination f16u4b8voidvoidvoidvoidf16 "),               # no group scales
+    ({"group_scales_type": torch.float32}, r"^unsupported type combination f16u4b8f32voidvoidvoidf16 "),
+    ({"group_scales_type": F16, "out_type": torch.int32}, r"^unsupported type combination f16u4b8f16voidvoidvoids32 "),
+    ({"group_scales_type": F16, "out_type": torch.float64}, r"^unsupported type combination f16u4b8f16voidvoidvoidfloat64 "),
+])
+def test_heuristic_schedule_names_the_unsupported_combination(kwargs, pattern):
+    expect(ValueError, pattern, machete.heuristic_schedule, 1, 4096, 4096, F16, st.uint4b8, **kwargs)
+
+
+@pytest.mark.parametrize("dims, exc, pattern", [
+    ((0, 4096, 4096), ValueError, r"^M must be >= 1, got 0$"),
+    ((-1, 4096, 4096), ValueError, r"^M must be >= 1, got -1$"),
+    ((1, 0, 4096), ValueError, r"^N must be >= 1, got 0$"),
+    ((1, 4096, -128), ValueError, r"^K must be >= 1, got -128$"),
+    ((1.5, 4096, 4096), TypeError, r"^M must be an int, got float$"),
+    ((True, 4096, 4096), TypeError, r"^M must be an int, got bool$"),
+    (("16", 4096, 4096), TypeError, r"^M must be an int, got str$"),
+    ((None, 4096, 4096), TypeError, r"^M must be an int, got NoneType$"),
+    ((1, 4096, 4096.0), TypeError, r"^K must be an int, got float$"),
+    ((torch.tensor(2.5), 4096, 4096), TypeError, r"^M must be an int, got Tensor$"),
+])
+def test_heuristic_schedule_rejects_bad_dims(dims, exc, pattern):
+    expect(exc, pattern, machete.heuristic_schedule, *dims, F16, st.uint4b8, F16)
+
+
+def test_heuristic_schedule_takes_index_ints():
+    # numpy / torch integer scalars are ints (operator.index), and give the same pick as int
+    import numpy as np
+    want = machete.heuristic_schedule(16, 4096, 4096, F16, st.uint4b8, F16)
+    assert machete.heuristic_schedule(np.int64(16), np.int32(4096), 4096, F16, st.uint4b8, F16) == want
+    assert machete.heuristic_schedule(torch.tensor(16), 4096, 4096, F16, st.uint4b8, F16) == want
 
 
 # ---- prepack_B ---------------------------------------------------------------------------------
