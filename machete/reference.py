@@ -12,6 +12,7 @@ Conventions (SPEC sections 1, 5, 6):
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple, Optional
 
 import torch
@@ -50,11 +51,36 @@ class QuantizedWeights(NamedTuple):
 
 
 def resolve_group_size(group_size: Optional[int], K: int) -> int:
-    if group_size is None or group_size == -1:
+    """None or -1: one group over the whole K; else a positive int (numpy / torch integer scalars
+    count, bool and float do not)."""
+    if group_size is None:
         return K
-    if group_size <= 0:
-        raise ValueError(f"group_size must be positive, -1 or None, got {group_size}")
-    return int(group_size)
+    try:
+        if isinstance(group_size, bool):
+            raise TypeError
+        g = operator.index(group_size)
+    except TypeError:
+        raise TypeError(f"group_size must be an int, -1 or None, got {type(group_size).__name__}") from None
+    if g == -1:
+        return K
+    if g <= 0:
+        raise ValueError(f"group_size must be positive, -1 or None, got {g}")
+    return g
+
+
+def _tensor(x, where: str, arg: str, dims: Optional[int] = None) -> torch.Tensor:
+    """x itself, or a one-line TypeError / ValueError naming the function and the argument."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: {arg} must be a torch.Tensor, got {type(x).__name__}")
+    if dims is not None and x.dim() != dims:
+        raise ValueError(f"{where}: {arg} must be {dims}-D, got shape {tuple(x.shape)}")
+    return x
+
+
+def _vector(x, where: str, arg: str, n: int, what: str) -> None:
+    """An optional scale vector of n elements ([n])."""
+    if x is not None and tuple(_tensor(x, where, arg).shape) != (n,):
+        raise ValueError(f"{where}: {arg} must have shape ({n},) ({what}), got {tuple(x.shape)}")
 
 
 def has_zero_points(b_type: ScalarTypeLike) -> bool:
@@ -100,7 +126,7 @@ def quantize(
     b_type = as_scalar_type(b_type)
     if not b_type.is_integer:
         raise ValueError(f"quantize: only integer b_type is supported, got {b_type.name}")
-    if w.dim() != 2 or not w.is_floating_point():
+    if _tensor(w, "quantize", "w").dim() != 2 or not w.is_floating_point():
         raise ValueError(f"quantize: w must be a 2-D float tensor [K, N], got {tuple(w.shape)} {w.dtype}")
     K, N = w.shape
     g = resolve_group_size(group_size, K)
@@ -138,6 +164,8 @@ def quantize(
 
 def zero_points_to_zeros(zero_points: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """Integer zero points ``zp`` (``w = (q - zp) * s``) -> group zeros ``z = -zp * s``."""
+    _tensor(zero_points, "zero_points_to_zeros", "zero_points")
+    _tensor(scales, "zero_points_to_zeros", "scales")
     if zero_points.shape != scales.shape:
         raise ValueError(f"zero_points shape {tuple(zero_points.shape)} != scales shape {tuple(scales.shape)}")
     return (-zero_points.float() * scales.float()).to(scales.dtype)
@@ -173,7 +201,7 @@ def pack(w_q: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
     Element [i, n] holds k = i*(32/bits) + j in bits [j*bits, (j+1)*bits) (LSB first).
     """
     b_type = as_scalar_type(b_type)
-    if w_q.dim() != 2:
+    if _tensor(w_q, "pack", "w_q").dim() != 2:
         raise ValueError(f"pack: w_q must be 2-D [K, N], got shape {tuple(w_q.shape)}")
     if w_q.is_floating_point() or w_q.is_complex():
         raise TypeError(f"pack: w_q must be an integer tensor, got {w_q.dtype}")
@@ -193,7 +221,7 @@ def pack(w_q: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
 def unpack(packed: torch.Tensor, b_type: ScalarTypeLike) -> torch.Tensor:
     """Inverse of :func:`pack`: int32 [K / (32/bits), N] -> stored values int32 [K, N]."""
     b_type = as_scalar_type(b_type)
-    if packed.dim() != 2 or packed.dtype != torch.int32:
+    if _tensor(packed, "unpack", "packed").dim() != 2 or packed.dtype != torch.int32:
         raise ValueError(f"unpack: expected a 2-D int32 tensor, got {tuple(packed.shape)} {packed.dtype}")
     p = _pack_factor(b_type)
     R, N = packed.shape
@@ -215,8 +243,10 @@ def dequantize(
     """``w = v * s + z`` (zero added after scaling), computed in fp32 and returned in ``dtype``
     (default: the scales' dtype, or fp32 without scales). ``w_q`` holds stored values [K, N]."""
     b_type = as_scalar_type(b_type)
-    if w_q.dim() != 2:
+    if _tensor(w_q, "dequantize", "w_q").dim() != 2:
         raise ValueError(f"dequantize: w_q must be 2-D [K, N], got shape {tuple(w_q.shape)}")
+    if w_q.is_floating_point() or w_q.is_complex() or w_q.dtype == torch.bool:
+        raise TypeError(f"dequantize: w_q must hold stored integer patterns, got {w_q.dtype}")
     K, N = w_q.shape
     w = storage_to_value(w_q, b_type).float()
     if scales is None:
@@ -225,11 +255,11 @@ def dequantize(
         return w.to(dtype or torch.float32)
     g = resolve_group_size(group_size, K)
     G = -(-K // g)
-    if tuple(scales.shape) != (G, N):
+    if tuple(_tensor(scales, "dequantize", "scales").shape) != (G, N):
         raise ValueError(f"dequantize: scales shape {tuple(scales.shape)} != ({G}, {N}) for K={K}, group_size={g}")
     w = w * _expand_groups(scales.float(), g, K)
     if zeros is not None:
-        if zeros.shape != scales.shape:
+        if _tensor(zeros, "dequantize", "zeros").shape != scales.shape:
             raise ValueError(f"dequantize: zeros shape {tuple(zeros.shape)} != scales shape {tuple(scales.shape)}")
         w = w + _expand_groups(zeros.float(), g, K)
     return w.to(dtype or scales.dtype)
@@ -252,9 +282,9 @@ def reference_mm(
     values [K, N] (``b_type`` given), or their packed int32 form [K / (32/bits), N]. Channel
     scales [N] and token scales [M] (W4A8) multiply the product.
     """
-    if a.dim() != 2:
-        raise ValueError(f"reference_mm: a must be 2-D, got shape {tuple(a.shape)}")
-    K = a.shape[1]
+    _tensor(a, "reference_mm", "a", dims=2)
+    _tensor(b, "reference_mm", "b", dims=2)
+    M, K = a.shape
     if b_type is None:
         if group_scales is not None or group_zeros is not None:
             raise ValueError("reference_mm: group scales/zeros need b_type (b is not quantized)")
@@ -269,6 +299,8 @@ def reference_mm(
             w = w.to(group_scales.dtype).float()
     if w.shape[0] != K:
         raise ValueError(f"reference_mm: b has {w.shape[0]} rows, a has K={K}")
+    _vector(channel_scales, "reference_mm", "channel_scales", w.shape[1], "N")
+    _vector(token_scales, "reference_mm", "token_scales", M, "M")
     d = a.float() @ w
     if channel_scales is not None:
         d = d * channel_scales.float().reshape(1, -1)
@@ -362,19 +394,24 @@ def reference_w4a8_mm(
 ) -> torch.Tensor:
     """The W4A8 product in float64, returned as float32 [M, N] (see the semantics above).
     ``b``: stored u4b8 values [K, N] or their packed int32 form [K / 8, N]."""
-    if a_q.dtype not in _A8_QMAX or a_q.dim() != 2:
+    if _tensor(a_q, "reference_w4a8_mm", "a_q").dtype not in _A8_QMAX or a_q.dim() != 2:
         raise ValueError(f"reference_w4a8_mm: a_q must be 2-D int8 or float8_e4m3fn, got {tuple(a_q.shape)} {a_q.dtype}")
     M, K = a_q.shape
-    if b.dim() == 2 and b.shape[0] * 8 == K and b.dtype == torch.int32:
+    if _tensor(b, "reference_w4a8_mm", "b").dim() == 2 and b.shape[0] * 8 == K and b.dtype == torch.int32:
         b = unpack(b, scalar_types.uint4b8)
     if b.dim() != 2 or b.shape[0] != K:
         raise ValueError(f"reference_w4a8_mm: b must be [K, N] stored values or [K / 8, N] packed, got {tuple(b.shape)}")
     N = b.shape[1]
-    if tuple(token_scales.shape) != (M,) or tuple(channel_scales.shape) != (N,):
-        raise ValueError(f"reference_w4a8_mm: token_scales must be ({M},) and channel_scales ({N},)")
+    _vector(token_scales, "reference_w4a8_mm", "token_scales", M, "M")
+    _vector(channel_scales, "reference_w4a8_mm", "channel_scales", N, "N")
+    if token_scales is None or channel_scales is None:
+        raise ValueError("reference_w4a8_mm: token_scales and channel_scales are required")
     w = storage_to_value(b, scalar_types.uint4b8).double()
     if group_scales is not None:
         g = resolve_group_size(group_size, K)
+        if tuple(_tensor(group_scales, "reference_w4a8_mm", "group_scales").shape) != (-(-K // g), N):
+            raise ValueError(f"reference_w4a8_mm: group_scales must have shape ({-(-K // g)}, {N}) "
+                             f"for K={K}, group_size={g}, got {tuple(group_scales.shape)}")
         w = w * _expand_groups(group_scales.double(), g, K)
     d = a_q.double() @ w
     return (d * channel_scales.double()[None, :] * token_scales.double()[:, None]).float()

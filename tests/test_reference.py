@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -206,3 +207,61 @@ def test_reference_mm_channel_token_scales():
 def test_reference_mm_shape_mismatch():
     with pytest.raises(ValueError, match="rows"):
         ref.reference_mm(torch.ones(2, 4), torch.ones(5, 3))
+
+
+# ---- bad arguments: one-line errors naming the function and the argument -------------------------
+
+def _one_line(exc, pattern, fn, *args, **kwargs):
+    with pytest.raises(exc) as info:
+        fn(*args, **kwargs)
+    msg = str(info.value)
+    assert "\n" not in msg and re.search(pattern, msg), msg
+
+
+def test_reference_bad_arguments():
+    w = torch.randn(256, 128)
+    qw = ref.quantize(w, st.uint4b8, 128)
+    a = torch.randn(4, 256)
+    cases = [
+        (TypeError, r"^group_size must be an int, -1 or None, got float$", ref.quantize, (w, st.uint4b8, 1.5)),
+        (TypeError, r"^group_size must be an int, -1 or None, got bool$", ref.quantize, (w, st.uint4b8, True)),
+        (TypeError, r"^group_size must be an int, -1 or None, got str$", ref.quantize, (w, st.uint4b8, "128")),
+        (TypeError, r"^quantize: w must be a torch.Tensor, got list$", ref.quantize, ([[1.0]], st.uint4b8)),
+        (TypeError, r"^reference_mm: a must be a torch.Tensor, got NoneType$", ref.reference_mm, (None, qw.w_ref)),
+        (TypeError, r"^reference_mm: b must be a torch.Tensor, got QuantizedWeights$", ref.reference_mm, (a, qw)),
+        (ValueError, r"^reference_mm: b must be 2-D, got shape \(256,\)$", ref.reference_mm, (a, torch.randn(256))),
+        (TypeError, r"^dequantize: w_q must hold stored integer patterns, got torch.float32$", ref.dequantize,
+         (qw.w_ref, st.uint4b8)),
+        (TypeError, r"^pack: w_q must be a torch.Tensor, got NoneType$", ref.pack, (None, st.uint4b8)),
+        (TypeError, r"^unpack: packed must be a torch.Tensor, got int$", ref.unpack, (3, st.uint4b8)),
+        (TypeError, r"^zero_points_to_zeros: zero_points must be a torch.Tensor, got NoneType$",
+         ref.zero_points_to_zeros, (None, qw.scales)),
+    ]
+    for exc, pattern, fn, args in cases:
+        _one_line(exc, pattern, fn, *args)
+    _one_line(ValueError, r"^reference_mm: channel_scales must have shape \(128,\) \(N\), got \(5,\)$",
+              ref.reference_mm, a, qw.w_ref, channel_scales=torch.ones(5))
+    _one_line(ValueError, r"^reference_mm: token_scales must have shape \(4,\) \(M\), got \(4, 1\)$",
+              ref.reference_mm, a, qw.w_ref, token_scales=torch.ones(4, 1))
+    # integer scalars of numpy / torch are group sizes too, with the same result as an int
+    import numpy as np
+    assert torch.equal(ref.quantize(w, st.uint4b8, np.int64(64)).w_ref, ref.quantize(w, st.uint4b8, 64).w_ref)
+    assert ref.resolve_group_size(torch.tensor(-1), 256) == 256
+
+
+def test_reference_w4a8_bad_arguments():
+    wq = ref.quantize_w4a8(torch.randn(256, 128), group_size=64)
+    a_q, ts = ref.quantize_activations(torch.randn(4, 256), torch.int8)
+    _one_line(ValueError, r"^reference_w4a8_mm: group_scales must have shape \(4, 128\) for K=256, group_size=64, "
+              r"got \(2, 128\)$", ref.reference_w4a8_mm, a_q, wq.w_q, ts, wq.channel_scales,
+              wq.group_scales[:2], 64)
+    _one_line(ValueError, r"^reference_w4a8_mm: channel_scales must have shape \(128,\) \(N\), got \(64,\)$",
+              ref.reference_w4a8_mm, a_q, wq.w_q, ts, wq.channel_scales[:64])
+    _one_line(ValueError, r"^reference_w4a8_mm: token_scales and channel_scales are required$",
+              ref.reference_w4a8_mm, a_q, wq.w_q, None, wq.channel_scales)
+    _one_line(TypeError, r"^reference_w4a8_mm: b must be a torch.Tensor, got NoneType$",
+              ref.reference_w4a8_mm, a_q, None, ts, wq.channel_scales)
+    # the well-formed call still agrees with itself through the packed form
+    got = ref.reference_w4a8_mm(a_q, wq.w_q, ts, wq.channel_scales, wq.group_scales, 64)
+    packed = ref.reference_w4a8_mm(a_q, ref.pack(wq.w_q, st.uint4b8), ts, wq.channel_scales, wq.group_scales, 64)
+    assert torch.equal(got, packed)
