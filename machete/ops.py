@@ -115,11 +115,12 @@ def _check_b(b, b_type: ScalarType, K: Optional[int], arg: str = "b") -> tuple:
     return K, N
 
 
-def _check_K_N(K, N, what: str) -> None:
+def _check_K_N(K, N, k_from: str, n_from: str) -> None:
+    """K and N (k_from / n_from: where each was read, for the message) fit the kernels' tiles."""
     if K % _K_ALIGN != 0:
-        raise ValueError(f"K={K} ({what}) must be a multiple of {_K_ALIGN}")
+        raise ValueError(f"K={K} ({k_from}) must be a multiple of {_K_ALIGN}")
     if N % _N_ALIGN != 0:
-        raise ValueError(f"N={N} ({what}) must be a multiple of {_N_ALIGN}")
+        raise ValueError(f"N={N} ({n_from}) must be a multiple of {_N_ALIGN}")
 
 
 def _check_b_type(b_type: ScalarType, arg: str = "b_type") -> None:
@@ -475,7 +476,7 @@ def _validate_mm_args_full(a, b, b_type, out_type, group_scales, group_zeros, gr
     _check_a_layout(a)
     _check_b_type(b_type)
     _, N = _check_b(b, b_type, K)
-    _check_K_N(K, N, "a.shape[1] / b.shape[1]")
+    _check_K_N(K, N, "a.shape[1]", "b.shape[1]")
     out_dtype = _resolve_out_dtype(out_type, a_short, b_type)
     g = _check_groups(a, a_short, b_type, group_scales, group_zeros, group_size, K, N)
     _check_channel_token_scales(a, a_short, b_type, channel_scales, token_scales, M, N)
@@ -523,7 +524,7 @@ def validate_prepack_args(b, a_type, b_type: ScalarTypeLike, group_scales_type=N
             f"supported: {_supported_signatures()}"
         )
     K, N = _check_b(b, b_type, None)
-    _check_K_N(K, N, f"b.shape[0] * {_pack_factor(b_type)} / b.shape[1]")
+    _check_K_N(K, N, f"b.shape[0] * {_pack_factor(b_type)}", "b.shape[1]")
     return PrepackArgs(a_type, b_type, group_scales_type or a_type, K, N)
 
 
