@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from machete_bench.problem import SPEC_SHAPES  # noqa: E402
+from machete_bench.cli import number_arg, parse_ms, parse_shapes  # noqa: E402
 from machete_bench.targets import geomean  # noqa: E402
 from machete_bench.timing import Timer, n_copies, rotation_target_bytes  # noqa: E402
 
@@ -32,11 +32,12 @@ PROMOTE_TYPES = ("s8_g128", "e4m3_g128", "e4m3_ch")
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ms", default="1,16,32,64,256,1024")
-    ap.add_argument("--shapes", default="spec", help="'spec' (the SPEC §7 layers) or KxN,KxN,...")
-    ap.add_argument("--bw", type=float, default=3.0e12, help="bytes/s for the memory floor")
+    ap.add_argument("--ms", type=parse_ms, default=parse_ms("1,16,32,64,256,1024"), help="M list, e.g. 1,16")
+    ap.add_argument("--shapes", type=parse_shapes, default=parse_shapes("spec"),
+                    help="'spec' (the SPEC §7 layers) or KxN,KxN,...")
+    ap.add_argument("--bw", type=number_arg(float, 0, strict=True), default=3.0e12, help="bytes/s for the memory floor")
     ap.add_argument("--out-dir", default="bench_w4a8_out")
-    ap.add_argument("--target-ms", type=float, default=8.0)
+    ap.add_argument("--target-ms", type=number_arg(float, 0, strict=True), default=8.0)
     ap.add_argument("--s8ch-schedules", default="", help="also time s8 without group scales on these schedules (comma list)")
     ap.add_argument("--promote-schedules", default="",
                     help="also time s8 g128, e4m3 g128 and e4m3 without group scales on these schedules (comma list; "
@@ -66,8 +67,7 @@ def main(argv=None) -> int:
     if not machete.supported_schedules(torch.int8, st.uint4b8, torch.float16, None, torch.float32, torch.float32):
         print("bench_w4a8: the W4A8 types are not built (build with MACHETE_W4A8=1)", file=sys.stderr)
         return 2
-    ms = [int(m) for m in args.ms.split(",")]
-    shapes = list(SPEC_SHAPES) if args.shapes == "spec" else [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    ms, shapes = args.ms, args.shapes
     timer = Timer(target_ms=args.target_ms)
     l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", None)
     target = rotation_target_bytes(l2)

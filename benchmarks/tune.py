@@ -79,6 +79,9 @@ def read_w4a8_times(csv_paths, w4a8_type: str) -> dict[tuple[int, int, int], dic
     for path in csv_paths:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
+            missing = [c for c in ("M", "N", "K") if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(f"{path}: not a bench_w4a8.py CSV (no column {', '.join(missing)})")
             # the type's columns and their schedules, resolved once per file
             names = {}
             for col in reader.fieldnames or ():
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             times = read_w4a8_times(args.w4a8_csv, args.w4a8_type)
-        except (ValueError, KeyError) as e:
+        except (ValueError, OSError, UnicodeDecodeError) as e:
             print(f"tune.py: error: {e}", file=sys.stderr)
             return 2
         default = W4A8_TYPES[args.w4a8_type]
@@ -150,27 +153,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune.py: error: no checked per-schedule times for type {what} in "
               f"{', '.join(map(str, sources))}", file=sys.stderr)
         return 2
-    if args.cmd == "fit":
-        name = sanitize_heuristic_name(args.name)  # it becomes part of a C++ identifier
-        if name != args.name:
-            print(f"tune.py: table name {args.name!r} written as {name!r} (letters, digits and "
-                  f"single underscores)", file=sys.stderr)
-        h = tune_heuristic(times, name=name)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(dump_heuristic(h))
-        print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "
-              f"geomean speedup over the built-in {default.name} heuristic on the tuning points: "
-              f"{geomean_speedup(times, default, h):.3f}x")
-    else:
-        h = load_heuristic(args.table)
-        base = load_heuristic(args.baseline) if args.baseline else default
-        print(f"tune.py: {args.table.name} vs {base.name} on {len(times)} points: "
-              f"geomean speedup {geomean_speedup(times, base, h):.3f}x")
-        for label, table in (("baseline", base), ("table", h)):
-            g, worst, point, n = pick_over_best(times, table)
-            m, nn, k = point
-            print(f"  {label} {table.name}: pick / best measured {g:.3f} over {n} points, worst {worst:.2f} "
-                  f"at {k}x{nn} M={m}")
+    try:
+        return _fit(args, times, default) if args.cmd == "fit" else _score(args, times, default)
+    except (ValueError, OSError) as e:  # an unreadable table, no point with both picks measured, ...
+        print(f"tune.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _fit(args, times, default) -> int:
+    name = sanitize_heuristic_name(args.name)  # it becomes part of a C++ identifier
+    if name != args.name:
+        print(f"tune.py: table name {args.name!r} written as {name!r} (letters, digits and "
+              f"single underscores)", file=sys.stderr)
+    h = tune_heuristic(times, name=name)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(dump_heuristic(h))
+    print(f"tune.py: {len(h.rules)} rules from {len(times)} points -> {args.out}; "
+          f"geomean speedup over the built-in {default.name} heuristic on the tuning points: "
+          f"{geomean_speedup(times, default, h):.3f}x")
+    return 0
+
+
+def _score(args, times, default) -> int:
+    h = load_heuristic(args.table)
+    base = load_heuristic(args.baseline) if args.baseline else default
+    print(f"tune.py: {args.table.name} vs {base.name} on {len(times)} points: "
+          f"geomean speedup {geomean_speedup(times, base, h):.3f}x")
+    for label, table in (("baseline", base), ("table", h)):
+        g, worst, point, n = pick_over_best(times, table)
+        m, nn, k = point
+        print(f"  {label} {table.name}: pick / best measured {g:.3f} over {n} points, worst {worst:.2f} "
+              f"at {k}x{nn} M={m}")
     return 0
 
 

@@ -115,6 +115,26 @@ def test_parse_rejects(argv):
         resolve_args(argv)
 
 
+@pytest.mark.parametrize("flag, value, want", [
+    ("--target-ms", "-1", "> 0"), ("--target-ms", "nan", "> 0"), ("--target-ms", "x", "a number"),
+    ("--hang-timeout", "0", "> 0"), ("--hang-timeout", "inf", "> 0"), ("--check-tol", "-0.1", "> 0"),
+    ("--rotate-mb", "0", "> 0"), ("--time-budget", "-3", ">= 0"), ("--graph-max-m", "-5", ">= 0"),
+    ("--graph-max-m", "1.5", "an integer"),
+])
+def test_parse_rejects_bad_numbers(flag, value, want, capsys):
+    # one argparse line naming the flag and the value, instead of a run that measures nothing
+    with pytest.raises(SystemExit) as e:
+        resolve_args([flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"bench_mm.py: error: argument {flag}: {value!r}: expected ") and err.endswith(want), err
+
+
+def test_parse_accepts_boundary_numbers():
+    a = resolve_args(["--time-budget", "0", "--graph-max-m", "0", "--target-ms", "0.5", "--check-tol", "1e-3"])
+    assert (a.time_budget, a.graph_max_m, a.target_ms, a.check_tol) == (0.0, 0, 0.5, 1e-3)
+
+
 def test_out_dir_from_env(monkeypatch):
     monkeypatch.setenv("OUT", "/tmp/outdir")
     assert resolve_args([]).out_dir == "/tmp/outdir"
@@ -861,6 +881,14 @@ def test_bench_w4a8_without_gpu_exits_2_with_one_line():
     h = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), "--help"],
                        capture_output=True, text=True, timeout=300)
     assert h.returncode == 0 and "--s8ch-schedules" in h.stdout
+    # bad values stop at the parser with one line, before the GPU check (they used to reach int())
+    for argv, want in ((["--ms", "1,x"], "argument --ms: '1,x': expected integers"),
+                       (["--shapes", "4096"], "argument --shapes: shape '4096': expected KxN"),
+                       (["--target-ms", "0"], "argument --target-ms: '0': expected a finite number > 0")):
+        b = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_w4a8.py"), *argv],
+                           capture_output=True, text=True, timeout=300)
+        assert b.returncode == 2 and b.stderr.strip().splitlines()[-1] == f"bench_w4a8.py: error: {want}" + \
+            (", e.g. 1,16,4096" if argv[0] == "--ms" else ", e.g. 4096x4096" if argv[0] == "--shapes" else ""), b.stderr
 
 
 def test_bench_w4a8_unknown_promote_type_is_one_line_before_any_gpu_work():

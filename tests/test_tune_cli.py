@@ -115,6 +115,20 @@ def test_errors_are_one_line(tmp_path):
     r = subprocess.run(TUNE + ["fit", "--events", str(tmp_path / "e"), "--out", str(tmp_path / "t")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no checked per-schedule times" in r.stderr
+    # a table or a CSV that cannot be read: one line, not a traceback
+    ev = tmp_path / "events.jsonl"
+    _events(ev, {(1, 4096): S["128x32"]})
+    (tmp_path / "notes.txt").write_text("not json\n")
+    for argv, want in (
+        (["score", "--events", str(ev), "--table", str(tmp_path / "missing.json")], "cannot read the heuristic table"),
+        (["score", "--events", str(ev), "--table", str(tmp_path / "notes.txt")], "not valid JSON"),
+        (["score", "--events", str(ev), "--table", str(tmp_path / "notes.txt"), "--baseline", "x"], "not valid JSON"),
+        (["score", "--w4a8-csv", str(tmp_path / "notes.txt"), "--table", str(tmp_path / "notes.txt")],
+         "not a bench_w4a8.py CSV (no column M, N, K)"),
+    ):
+        r = subprocess.run(TUNE + argv, capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("tune.py: error: "), r.stderr
+        assert want in r.stderr, r.stderr
 
 
 def test_fit_sanitises_the_table_name(tmp_path):

@@ -35,10 +35,28 @@ def parse_ms(text: str) -> list[int]:
     try:
         ms = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--m {text!r}: expected integers, e.g. 1,16,4096") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers, e.g. 1,16,4096") from None
     if not ms or any(m <= 0 for m in ms):
-        raise argparse.ArgumentTypeError(f"--m {text!r}: expected positive integers")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers")
     return list(dict.fromkeys(ms))
+
+
+def number_arg(kind: type, minimum: float, *, strict: bool):
+    """An argparse type: a finite int / float >= minimum (> minimum when strict), else a one-line
+    error naming the value (argparse adds the flag)."""
+    import math
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {'an integer' if kind is int else 'a number'}") \
+                from None
+        if not math.isfinite(v) or v < minimum or (strict and v == minimum):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number {'>' if strict else '>='} {minimum:g}")
+        return v
+
+    return parse
 
 
 def parse_types(text: str) -> list[str]:
@@ -83,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-only", default="", metavar="TEXT",
                    help="sweep only the schedules whose name contains TEXT (e.g. DecodeMma)")
     p.add_argument("--no-graph", action="store_true", help="skip CUDA-graph timings for M <= 16")
-    p.add_argument("--graph-max-m", type=int, default=SMALL_M,
+    p.add_argument("--graph-max-m", type=number_arg(int, 0, strict=False), default=SMALL_M,
                    help=f"also time under a CUDA graph for M up to this (default {SMALL_M}); a large value "
                         "gives kernel-only times at every M, e.g. for benchmarks/tune.py")
     p.add_argument("--no-int4pack", action="store_true", help="skip torch._weight_int4pack_mm")
@@ -97,17 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder holding vllm_machete*.so, the vLLM Machete peer kit's build "
                         f"(default {DEFAULT_PEER_BUILDS['vllm_machete']})")
     p.add_argument("--out-dir", default=None, help="output folder (default: $OUT if set, else bench_out/)")
-    p.add_argument("--rotate-mb", type=float, default=None,
+    p.add_argument("--rotate-mb", type=number_arg(float, 0, strict=True), default=None,
                    help="total MiB of rotated weight copies (default: max(4 x L2, 256 MiB))")
-    p.add_argument("--target-ms", type=float, default=None,
+    p.add_argument("--target-ms", type=number_arg(float, 0, strict=True), default=None,
                    help="timed milliseconds per measurement (default 25, --quick 10)")
-    p.add_argument("--hang-timeout", type=float, default=30.0,
+    p.add_argument("--hang-timeout", type=number_arg(float, 0, strict=True), default=30.0,
                    help="seconds without progress before a worker is killed and its measurement marked hang "
                         "(default 30)")
-    p.add_argument("--time-budget", type=float, default=540.0,
+    p.add_argument("--time-budget", type=number_arg(float, 0, strict=False), default=540.0,
                    help="overall seconds, then stop and write what was measured; 0 = no limit (default 540)")
     p.add_argument("--resume", action="store_true", help="keep events.jsonl in out-dir and skip what it holds")
-    p.add_argument("--check-tol", type=float, default=2e-2,
+    p.add_argument("--check-tol", type=number_arg(float, 0, strict=True), default=2e-2,
                    help="max relative Frobenius error of machete vs cuBLAS on the dequantized weights (default 0.02)")
     # internal: worker mode
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
