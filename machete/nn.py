@@ -114,6 +114,9 @@ class MacheteLinear(torch.nn.Module):
         """From converted weights (:mod:`machete.formats`); ``device`` None keeps ``w``'s device.
         ``prefix`` (the layer's name in the checkpoint, e.g. ``"model.layers.0.mlp.up_proj."``)
         goes in front of the names in errors."""
+        if not isinstance(w, formats.MacheteWeights):
+            raise TypeError(f"{prefix or 'MacheteLinear.from_weights: '}w: expected machete.formats.MacheteWeights "
+                            f"(from formats.from_gptq / from_awq / from_compressed_tensors), got {type(w).__name__}")
         formats.check_machete_shapes(w, prefix.rstrip(".") or "MacheteLinear")
         dev = torch.device(device) if device is not None else w.b_q.device
         K, N = w.K, w.N
@@ -204,7 +207,15 @@ class MacheteLinear(torch.nn.Module):
         """The activation dtype (that of the group scales; ``.to(torch.bfloat16)`` switches it)."""
         return self.group_scales.dtype
 
+    def _check_input(self, x) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"MacheteLinear: input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"MacheteLinear: input must be [..., in_features={self.in_features}], "
+                             f"got shape {tuple(x.shape)}")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         if self.perm is not None:
@@ -235,6 +246,7 @@ class MacheteLinear(torch.nn.Module):
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """fp32 ``x @ dequant(W) + bias`` with plain torch on any device (slow; for checking). The
         weights are rounded to the activation dtype first, as the kernel reconstructs them."""
+        self._check_input(x)
         y = x.float() @ self.dequantized_weight().to(x.device, self.dtype).float()
         if self.bias is not None:
             y = y + self.bias.float()

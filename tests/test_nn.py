@@ -140,6 +140,28 @@ def test_bad_arguments():
                                 prefix="model.layers.0.q_proj.")
     with pytest.raises(TypeError, match="linear: expected a torch.nn.Linear"):
         MacheteLinear.from_linear(torch.nn.Conv1d(2, 2, 1))
+    with pytest.raises(TypeError, match=r"^MacheteLinear.from_weights: w: expected machete.formats.MacheteWeights "
+                                        r"\(.*\), got dict$"):
+        MacheteLinear.from_weights(t)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_input_feature_mismatch_is_named(device):
+    # forward (on meta: what torch.compile traces) and forward_reference name in_features instead of
+    # failing in reshape / matmul with torch's own message
+    _, t = _gptq_layer()
+    m = MacheteLinear.from_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"]).to(device)
+    want = rf"^MacheteLinear: input must be \[\.\.\., in_features={K}\], got shape \(2, 3, {K + 64}\)$"
+    x = torch.empty(2, 3, K + 64, dtype=torch.float16, device=device)
+    with pytest.raises(ValueError, match=want):
+        m(x)
+    if device == "cpu":
+        with pytest.raises(ValueError, match=want):
+            m.forward_reference(x)
+    with pytest.raises(ValueError, match=r"got shape \(\)$"):
+        m(torch.tensor(1.0, dtype=torch.float16, device=device))
+    with pytest.raises(TypeError, match=r"^MacheteLinear: input must be a torch.Tensor, got list$"):
+        m([[1.0] * K])
 
 
 def test_torch_compile_one_graph():
