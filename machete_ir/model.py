@@ -487,7 +487,8 @@ class ImplConfig:
                                  f"got {', '.join(bad)}")
         names = [self.heuristic.name] + [d.heuristic.name for d in self.device_heuristics]
         if len(set(names)) != len(names):
-            raise ValueError(f"{self.types}: heuristic names must differ, got {names}")
+            raise ValueError(f"{self.types}: heuristic names must differ, got {names} (each table's \"name\"; "
+                             f"tune.py fit --name sets it)")
 
     @property
     def heuristics(self) -> tuple[Heuristic, ...]:
