@@ -33,6 +33,10 @@ _N_ALIGN = 128
 _BYTE_ALIGN = 16
 # Device types a tensor may live on: cuda for real work; meta for shape-only runs.
 _DEVICE_TYPES = ("cuda", "meta")
+# 8-bit activations are the W4A8 types: their output is f16, and a build has them only with
+# MACHETE_W4A8=1 (docs/W4A8.md)
+_W4A8_A = ("s8", "e4m3")
+_W4A8_HINT = " (8-bit activations are the W4A8 types: build with MACHETE_W4A8=1, docs/W4A8.md)"
 
 
 # ---- the extension ------------------------------------------------------------------------------
@@ -184,7 +188,8 @@ def _check_a(a) -> str:
     a_short = _model._DTYPE_SHORT.get(a.dtype)
     if a_short not in idx.a_types:
         allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in idx.a_types))
-        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}")
+        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}"
+                        f"{_W4A8_HINT if a_short in _W4A8_A else ''}")
     if a.dim() != 2:
         raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
     if a.device.type not in _DEVICE_TYPES:
@@ -221,6 +226,8 @@ def _default_out(a_short: str, **fields: str) -> str:
     """The output type (short name) when out_type is None: a's own (W4A16), else the one output
     type the build has for a and these fields (W4A8: f16)."""
     outs = {k.out for k in _model.configs_matching(a=a_short, **fields)}
+    if not outs and a_short in _W4A8_A:
+        return "f16"  # what the W4A8 types write, also where this build has none of them
     return a_short if a_short in outs or len(outs) != 1 else next(iter(outs))
 
 
@@ -751,8 +758,9 @@ def heuristic_schedule(
     key, got = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
                          token_scales_type, out_type)
     if key is None:
+        hint = _W4A8_HINT if got.startswith(_W4A8_A) and not set(_W4A8_A) & set(_model.index().a_types) else ""
         raise ValueError(f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
-                         f"token_scales, out); supported: {_supported_signatures()}")
+                         f"token_scales, out); supported: {_supported_signatures()}{hint}")
     if device_name is not None and not isinstance(device_name, str):
         raise TypeError(f"device_name must be a str or None, got {type(device_name).__name__}")
     return _model.select_schedule(key, int(M), int(N), int(K),

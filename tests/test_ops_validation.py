@@ -751,6 +751,28 @@ def test_w4a8_valid_calls_give_f16(w4a8_build, fake, a_dtype, group_size):
     assert pick.endswith(CANON if cutlass else "_PromoteWgmma")
 
 
+@pytest.mark.parametrize("a_dtype", [torch.int8, torch.float8_e4m3fn], ids=["s8", "e4m3"])
+def test_w4a8_types_on_a_default_build_name_the_switch(fake, a_dtype):
+    # the default build has no W4A8 types: the errors say which switch builds them, and the
+    # requested combination shows the W4A8 output type (f16), not a's
+    a, b, kw = make_w4a8(a_dtype=a_dtype)
+    hint = r" \(8-bit activations are the W4A8 types: build with MACHETE_W4A8=1, docs/W4A8.md\)$"
+    expect(TypeError, r"^a dtype must be one of bfloat16, float16, got " + _dtype(a_dtype) + hint,
+           machete.mm, a, b, st.uint4b8, **kw)
+    short = "s8" if a_dtype == torch.int8 else "e4m3"
+    expect(ValueError, rf"^unsupported type combination {short}u4b8f16voidf32f32f16 \(a, b, .*" + hint,
+           ops.heuristic_schedule, 1, 4096, 4096, a_dtype, st.uint4b8, F16, None, torch.float32, torch.float32)
+    assert machete.supported_schedules(a_dtype, st.uint4b8, F16, None, torch.float32, torch.float32) == []
+    # an unsupported 16-bit combination gets no W4A8 hint
+    msg = expect(ValueError, r"^unsupported type combination f16u4b8bf16", ops.heuristic_schedule,
+                 1, 4096, 4096, F16, st.uint4b8, BF16)
+    assert "MACHETE_W4A8" not in msg
+
+
+def _dtype(dt) -> str:
+    return str(dt).replace("torch.", "")
+
+
 def test_w4a8_argument_errors(w4a8_build, fake):
     a, b, kw = make_w4a8()
     cs, ts, gs = kw["channel_scales"], kw["token_scales"], kw["group_scales"]
