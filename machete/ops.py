@@ -10,13 +10,13 @@ before anything reaches the GPU -- also at torch.compile trace time.
 from __future__ import annotations
 
 import importlib
-import operator
 import os
 from typing import List, NamedTuple, Optional, Sequence
 
 import torch
 
 from . import _model
+from ._checks import as_int
 from .scalar_types import ScalarType, ScalarTypeLike, as_scalar_type
 
 __all__ = [
@@ -705,12 +705,7 @@ def _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scale
 def _check_dims(**dims) -> None:
     """M, N, K of heuristic_schedule: Python ints (or anything with __index__, not bool), >= 1."""
     for name, v in dims.items():
-        try:
-            if isinstance(v, bool):
-                raise TypeError
-            n = operator.index(v)
-        except TypeError:
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}") from None
+        n = as_int(v, name)
         if n < 1:
             raise ValueError(f"{name} must be >= 1, got {n}")
 

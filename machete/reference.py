@@ -12,12 +12,12 @@ Conventions (SPEC sections 1, 5, 6):
 
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple, Optional
 
 import torch
 
 from . import _scalar_table, scalar_types
+from ._checks import as_int
 from .scalar_types import ScalarType, ScalarTypeLike, as_scalar_type
 
 __all__ = [
@@ -55,12 +55,7 @@ def resolve_group_size(group_size: Optional[int], K: int) -> int:
     count, bool and float do not)."""
     if group_size is None:
         return K
-    try:
-        if isinstance(group_size, bool):
-            raise TypeError
-        g = operator.index(group_size)
-    except TypeError:
-        raise TypeError(f"group_size must be an int, -1 or None, got {type(group_size).__name__}") from None
+    g = as_int(group_size, "group_size", "an int, -1 or None")
     if g == -1:
         return K
     if g <= 0:
