@@ -7,6 +7,7 @@ came from, used in error messages) is declared ``eq=False``. Passes transform th
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator, Union
 
 import attrs
@@ -337,25 +338,37 @@ class Program:
 # Generic traversal (xDSL-style walk over attrs fields)
 
 
+@functools.lru_cache(maxsize=None)
+def _is_node(cls: type) -> bool:
+    return attrs.has(cls)
+
+
+@functools.lru_cache(maxsize=None)
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an attrs node class that take part in equality (the IR's children), in order."""
+    return tuple(f.name for f in attrs.fields(cls) if f.eq is not False) if attrs.has(cls) else ()
+
+
 def children(node: object) -> Iterator[object]:
     if isinstance(node, tuple):
         yield from node
         return
-    if attrs.has(type(node)):
-        for f in attrs.fields(type(node)):
-            if f.eq is False:
-                continue
-            v = getattr(node, f.name)
-            if isinstance(v, tuple) or attrs.has(type(v)):
-                yield v
+    for name in _child_fields(type(node)):
+        v = getattr(node, name)
+        if isinstance(v, tuple) or _is_node(type(v)):
+            yield v
 
 
-def walk(node: object) -> Iterator[object]:
-    """Pre-order over every node (tuples are traversed, not yielded)."""
+def walk(node: object, descend=None) -> Iterator[object]:
+    """Pre-order over every node (tuples are traversed, not yielded). ``descend(node)`` False stops
+    the walk below that node (it is still yielded), e.g. at function bodies when only the
+    definitions are wanted."""
     if not isinstance(node, tuple):
         yield node
+        if descend is not None and not descend(node):
+            return
     for c in children(node):
-        yield from walk(c)
+        yield from walk(c, descend)
 
 
 def defined_names(decl: object) -> tuple[str, ...]:

@@ -41,7 +41,8 @@ def is_heuristic_chain(node: object) -> bool:
 
 
 def _functions(program: n.Program) -> Iterable[n.FunctionDef]:
-    for node in n.walk(program.units):
+    """Every function definition (functions do not nest: the walk stops at each body)."""
+    for node in n.walk(program.units, descend=lambda x: not isinstance(x, n.FunctionDef)):
         if isinstance(node, n.FunctionDef):
             yield node
 
