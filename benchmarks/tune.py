@@ -12,6 +12,8 @@ against cuBLAS); this script turns its events.jsonl into a heuristic and scores 
     python3 benchmarks/tune.py fit --events tune/events.jsonl --out h100_tuned.json
     python3 benchmarks/tune.py score --events heldout/events.jsonl --table h100_tuned.json  # vs the built-in h100
     python3 generate_machete.py --heuristic-table h100_tuned.json
+    # anywhere, no measurements: where a table picks differently from another (for reviewing a rule change)
+    python3 benchmarks/tune.py diff --table h100_tuned.json --shapes spec --m 1,16,64,256
 
 Only measurements whose correctness check passed count; a schedule that failed or hung at a
 point is treated as infinitely slow there.
@@ -34,6 +36,10 @@ from machete_ir.heuristic_table import dump_heuristic, load_heuristic  # noqa: E
 from machete_ir.model import (H100_HEURISTIC, W4A8_CHANNEL_HEURISTIC, W4A8_CHANNEL_SCHEDULES,  # noqa: E402
                               W4A8_HEURISTIC, W4A8_SCHEDULES, sanitize_heuristic_name)
 from machete_ir.tuning import geomean_speedup, pick_over_best, tune_heuristic  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machete_bench.cli import parse_ms, parse_shapes  # noqa: E402  (torch-free)
+from machete_bench.problem import SPEC_MS, SPEC_SHAPES  # noqa: E402
 
 
 def read_times(events_path: Path, bench_type: str) -> dict[tuple[int, int, int], dict[str, float]]:
@@ -124,7 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--table", type=Path, required=True)
     score.add_argument("--baseline", type=Path, default=None,
                        help="a table to compare against (default: the built-in h100 heuristic)")
+    diff = sub.add_parser("diff", help="where two tables pick differently over a grid of shapes and M (no "
+                                       "measurements needed)")
+    diff.add_argument("--table", type=Path, required=True)
+    diff.add_argument("--baseline", type=Path, default=None,
+                      help="the table to compare against (default: the built-in h100 heuristic)")
+    diff.add_argument("--shapes", type=parse_shapes, default=list(SPEC_SHAPES),
+                      help="KxN list, 'spec' (default) or 'heldout'")
+    diff.add_argument("--m", type=parse_ms, default=list(SPEC_MS), help="M list (default: the SPEC grid)")
     args = p.parse_args(argv)
+    if args.cmd == "diff":
+        try:
+            return _diff(args)
+        except (ValueError, OSError) as e:
+            print(f"tune.py: error: {e}", file=sys.stderr)
+            return 2
 
     if bool(args.events) == bool(args.w4a8_csv):
         print("tune.py: error: give --events (bench_mm.py) or --w4a8-csv (bench_w4a8.py), not both or neither",
@@ -184,6 +204,24 @@ def _score(args, times, default) -> int:
         m, nn, k = point
         print(f"  {label} {table.name}: pick / best measured {g:.3f} over {n} points, worst {worst:.2f} "
               f"at {k}x{nn} M={m}")
+    return 0
+
+
+def _diff(args) -> int:
+    """One line per grid point where the picks differ, then a count; exit 0 either way."""
+    h = load_heuristic(args.table)
+    base = load_heuristic(args.baseline) if args.baseline else H100_HEURISTIC
+    points = [(k, n, m) for k, n in args.shapes for m in args.m]
+    differ = [(k, n, m, base.select(m, n, k).name, h.select(m, n, k).name) for k, n, m in points]
+    differ = [d for d in differ if d[3] != d[4]]
+    new = f"{args.table.name} ({h.name})"
+    old = f"{args.baseline.name} ({base.name})" if args.baseline else f"the built-in {base.name}"
+    print(f"tune.py: {new} vs {old}: {len(differ)} of {len(points)} points pick differently "
+          f"({len(args.shapes)} shapes x {len(args.m)} M)")
+    if differ:
+        print(f"  {'K x N':>13} {'M':>5}  baseline -> table")
+    for k, n, m, was, now in differ:
+        print(f"  {f'{k}x{n}':>13} {m:>5}  {was} -> {now}")
     return 0
 
 

@@ -148,7 +148,7 @@ def test_fit_sanitises_the_table_name(tmp_path):
 
 
 @pytest.mark.parametrize("argv,usage", [
-    (["benchmarks/tune.py", "--help"], "usage: tune.py [-h] {fit,score}"),
+    (["benchmarks/tune.py", "--help"], "usage: tune.py [-h] {fit,score,diff}"),
     (["benchmarks/tune.py", "fit", "--help"], "usage: tune.py fit [-h] [--events EVENTS]"),
     (["benchmarks/tune.py", "score", "--help"], "usage: tune.py score [-h] [--events EVENTS]"),
     (["benchmarks/fit_shard_cost.py", "--help"], "usage: fit_shard_cost.py [-h] --build"),
@@ -169,3 +169,30 @@ def test_importing_the_model_leaves_argv_alone():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "['prog', '--help', '-x'] h100\n"
+
+
+def test_diff_lists_the_points_two_tables_pick_differently(tmp_path):
+    # no measurements: a table that sends M <= 16 to 128x16 and everything else to 256x128, against
+    # one that differs only at M <= 16 -- exactly the M <= 16 points of the grid are listed
+    a = {"name": "a", "rules": [{"when": [["M", "<=", 16]], "schedule": S["128x16"]},
+                                {"when": [], "schedule": S["256x128"]}]}
+    b = {"name": "b", "rules": [{"when": [["M", "<=", 16]], "schedule": S["256x16"]},
+                                {"when": [], "schedule": S["256x128"]}]}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    r = subprocess.run(TUNE + ["diff", "--table", str(tmp_path / "b.json"), "--baseline", str(tmp_path / "a.json"),
+                               "--shapes", "4096x4096,8192x28672", "--m", "1,16,64"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "tune.py: b.json (b) vs a.json (a): 4 of 6 points pick differently (2 shapes x 3 M)"
+    rows = [line.split() for line in lines[2:]]
+    assert [(row[0], row[1]) for row in rows] == [("4096x4096", "1"), ("4096x4096", "16"),
+                                                  ("8192x28672", "1"), ("8192x28672", "16")]
+    assert all(row[2] == S["128x16"] and row[4] == S["256x16"] for row in rows)
+    # against the built-in table, on the default grid (the SPEC shapes and M), and a bad table
+    r = subprocess.run(TUNE + ["diff", "--table", str(tmp_path / "a.json")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("tune.py: a.json (a) vs the built-in h100: ")
+    n = int(r.stdout.split(": ")[2].split(" of ")[0])
+    assert len(r.stdout.splitlines()) == n + 2 and " of 72 points" in r.stdout
+    r = subprocess.run(TUNE + ["diff", "--table", str(tmp_path / "missing.json")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("tune.py: error: ") and r.stderr.count("\n") == 1
