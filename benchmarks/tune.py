@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--m", type=parse_ms, default=list(SPEC_MS), help="M list (default: the SPEC grid)")
     args = p.parse_args(argv)
     if args.cmd == "diff":
-        try:
-            return _diff(args)
-        except (ValueError, OSError) as e:
-            print(f"tune.py: error: {e}", file=sys.stderr)
-            return 2
+        return _one_line_errors(_diff, args)
 
     if bool(args.events) == bool(args.w4a8_csv):
         print("tune.py: error: give --events (bench_mm.py) or --w4a8-csv (bench_w4a8.py), not both or neither",
@@ -173,9 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune.py: error: no checked per-schedule times for type {what} in "
               f"{', '.join(map(str, sources))}", file=sys.stderr)
         return 2
+    return _one_line_errors(_fit if args.cmd == "fit" else _score, args, times, default)
+
+
+def _one_line_errors(command, *args) -> int:
+    """command(*args); an unreadable table, no point with both picks measured, ... is one line, exit 2."""
     try:
-        return _fit(args, times, default) if args.cmd == "fit" else _score(args, times, default)
-    except (ValueError, OSError) as e:  # an unreadable table, no point with both picks measured, ...
+        return command(*args)
+    except (ValueError, OSError) as e:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2
 

@@ -19,24 +19,17 @@ def _extension_status() -> str:
     return "built (machete._C_ext imports)"
 
 
-def _table_for(type_entry: dict, device_name: str | None) -> str:
-    """The table the dispatch picks for this type on a device of this name (ops' rule)."""
-    for d in type_entry.get("device_heuristics", ()):
-        if device_name and d["device"] in device_name:
-            return d["heuristic"]
-    return type_entry["heuristic"]
-
-
 def report() -> list[str]:
     import torch
 
-    from . import __version__, _manifest
-    from .ops import current_device_name
+    from . import __version__, _manifest, _model
+    from .ops import _W4A8_A, current_device_name
 
     path = _manifest.manifest_path()
-    data = _manifest.load(path)
+    build = _model._Manifest(_manifest.load(path))  # not the cached backend(): this path, read now
+    data = build.data
     types = data["types"]
-    w4a8 = [t for t in types if t["a"] in ("s8", "e4m3")]
+    w4a8 = [t for t in types if t["a"] in _W4A8_A]
     lines = [f"machete {__version__} (torch {torch.__version__})",
              f"build manifest: {path} (format {data['format']}, {data.get('generator', '?')} "
              f"{data.get('version', '?')})",
@@ -49,21 +42,19 @@ def report() -> list[str]:
     lines.append("W4A8 types: " + (f"{len(w4a8)} built" if w4a8 else
                                    "not built (MACHETE_W4A8=1 builds them, docs/W4A8.md)"))
     lines.append(f"CUDA extension: {_extension_status()}")
+    name = current_device_name()  # $MACHETE_DEVICE_NAME, else the current GPU's, else None
+    tables = ", ".join(sorted({build.table_for(k, name) for k in build.type_configs()}))
     if torch.cuda.is_available():
         dev = torch.cuda.current_device()
-        name = current_device_name()
-        tables = sorted({_table_for(t, name) for t in types})
-        lines.append(f"device: cuda:{dev} {torch.cuda.get_device_name(dev)} "
+        gpu = torch.cuda.get_device_name(dev)
+        lines.append(f"device: cuda:{dev} {gpu} "
                      f"(sm_{''.join(map(str, torch.cuda.get_device_capability(dev)))}, "
                      f"{torch.cuda.get_device_properties(dev).multi_processor_count} SMs); "
-                     f"heuristic table(s) used: {', '.join(tables)}"
-                     + (f" ($MACHETE_DEVICE_NAME={name!r})" if name != torch.cuda.get_device_name() else ""))
+                     f"heuristic table(s) used: {tables}"
+                     + (f" ($MACHETE_DEVICE_NAME={name!r})" if name != gpu else ""))
     else:
-        name = current_device_name()
-        tables = sorted({_table_for(t, name) for t in types})
-        lines.append("device: no CUDA device visible to torch; heuristic table(s) answered by "
-                     f"heuristic_schedule: {', '.join(tables)}"
-                     + (f" ($MACHETE_DEVICE_NAME={name!r})" if name else ""))
+        lines.append(f"device: no CUDA device visible to torch; heuristic table(s) answered by "
+                     f"heuristic_schedule: {tables}" + (f" ($MACHETE_DEVICE_NAME={name!r})" if name else ""))
     return lines
 
 

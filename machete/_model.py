@@ -109,14 +109,17 @@ class _Manifest(_Backend):
         t = self._types.get(key)
         return () if t is None else tuple(t["schedules"])
 
-    def select_schedule(self, key: TypeKey, M: int, N: int, K: int, device_name: Optional[str] = None) -> str:
+    def table_for(self, key: TypeKey, device_name: Optional[str] = None) -> str:
+        """The name of the heuristic table the dispatch uses for this type on a device of this name:
+        the first per-GPU table whose pattern the name contains, else the type's default."""
         t = self._types[key]
-        name = t["heuristic"]
         for d in t.get("device_heuristics", ()):
             if device_name and d["device"] in device_name:
-                name = d["heuristic"]
-                break
-        return _manifest.select(self._heuristics[name], M, N, K)
+                return d["heuristic"]
+        return t["heuristic"]
+
+    def select_schedule(self, key: TypeKey, M: int, N: int, K: int, device_name: Optional[str] = None) -> str:
+        return _manifest.select(self._heuristics[self.table_for(key, device_name)], M, N, K)
 
 
 class _Generator(_Backend):

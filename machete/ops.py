@@ -39,6 +39,11 @@ _W4A8_A = ("s8", "e4m3")
 _W4A8_HINT = " (8-bit activations are the W4A8 types: build with MACHETE_W4A8=1, docs/W4A8.md)"
 
 
+def _w4a8_hint(a_short: Optional[str]) -> str:
+    """The build switch, for an 8-bit activation type this build lacks; else nothing."""
+    return _W4A8_HINT if a_short in _W4A8_A and a_short not in _model.index().a_types else ""
+
+
 # ---- the extension ------------------------------------------------------------------------------
 
 _C_MODULE = None
@@ -188,8 +193,7 @@ def _check_a(a) -> str:
     a_short = _model._DTYPE_SHORT.get(a.dtype)
     if a_short not in idx.a_types:
         allowed = ", ".join(sorted(_dtype_name(_model.torch_dtype(s)) for s in idx.a_types))
-        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}"
-                        f"{_W4A8_HINT if a_short in _W4A8_A else ''}")
+        raise TypeError(f"a dtype must be one of {allowed}, got {_dtype_name(a.dtype)}{_w4a8_hint(a_short)}")
     if a.dim() != 2:
         raise ValueError(f"a must be 2-D [M, K], got shape {tuple(a.shape)}")
     if a.device.type not in _DEVICE_TYPES:
@@ -753,9 +757,9 @@ def heuristic_schedule(
     key, got = _type_key(a_type, b_type, group_scales_type, group_zeros_type, channel_scales_type,
                          token_scales_type, out_type)
     if key is None:
-        hint = _W4A8_HINT if got.startswith(_W4A8_A) and not set(_W4A8_A) & set(_model.index().a_types) else ""
         raise ValueError(f"unsupported type combination {got} (a, b, group_scales, group_zeros, channel_scales, "
-                         f"token_scales, out); supported: {_supported_signatures()}{hint}")
+                         f"token_scales, out); supported: {_supported_signatures()}"
+                         f"{_w4a8_hint(_model._DTYPE_SHORT.get(a_type))}")
     if device_name is not None and not isinstance(device_name, str):
         raise TypeError(f"device_name must be a str or None, got {type(device_name).__name__}")
     return _model.select_schedule(key, int(M), int(N), int(K),
